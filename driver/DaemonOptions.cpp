@@ -1,0 +1,124 @@
+#include "DaemonOptions.h"
+
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "i18n.h"
+
+namespace mica::driver {
+
+namespace {
+
+int parseInt(const char* what, const char* text, int min)
+{
+    char* end = nullptr;
+    long v = std::strtol(text, &end, 10);
+    if (!*text || *end || v < min || v > 1000000)
+        throw std::invalid_argument(std::string(what) + ": " + _("invalid number") + " '" + text + "'");
+    return static_cast<int>(v);
+}
+
+}  // namespace
+
+std::string daemonUsage()
+{
+    return _("Usage: virtmicad [OPTIONS]\n"
+             "Serve the mica:// libvirt driver over libvirt's RPC protocol.\n"
+             "\n"
+             "  --root DIR               sockets, state and logs under DIR (for tests)\n"
+             "  --system | --session     daemon mode (default: system as root, else session)\n"
+             "  --timeout SECS           exit after SECS idle with no clients\n"
+             "  --keepalive-interval S   ping a silent client after S seconds (0: never)\n"
+             "  --keepalive-count N      drop it after N unanswered pings\n"
+             "  --vmm PATH               the mica-vmm binary to run domains with\n"
+             "  --help, --version\n");
+}
+
+DaemonOptions parseDaemonOptions(int argc, char** argv)
+{
+    enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHelp, kVersion };
+    static const option longOpts[] = {
+        {"root", required_argument, nullptr, kRoot},
+        {"timeout", required_argument, nullptr, kTimeout},
+        {"system", no_argument, nullptr, kSystem},
+        {"session", no_argument, nullptr, kSession},
+        {"keepalive-interval", required_argument, nullptr, kKaInterval},
+        {"keepalive-count", required_argument, nullptr, kKaCount},
+        {"vmm", required_argument, nullptr, kVmm},
+        {"help", no_argument, nullptr, kHelp},
+        {"version", no_argument, nullptr, kVersion},
+        {nullptr, 0, nullptr, 0},
+    };
+    DaemonOptions o;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int c = ::getopt_long(argc, argv, "", longOpts, nullptr);
+        if (c == -1)
+            break;
+        switch (c) {
+        case kRoot: o.root = optarg; break;
+        case kTimeout: o.timeoutSecs = parseInt("--timeout", optarg, 0); break;
+        case kSystem: o.mode = DaemonMode::System; break;
+        case kSession: o.mode = DaemonMode::Session; break;
+        case kKaInterval: o.keepaliveIntervalSecs = parseInt("--keepalive-interval", optarg, 0); break;
+        case kKaCount: o.keepaliveCount = parseInt("--keepalive-count", optarg, 0); break;
+        case kVmm: o.vmm = optarg; break;
+        case kHelp: o.help = true; break;
+        case kVersion: o.version = true; break;
+        default:
+            throw std::invalid_argument(std::string(_("unknown or incomplete option: ")) +
+                                        (optind > 0 && optind <= argc ? argv[optind - 1] : "?"));
+        }
+    }
+    if (optind < argc)
+        throw std::invalid_argument(std::string(_("unexpected argument: ")) + argv[optind]);
+    if (o.root && o.root->empty())
+        throw std::invalid_argument(_("--root needs a directory"));
+    return o;
+}
+
+DaemonPaths daemonPaths(const DaemonOptions& o)
+{
+    DaemonPaths p;
+    if (o.root) {
+        // design.md: clients reach a --root daemon as mica+unix:///system?socket=DIR/...
+        p.mode = o.mode.value_or(DaemonMode::System);
+        p.socketDir = *o.root;
+        p.stateDir = *o.root + "/run";
+        p.configDir = *o.root + "/etc";
+        p.logDir = *o.root + "/log";
+    } else {
+        p.mode = o.mode.value_or(::geteuid() == 0 ? DaemonMode::System : DaemonMode::Session);
+        if (p.mode == DaemonMode::System) {
+            p.socketDir = "/run/libvirt";
+            p.stateDir = "/run/libvirt/mica";
+            p.configDir = "/etc/libvirt/mica";
+            p.logDir = "/var/log/libvirt/mica";
+        } else {
+            // libvirt's client looks in $XDG_RUNTIME_DIR/libvirt, else ~/.cache/libvirt.
+            const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+            const char* home = std::getenv("HOME");
+            std::string base = xdg && *xdg ? std::string(xdg)
+                                           : std::string(home ? home : "/tmp") + "/.cache";
+            p.socketDir = base + "/libvirt";
+            p.stateDir = p.socketDir + "/mica";
+            // libvirt's session drivers: $XDG_CONFIG_HOME/libvirt/..., logs under ~/.cache.
+            const char* xdgConfig = std::getenv("XDG_CONFIG_HOME");
+            std::string homeDir = home ? home : "/tmp";
+            p.configDir = (xdgConfig && *xdgConfig ? std::string(xdgConfig) : homeDir + "/.config") + "/libvirt/mica";
+            p.logDir = homeDir + "/.cache/libvirt/mica/log";
+        }
+    }
+    p.rwSocket = p.socketDir + "/virtmicad-sock";
+    if (p.mode == DaemonMode::System)
+        p.roSocket = p.socketDir + "/virtmicad-sock-ro";
+    p.pidFile = o.root || p.mode == DaemonMode::Session ? p.socketDir + "/virtmicad.pid"
+                                                        : "/run/virtmicad.pid";
+    return p;
+}
+
+}  // namespace mica::driver

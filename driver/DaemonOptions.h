@@ -1,0 +1,40 @@
+// virtmicad's command line and the paths it implies (design.md, "Names and places").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "RemoteProgram.h"
+
+namespace mica::driver {
+
+struct DaemonOptions {
+    std::optional<std::string> root;   // --root DIR: everything under DIR (tests)
+    std::optional<DaemonMode> mode;    // --system / --session; default by euid
+    int timeoutSecs = 0;               // --timeout: exit when idle this long; 0 = never
+    int keepaliveIntervalSecs = 5;
+    int keepaliveCount = 5;
+    std::optional<std::string> vmm;    // --vmm PATH (for the domain driver)
+    bool help = false;
+    bool version = false;
+};
+
+// Throws std::invalid_argument with a message for the user.
+DaemonOptions parseDaemonOptions(int argc, char** argv);
+std::string daemonUsage();
+
+struct DaemonPaths {
+    DaemonMode mode;
+    std::string socketDir;
+    std::string rwSocket;
+    std::string roSocket;   // empty in session mode: no read-only socket there
+    std::string pidFile;
+    std::string stateDir;    // status files and per-domain runtime directories
+    std::string configDir;   // persistent domain definitions
+    std::string logDir;      // per-domain logs
+};
+
+DaemonPaths daemonPaths(const DaemonOptions& options);
+
+}  // namespace mica::driver

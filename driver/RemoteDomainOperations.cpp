@@ -1,0 +1,294 @@
+// The remote program's per-domain procedures: define, start, stop, query, console.
+// Each decodes its arguments, asks the DomainManager and encodes the answer; the
+// semantics live in domain/DomainManager.
+#include <libvirt/libvirt.h>
+
+#include "DomainManager.h"
+#include "Protocol.h"
+#include "RemoteProgram.h"
+#include "RpcError.h"
+#include "i18n.h"
+
+namespace mica::driver {
+
+using rpc::Access;
+using rpc::CallContext;
+using rpc::DomainRef;
+using rpc::XdrDecoder;
+using rpc::XdrEncoder;
+
+namespace {
+
+// REMOTE_PROC_* of the procedures below (remote_protocol.x).
+enum : std::int32_t {
+    kCreate = 9, kCreateXml = 10, kDefineXml = 11, kDestroy = 12, kGetXmlDesc = 14, kGetAutostart = 15,
+    kGetInfo = 16, kGetMaxMemory = 17, kGetMaxVcpus = 18, kGetOsType = 19, kGetVcpus = 20, kLookupById = 22,
+    kLookupByName = 23, kLookupByUuid = 24, kReboot = 27, kResume = 28, kSetAutostart = 29, kShutdown = 33,
+    kSuspend = 34, kUndefine = 35, kIsActive = 150, kIsPersistent = 151, kHasManagedSaveImage = 183,
+    kSnapshotNum = 187, kCreateWithFlags = 196, kGetVcpusFlags = 200, kOpenConsole = 201, kIsUpdated = 202,
+    kGetState = 212, kUndefineFlags = 231, kDestroyFlags = 234, kReset = 245, kShutdownFlags = 258,
+    kDefineXmlFlags = 350, kGetMessages = 426, kBlockStats = 64, kInterfaceStats = 65, kMemoryStats = 159,
+    kGetCpuStats = 262, kConnectGetAllDomainStats = 344,
+};
+
+constexpr std::uint32_t kVcpuInfoMax = 16384;   // REMOTE_VCPUINFO_MAX
+constexpr std::uint32_t kCpumapsMax = 8388608;  // REMOTE_CPUMAPS_MAX
+constexpr std::uint32_t kMemoryStatsMax = 1024; // REMOTE_DOMAIN_MEMORY_STATS_MAX
+
+using Handler = std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)>;
+
+void add(rpc::Dispatcher& d, std::int32_t proc, Access access, Handler h)
+{
+    d.add(rpc::kRemoteProgram, proc, {std::move(h), access, false});
+}
+
+// Procedures whose arguments are just {dom} or {dom, u32 flags}.
+using DomainHandler = std::function<void(const DomainRef&, XdrEncoder&)>;
+using DomainFlagsHandler = std::function<void(const DomainRef&, std::uint32_t, XdrEncoder&)>;
+
+void addDom(rpc::Dispatcher& d, std::int32_t proc, Access access, DomainHandler h)
+{
+    add(d, proc, access, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        args.expectEnd();
+        h(dom, ret);
+    });
+}
+
+void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, Access access, DomainFlagsHandler h)
+{
+    add(d, proc, access, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        h(dom, flags, ret);
+    });
+}
+
+}  // namespace
+
+void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
+{
+    const auto R = Access::Read, W = Access::Write;
+
+    // Lookups
+    add(d, kLookupByName, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::string name = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        rpc::encodeDomain(ret, m.lookupByName(name));
+    });
+    add(d, kLookupByUuid, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        auto bytes = args.getFixedOpaque(rpc::kUuidLength);
+        args.expectEnd();
+        rpc::Uuid uuid{};
+        std::copy(bytes.begin(), bytes.end(), uuid.begin());
+        rpc::encodeDomain(ret, m.lookupByUuid(uuid));
+    });
+    add(d, kLookupById, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::int32_t id = args.getI32();
+        args.expectEnd();
+        rpc::encodeDomain(ret, m.lookupById(id));
+    });
+
+    // Definitions
+    add(d, kDefineXml, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::string xml = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        rpc::encodeDomain(ret, m.define(xml, 0));
+    });
+    add(d, kDefineXmlFlags, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::string xml = args.getString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        rpc::encodeDomain(ret, m.define(xml, flags));
+    });
+    addDom(d, kUndefine, W, [&m](const DomainRef& dom, XdrEncoder&) { m.undefine(dom, 0); });
+    addDomFlags(d, kUndefineFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.undefine(dom, f); });
+    addDom(d, kGetAutostart, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.autostart(dom)); });
+    add(d, kSetAutostart, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t on = args.getI32();
+        args.expectEnd();
+        m.setAutostart(dom, on != 0);
+    });
+
+    // Lifecycle
+    addDom(d, kCreate, W, [&m](const DomainRef& dom, XdrEncoder&) { m.start(dom, 0); });
+    addDomFlags(d, kCreateWithFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        rpc::encodeDomain(ret, m.start(dom, f));
+    });
+    add(d, kCreateXml, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::string xml = args.getString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        rpc::encodeDomain(ret, m.createXml(xml, flags));
+    });
+    addDom(d, kDestroy, W, [&m](const DomainRef& dom, XdrEncoder&) { m.destroy(dom, 0); });
+    addDomFlags(d, kDestroyFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.destroy(dom, f); });
+    addDom(d, kShutdown, W, [&m](const DomainRef& dom, XdrEncoder&) { m.shutdown(dom, 0); });
+    addDomFlags(d, kShutdownFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.shutdown(dom, f); });
+    addDomFlags(d, kReboot, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reboot(dom, f); });
+    addDomFlags(d, kReset, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reset(dom, f); });
+    addDom(d, kSuspend, W, [&m](const DomainRef& dom, XdrEncoder&) { m.suspend(dom); });
+    addDom(d, kResume, W, [&m](const DomainRef& dom, XdrEncoder&) { m.resume(dom); });
+
+    // Queries
+    addDom(d, kGetInfo, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+        domain::DomainInfo i = m.info(dom);
+        ret.putU32(static_cast<std::uint32_t>(i.state));   // u_char, widened
+        ret.putU64(i.maxMemKiB);
+        ret.putU64(i.memoryKiB);
+        ret.putU32(i.vcpus);                                // u_short, widened
+        ret.putU64(i.cpuTimeNs);
+    });
+    addDomFlags(d, kGetState, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        if (f != 0)
+            throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: flags must be 0"));
+        auto [state, reason] = m.state(dom);
+        ret.putI32(state);
+        ret.putI32(reason);
+    });
+    addDomFlags(d, kGetXmlDesc, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        ret.putString(m.xml(dom, f));
+    });
+    addDom(d, kIsActive, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isActive(dom)); });
+    addDom(d, kIsPersistent, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isPersistent(dom)); });
+    addDom(d, kIsUpdated, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isUpdated(dom)); });
+    addDom(d, kGetOsType, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+        m.isActive(dom);   // the domain must exist
+        ret.putString("hvm");
+    });
+    addDom(d, kGetMaxMemory, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putU64(m.maxMemoryKiB(dom)); });
+    addDom(d, kGetMaxVcpus, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+        ret.putI32(m.vcpus(dom, VIR_DOMAIN_VCPU_MAXIMUM));
+    });
+    addDomFlags(d, kGetVcpusFlags, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        ret.putI32(m.vcpus(dom, f));
+    });
+    add(d, kGetVcpus, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t maxinfo = args.getI32();
+        std::int32_t maplen = args.getI32();
+        args.expectEnd();
+        if (maxinfo < 0 || maplen < 0 || static_cast<std::uint32_t>(maxinfo) > kVcpuInfoMax ||
+            static_cast<std::uint64_t>(maxinfo) * static_cast<std::uint32_t>(maplen) > kCpumapsMax)
+            throw rpc::RpcError(VIR_ERR_RPC, VIR_FROM_RPC, _("vCPU information request too large"));
+        if (!m.isActive(dom))
+            throw rpc::RpcError(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN,
+                                _("Requested operation is not valid: domain is not running"));
+        // vCPU threads are not pinned: each may run on any host CPU. Per-vCPU times
+        // are not measured separately; the VMM's total is reported as vCPU 0's.
+        std::uint32_t n = std::min<std::uint32_t>(static_cast<std::uint32_t>(m.vcpus(dom, 0)),
+                                                  static_cast<std::uint32_t>(maxinfo));
+        domain::DomainInfo info = m.info(dom);
+        ret.putU32(n);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            ret.putU32(i);
+            ret.putI32(VIR_VCPU_RUNNING);
+            ret.putU64(i == 0 ? info.cpuTimeNs : 0);
+            ret.putI32(-1);
+        }
+        std::vector<std::uint8_t> maps(static_cast<size_t>(n) * static_cast<size_t>(maplen), 0xff);
+        ret.putVarOpaque(maps);
+    });
+    // Mica keeps no managed-save images, snapshots or messages (yet): the truthful
+    // answers are "none", which is what virsh undefine and dominfo ask.
+    addDomFlags(d, kHasManagedSaveImage, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+        m.isActive(dom);
+        ret.putI32(0);
+    });
+    addDomFlags(d, kSnapshotNum, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+        m.isActive(dom);
+        ret.putI32(0);
+    });
+    addDomFlags(d, kGetMessages, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+        m.isActive(dom);
+        ret.putU32(0);
+    });
+
+    // Statistics (what virt-manager's details pages and Nova poll)
+    add(d, kBlockStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string path = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        domain::BlockStats s = m.blockStats(dom, path);
+        for (std::int64_t v : {s.rdReq, s.rdBytes, s.wrReq, s.wrBytes, s.errs})
+            ret.putI64(v);
+    });
+    add(d, kInterfaceStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string device = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        domain::InterfaceStats s = m.interfaceStats(dom, device);
+        for (std::int64_t v : {s.rxBytes, s.rxPackets, s.rxErrs, s.rxDrop, s.txBytes, s.txPackets, s.txErrs, s.txDrop})
+            ret.putI64(v);
+    });
+    add(d, kMemoryStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t maxStats = args.getU32();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        if (maxStats > kMemoryStatsMax)
+            throw rpc::RpcError(VIR_ERR_RPC, VIR_FROM_RPC, _("too many memory statistics requested"));
+        if (flags != 0)
+            throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: flags must be 0"));
+        auto stats = m.memoryStats(dom);
+        stats.resize(std::min<size_t>(stats.size(), maxStats));
+        ret.putU32(static_cast<std::uint32_t>(stats.size()));
+        for (auto [tag, value] : stats) {
+            ret.putI32(tag);
+            ret.putU64(value);
+        }
+    });
+    add(d, kGetCpuStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t nparams = args.getU32();
+        std::int32_t startCpu = args.getI32();
+        std::uint32_t ncpus = args.getU32();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        // The client's remote driver always adds VIR_TYPED_PARAM_STRING_OKAY.
+        if (flags & ~static_cast<std::uint32_t>(VIR_TYPED_PARAM_STRING_OKAY))
+            throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: unsupported flags"));
+        // Only the whole domain's times: vCPU threads float over host CPUs and mica
+        // does not account per host CPU.
+        if (startCpu != -1 || ncpus != 1)
+            throw rpc::RpcError(VIR_ERR_ARGUMENT_UNSUPPORTED, VIR_FROM_DOMAIN,
+                                _("argument unsupported: per-CPU statistics are not supported by mica"));
+        auto t = m.cpuTimes(dom);
+        std::vector<rpc::TypedParam> params = {
+            {"cpu_time", std::uint64_t(t.totalNs())}, {"user_time", std::uint64_t(t.userNs)},
+            {"system_time", std::uint64_t(t.systemNs)}};
+        // nparams 0 asks how many there are.
+        std::int32_t count = static_cast<std::int32_t>(params.size());
+        params.resize(std::min<size_t>(params.size(), nparams));
+        rpc::encodeTypedParams(ret, params);
+        ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
+    });
+    add(d, kConnectGetAllDomainStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);
+        std::vector<DomainRef> doms;
+        for (std::uint32_t i = 0; i < n; ++i)
+            doms.push_back(rpc::decodeDomain(args));
+        std::uint32_t stats = args.getU32();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        auto records = m.allStats(doms, stats, flags);
+        ret.putU32(static_cast<std::uint32_t>(records.size()));
+        for (const auto& [dom, params] : records) {
+            rpc::encodeDomain(ret, dom);
+            rpc::encodeTypedParams(ret, params);
+        }
+    });
+
+    // Console: a bidirectional stream to the serial port's pty.
+    add(d, kOpenConsole, W, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        auto devName = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.openConsole(dom, devName, flags, c.openStream());
+    });
+}
+
+}  // namespace mica::driver

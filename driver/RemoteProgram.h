@@ -1,0 +1,41 @@
+// The remote program (0x20008086 v1) as virtmicad serves it: the connection, node,
+// capabilities, domain listing and event procedures. A domain driver adds its own
+// procedures to the same Dispatcher (Dispatcher::add with Access::Write for anything
+// that changes state) and answers listings through DomainTable.
+#pragma once
+
+#include <string>
+
+#include "CapabilitiesHooks.h"
+#include "Dispatcher.h"
+#include "DomainTable.h"
+#include "HostInfo.h"
+
+namespace mica::domain {
+class DomainManager;
+}
+
+namespace mica::driver {
+
+enum class DaemonMode { System, Session };
+
+struct RemoteProgramContext {
+    DaemonMode mode = DaemonMode::System;
+    const DomainTable& domains;
+    const HostInfo& host;
+    CapabilitiesHooks caps;
+};
+
+// The URI a CONNECT_OPEN name stands for on this daemon ("mica:///system"), or an
+// RpcError saying why not. An empty name (client without a URI) gets the daemon's own.
+std::string canonicalConnectUri(const std::optional<std::string>& name, DaemonMode mode);
+
+// Registers everything below on dispatcher; ctx must outlive it.
+void registerRemoteProgram(rpc::Dispatcher& dispatcher, const RemoteProgramContext& ctx);
+void registerConnectProcedures(rpc::Dispatcher& dispatcher, const RemoteProgramContext& ctx);
+void registerDomainListProcedures(rpc::Dispatcher& dispatcher, const RemoteProgramContext& ctx);
+void registerEventProcedures(rpc::Dispatcher& dispatcher);
+// The per-domain procedures (RemoteDomainOperations.cpp); manager must outlive dispatcher.
+void registerDomainOperations(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
+
+}  // namespace mica::driver

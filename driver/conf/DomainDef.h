@@ -1,0 +1,146 @@
+// DomainDef: what mica keeps of a libvirt domain definition. Only what mica honours (or
+// what the platform implies and the XML keeps, see docs/domain-xml.md) has a place here;
+// the parser refuses the rest, so nothing a user wrote is silently lost.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mica::conf {
+
+enum class LifecycleAction { Destroy, Restart };
+
+struct PciAddress {
+    unsigned slot = 0;  // bus 0, function 0: mica has one root bus and no multifunction
+};
+
+struct CpuDef {
+    enum class Mode { None, HostPassthrough, HostModel } mode = Mode::None;
+    std::optional<std::string> check;       // "none" | "partial" | "full": kept
+    std::optional<std::string> migratable;  // "off": kept
+    bool hasTopology = false;
+    unsigned sockets = 1, dies = 1, cores = 1, threads = 1;
+};
+
+struct OsDef {
+    std::string arch = "x86_64";
+    std::string machine = "mica";
+    std::string kernel, initrd, cmdline;
+};
+
+struct MemoryBackingDef {
+    bool hugepages = false;
+    bool sourceMemfd = false;  // <source type='memfd'/>: what mica does anyway, kept
+    bool shared = false;       // <access mode='shared'/>
+    bool present() const { return hugepages || sourceMemfd || shared; }
+};
+
+// <serial>/<console> source: mica's char backends.
+struct CharSource {
+    enum class Type { Pty, File, Unix } type = Type::Pty;
+    std::string path;  // file/unix path; for pty the live /dev/pts/N (empty until started)
+};
+
+struct SerialDef {  // COM1 (isa-serial port 0)
+    CharSource source;
+};
+
+struct ConsoleDef {  // a virtio console (hvc0)
+    CharSource source;
+    std::optional<PciAddress> address;
+};
+
+struct DiskDef {
+    enum class Type { File, Block } type = Type::File;
+    std::string source;  // file or block device path
+    std::string target;  // vda, vdb, ...
+    std::optional<std::string> cache;    // "none" | "writeback" | "default"
+    std::optional<std::string> io;       // "threads"
+    std::optional<std::string> discard;  // "unmap" | "ignore"
+    unsigned queues = 0;                 // 0: not given (one queue)
+    bool readonly = false;
+    bool shareable = false;
+    std::string serial;
+    std::optional<PciAddress> address;
+};
+
+struct NetDef {
+    enum class Type { Ethernet, Bridge } type = Type::Ethernet;
+    std::string bridge;     // type bridge: <source bridge>
+    std::string targetDev;  // TAP name; empty: mica names it when the domain starts
+    std::string mac;        // lower case; generated 52:54:00:xx:xx:xx when absent
+    std::optional<unsigned> mtu;
+    unsigned queues = 0;
+    std::optional<PciAddress> address;
+};
+
+struct RngDef {
+    std::string backend = "/dev/urandom";
+    std::optional<PciAddress> address;
+};
+
+struct BalloonDef {
+    bool present = false;  // false: <memballoon model='none'/>
+    bool freePageReporting = false;
+    bool freePageReportingGiven = false;
+    std::optional<PciAddress> address;
+};
+
+struct VsockDef {
+    bool autoCid = true;
+    unsigned cid = 0;  // given address, or the one allocated at start (live XML)
+    std::optional<PciAddress> address;
+};
+
+struct ControllerDef {  // kept, never emulated beyond the root bus: see docs/domain-xml.md
+    std::string type, model;
+    std::optional<unsigned> index, ports, masterStartport;
+};
+
+struct ClockTimer {  // kept: values mica's fixed RTC/PIT/no-HPET behaviour already matches
+    std::string name, tickpolicy, present;
+};
+
+struct DomainDef {
+    int id = -1;  // live only
+    std::string name;
+    std::string uuid;  // lower-case canonical form
+    std::string title, description;
+    std::vector<std::string> metadata;  // each a standalone XML element, verbatim
+
+    uint64_t memoryKiB = 0;         // <memory>
+    uint64_t currentMemoryKiB = 0;  // <currentMemory> (== memory when absent)
+
+    unsigned vcpusMax = 1;
+    unsigned vcpusCurrent = 1;
+
+    CpuDef cpu;
+    OsDef os;
+    bool acpi = false, apic = false, pae = false;
+    bool vmportOff = false;  // <vmport state='off'/>: mica has no VMware port
+    std::string clockOffset = "utc";
+    bool clockGiven = false;
+    std::vector<ClockTimer> timers;
+    LifecycleAction onPoweroff = LifecycleAction::Destroy;
+    LifecycleAction onReboot = LifecycleAction::Restart;
+    LifecycleAction onCrash = LifecycleAction::Destroy;
+    bool pmGiven = false;  // <pm> with suspend-to-mem/-disk disabled
+    MemoryBackingDef memoryBacking;
+
+    std::string emulator;
+    std::vector<DiskDef> disks;
+    std::vector<NetDef> nets;
+    std::optional<SerialDef> serial;
+    bool consoleOnSerial = false;  // a <console> with target type serial was given
+    std::optional<ConsoleDef> console;
+    std::optional<RngDef> rng;
+    BalloonDef balloon;
+    std::optional<VsockDef> vsock;
+    std::string pciRootModel = "pcie-root";
+    std::vector<ControllerDef> usbControllers;
+    bool videoNone = false;  // <video><model type='none'/></video>
+};
+
+}  // namespace mica::conf

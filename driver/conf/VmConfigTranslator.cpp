@@ -1,0 +1,115 @@
+#include "VmConfigTranslator.h"
+
+namespace mica::conf {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json charBackend(const CharSource* src)
+{
+    if (!src)
+        return Json{{"mode", "off"}, {"path", nullptr}};
+    switch (src->type) {
+    case CharSource::Type::Pty: return Json{{"mode", "pty"}, {"path", nullptr}};
+    case CharSource::Type::File: return Json{{"mode", "file"}, {"path", src->path}};
+    case CharSource::Type::Unix: return Json{{"mode", "socket"}, {"path", src->path}};
+    }
+    return Json{{"mode", "off"}, {"path", nullptr}};
+}
+
+}  // namespace
+
+Json HostAction::toJson() const
+{
+    Json j{{"action", "create_tap"}, {"tap", tap}};
+    if (!bridge.empty())
+        j["bridge"] = bridge;
+    if (mtu)
+        j["mtu"] = *mtu;
+    return j;
+}
+
+std::string generatedTapName(const DomainDef& def, size_t index)
+{
+    std::string hex;
+    for (char c : def.uuid)
+        if (c != '-' && hex.size() < 8)
+            hex += c;
+    return "vm" + hex + "n" + std::to_string(index);  // <= 15 characters up to index 99999
+}
+
+Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
+{
+    Translation out;
+    Json& c = out.config;
+
+    Json payload{{"kernel", def.os.kernel}};
+    if (!def.os.initrd.empty())
+        payload["initramfs"] = def.os.initrd;
+    payload["cmdline"] = def.os.cmdline;
+    c["payload"] = payload;
+
+    unsigned sockets = 1, cores = def.vcpusMax, threads = 1;
+    if (def.cpu.hasTopology) {
+        sockets = def.cpu.sockets;
+        cores = def.cpu.cores;  // dies is always 1 (the parser refuses more)
+        threads = def.cpu.threads;
+    }
+    c["cpus"] = Json{{"boot_vcpus", def.vcpusCurrent},
+                     {"max_vcpus", def.vcpusMax},
+                     {"topology", Json{{"sockets", sockets}, {"cores_per_socket", cores}, {"threads_per_core", threads}}}};
+    // Like libvirt's QEMU driver at start, guest RAM is a whole number of MiB (the VMM
+    // maps it in pages and huge pages); the XML keeps what the user wrote.
+    const uint64_t memoryBytes = (def.memoryKiB + 1023) / 1024 * (1ull << 20);
+    c["memory"] = Json{{"size", memoryBytes},
+                       {"hugepages", def.memoryBacking.hugepages},
+                       {"shared", def.memoryBacking.shared}};
+    c["serial"] = charBackend(def.serial ? &def.serial->source : nullptr);
+    c["console"] = charBackend(def.console ? &def.console->source : nullptr);
+
+    Json disks = Json::array();
+    for (const auto& d : def.disks) {
+        Json j{{"id", d.target},
+               {"path", d.source},
+               {"readonly", d.readonly},
+               {"direct", d.cache == std::optional<std::string>("none")},
+               {"num_queues", d.queues ? d.queues : 1}};
+        if (!d.serial.empty())
+            j["serial"] = d.serial;
+        j["discard"] = d.discard == std::optional<std::string>("unmap");
+        disks.push_back(j);
+    }
+    c["disks"] = disks;
+
+    Json nets = Json::array();
+    for (size_t i = 0; i < def.nets.size(); ++i) {
+        const NetDef& n = def.nets[i];
+        HostAction action;
+        action.tap = n.targetDev.empty() ? generatedTapName(def, i) : n.targetDev;
+        action.bridge = n.type == NetDef::Type::Bridge ? n.bridge : "";
+        action.mtu = n.mtu;
+        Json j{{"id", "net" + std::to_string(i)},
+               {"tap", action.tap},
+               {"mac", n.mac},
+               {"num_queues", 2 * (n.queues ? n.queues : 1)}};  // rx + tx queues: <driver queues> counts pairs
+        if (n.mtu)
+            j["mtu"] = *n.mtu;
+        nets.push_back(j);
+        out.hostActions.push_back(action);
+    }
+    c["net"] = nets;
+
+    if (def.rng)
+        c["rng"] = Json{{"src", def.rng->backend}};
+    if (def.vsock) {
+        unsigned cid = def.vsock->autoCid ? (def.vsock->cid ? def.vsock->cid : paths.autoVsockCid) : def.vsock->cid;
+        c["vsock"] = Json{{"cid", cid}, {"socket", paths.domainDir(def) + "/vsock.sock"}};
+    }
+    if (def.balloon.present)
+        c["balloon"] = Json{{"size", memoryBytes - def.currentMemoryKiB * 1024},
+                            {"free_page_reporting", def.balloon.freePageReporting}};
+    return out;
+}
+
+}  // namespace mica::conf

@@ -1,0 +1,161 @@
+#include "VmmProcess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "i18n.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace mica::process {
+
+namespace {
+
+int pidfdOpen(pid_t pid)
+{
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+}  // namespace
+
+VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath)
+{
+    // Everything the child needs is prepared here: after fork it may only call
+    // async-signal-safe functions.
+    std::vector<char*> args;
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    UniqueFd log(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log)
+        throw std::runtime_error(logPath + ": " + std::strerror(errno));
+    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+
+    pid_t pid = ::fork();
+    if (pid < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        // Its own session: no SIGHUP or terminal signals from the daemon's side, and a
+        // daemon killed with SIGKILL leaves it running.
+        ::setsid();
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::dup2(null.get(), 0);
+        ::dup2(log.get(), 1);
+        ::dup2(log.get(), 2);
+        ::syscall(SYS_close_range, 3u, ~0u, 0u);
+        ::execv(args[0], args.data());
+        const char msg[] = "virtmicad: cannot execute the VMM\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        ::_exit(127);
+    }
+    UniqueFd pidfd(pidfdOpen(pid));
+    if (!pidfd) {
+        int err = errno;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        throw std::runtime_error(std::string("pidfd_open: ") + std::strerror(err));
+    }
+    return VmmProcess(pid, std::move(pidfd), true);
+}
+
+std::optional<VmmProcess> VmmProcess::adopt(pid_t pid)
+{
+    if (pid <= 0)
+        return std::nullopt;
+    UniqueFd pidfd(pidfdOpen(pid));
+    if (!pidfd)
+        return std::nullopt;
+    VmmProcess p(pid, std::move(pidfd), false);
+    if (p.ended())
+        return std::nullopt;
+    return p;
+}
+
+bool VmmProcess::ended()
+{
+    if (ended_)
+        return true;
+    if (child_) {
+        siginfo_t info{};
+        if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
+                     WEXITED | WNOHANG) == 0 && info.si_pid != 0) {
+            ended_ = true;
+            status_ = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+        }
+        return ended_;
+    }
+    pollfd p{pidfd_.get(), POLLIN, 0};
+    ended_ = ::poll(&p, 1, 0) > 0;
+    return ended_;
+}
+
+void VmmProcess::kill(int signal) const
+{
+    ::syscall(SYS_pidfd_send_signal, pidfd_.get(), signal, nullptr, 0);
+}
+
+bool VmmProcess::waitEnded(int timeoutMs)
+{
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (!ended()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0)
+            return false;
+        pollfd p{pidfd_.get(), POLLIN, 0};
+        ::poll(&p, 1, static_cast<int>(std::min<long>(left, 100)));
+    }
+    return true;
+}
+
+VmmProcess::CpuTimes VmmProcess::cpuTimes() const
+{
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return {};
+    std::istringstream fields(text.substr(close + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i == 14)
+            utime = std::strtoull(f.c_str(), nullptr, 10);
+        if (i == 15)
+            stime = std::strtoull(f.c_str(), nullptr, 10);
+    }
+    long hz = ::sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        return {};
+    unsigned long long ns = 1000000000ull / static_cast<unsigned long long>(hz);
+    return {utime * ns, stime * ns};
+}
+
+std::uint64_t VmmProcess::rssKiB() const
+{
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::strtoull(line.c_str() + 6, nullptr, 10);
+    return 0;
+}
+
+}  // namespace mica::process

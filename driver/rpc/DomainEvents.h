@@ -1,0 +1,54 @@
+// Domain event registrations of one client and the MESSAGE packets that deliver them.
+//
+// Two registration styles coexist in libvirt: the modern one (CONNECT_DOMAIN_EVENT_
+// CALLBACK_REGISTER_ANY, per-callback ids, optional domain filter; every client since
+// libvirt 1.2.1 uses it) and the legacy one (CONNECT_DOMAIN_EVENT_REGISTER_ANY, one
+// registration per event id, no callback id in the event). Both are kept so old
+// clients get events too.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "RemoteTypes.h"
+
+namespace mica::rpc {
+
+class DomainEventRegistry {
+public:
+    struct Callback {
+        std::int32_t callbackId;
+        std::int32_t eventId;
+        std::optional<Uuid> domain;   // only events of this domain; nullopt = all
+    };
+
+    // Modern registration; returns the new callback id.
+    std::int32_t add(std::int32_t eventId, std::optional<Uuid> domain);
+    // False when the id is not registered.
+    bool remove(std::int32_t callbackId);
+    // Legacy registration; false when this event id is already (or not) registered.
+    bool addLegacy(std::int32_t eventId);
+    bool removeLegacy(std::int32_t eventId);
+
+    // Callback ids that want event eventId of domain uuid.
+    std::vector<std::int32_t> matching(std::int32_t eventId, const Uuid& uuid) const;
+    bool legacyWants(std::int32_t eventId) const;
+    std::size_t size() const { return callbacks_.size() + legacy_.size(); }
+
+private:
+    std::vector<Callback> callbacks_;
+    std::vector<std::int32_t> legacy_;
+    std::int32_t nextId_ = 0;   // libvirtd hands out 0, 1, 2, ... per connection
+};
+
+// The packets (length word included) that tell one client about a lifecycle event
+// (virDomainEventType / detail), one per matching registration.
+std::vector<std::vector<std::uint8_t>> lifecycleEventPackets(const DomainEventRegistry& registry,
+                                                             const DomainRef& dom,
+                                                             std::int32_t event,
+                                                             std::int32_t detail);
+// ... and about a guest reboot (VIR_DOMAIN_EVENT_ID_REBOOT).
+std::vector<std::vector<std::uint8_t>> rebootEventPackets(const DomainEventRegistry& registry, const DomainRef& dom);
+
+}  // namespace mica::rpc

@@ -1,0 +1,396 @@
+#include "Server.h"
+
+#include "RpcError.h"
+#include "i18n.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace mica::rpc {
+
+struct Server::Client {
+    Client(std::uint64_t id, UniqueFd fd, Keepalive keepalive)
+        : id(id), fd(std::move(fd)), keepalive(keepalive) {}
+
+    std::uint64_t id;
+    UniqueFd fd;
+    Session session;
+    PacketReader reader;
+    Keepalive keepalive;
+    std::deque<std::vector<std::uint8_t>> out;
+    std::size_t outOffset = 0;     // bytes of out.front() already written
+    std::size_t queuedBytes = 0;
+    std::size_t inFlight = 0;      // calls whose deferred reply is still to come
+    bool dead = false;             // close at the next opportunity
+    bool dispatching = false;      // inside a handler: do not re-enter the reader
+    std::uint32_t interest = 0;
+};
+
+Server::Server(EventLoop& loop, const Dispatcher& dispatcher, ServerOptions options)
+    : loop_(loop), dispatcher_(dispatcher), options_(options), idleSinceMs_(EventLoop::nowMs())
+{
+}
+
+Server::~Server()
+{
+    for (auto& [id, c] : clients_)
+        loop_.unwatch(c->fd.get());
+    for (auto& l : listeners_)
+        loop_.unwatch(l.get());
+}
+
+void Server::addListener(UniqueFd fd, bool readOnly)
+{
+    int raw = fd.get();
+    listeners_.push_back(std::move(fd));
+    loop_.watch(raw, EPOLLIN, [this, raw, readOnly](std::uint32_t) { accept(raw, readOnly); });
+}
+
+void Server::accept(int listenFd, bool readOnly)
+{
+    for (;;) {
+        int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                std::fprintf(stderr, "virtmicad: accept: %s\n", std::strerror(errno));
+            return;
+        }
+        UniqueFd owned(fd);
+        if (clients_.size() >= options_.maxClients) {
+            std::fprintf(stderr, "virtmicad: refusing a client: %zu clients connected\n",
+                         clients_.size());
+            continue;   // closing it is all the refusal libvirt's clients understand
+        }
+        auto c = std::make_unique<Client>(nextClientId_++, std::move(owned),
+                                          Keepalive{options_.keepaliveIntervalMs, options_.keepaliveCount});
+        c->session.clientId = c->id;
+        c->session.readOnlySocket = readOnly;
+        std::uint64_t id = c->id;
+        c->interest = EPOLLIN;
+        try {
+            loop_.watch(c->fd.get(), EPOLLIN, [this, id](std::uint32_t ev) { onClientEvents(id, ev); });
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "virtmicad: refusing a client: %s\n", e.what());
+            continue;
+        }
+        clients_.emplace(id, std::move(c));
+        idleSinceMs_ = 0;
+    }
+}
+
+void Server::onClientEvents(std::uint64_t id, std::uint32_t events)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    Client& c = *it->second;
+    bool ok = true;
+    if (events & EPOLLOUT)
+        ok = flush(c);
+    // A hang-up still lets us read what the client sent before it; read() then
+    // returns 0 and we close.
+    if (ok && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c.interest & EPOLLIN))
+        ok = readFrom(c);
+    else if (events & (EPOLLHUP | EPOLLERR))
+        ok = false;   // gone while paused: nobody is left to read the replies
+    if (ok && !c.dead)
+        ok = flush(c);
+    if (!ok || (c.dead && c.out.empty())) {
+        close(id);
+        return;
+    }
+    updateInterest(c);
+}
+
+bool Server::readFrom(Client& c)
+{
+    // Bounded per wakeup so a client streaming calls cannot starve the others.
+    for (int round = 0; round < 16; ++round) {
+        std::uint8_t buf[65536];
+        ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (n == 0)
+            return false;
+        c.keepalive.onReceive(EventLoop::nowMs());
+        if (!c.reader.append({buf, static_cast<std::size_t>(n)})) {
+            std::fprintf(stderr, "virtmicad: client %llu: %s\n",
+                         static_cast<unsigned long long>(c.id), c.reader.error().c_str());
+            return false;
+        }
+        while (auto pkt = c.reader.next()) {
+            if (!handlePacket(c, *pkt))
+                return false;
+            if (c.dead || paused(c))
+                return true;   // stop reading; the rest stays buffered in the reader
+        }
+        if (c.reader.invalid()) {
+            std::fprintf(stderr, "virtmicad: client %llu: %s\n",
+                         static_cast<unsigned long long>(c.id), c.reader.error().c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+bool Server::handlePacket(Client& c, Packet& pkt)
+{
+    const Header& h = pkt.header;
+    if (h.prog == kKeepaliveProgram && h.type == MessageType::Message) {
+        if (h.proc == kKeepalivePing) {
+            Header pong{kKeepaliveProgram, kKeepaliveVersion, kKeepalivePong,
+                        MessageType::Message, 0, MessageStatus::Ok};
+            queue(c, encodePacket(pong, {}));
+        }
+        return true;   // PONG: receiving it already reset the keepalive clock
+    }
+    switch (h.type) {
+    case MessageType::Call: {
+        bool wasKeepalive = c.session.keepaliveRequested;
+        // A deferred reply comes back from any thread through the loop.
+        auto sender = [this, id = c.id](std::vector<std::uint8_t> packet) {
+            loop_.post([this, id, packet = std::move(packet)]() mutable { deliver(id, std::move(packet)); });
+        };
+        auto streamSink = [this, id = c.id](std::vector<std::uint8_t> packet) {
+            sendTo(id, std::move(packet));
+        };
+        c.dispatching = true;   // a handler may emit events, which update this client
+        ReplyBody body = dispatcher_.call(c.session, h, pkt.payload, sender, streamSink);
+        c.dispatching = false;
+        if (body.deferred) {
+            ++c.inFlight;
+        } else {
+            queue(c, Dispatcher::replyPacket(h, body));
+            settleStream(c, h.proc, h.serial, body.status);
+        }
+        if (!wasKeepalive && c.session.keepaliveRequested)
+            c.keepalive.start(EventLoop::nowMs());
+        if (c.session.closeRequested)
+            c.dead = true;
+        return true;
+    }
+    case MessageType::CallWithFds: {
+        // We advertise no FD passing (feature 8 = 0); the kernel already closed any
+        // descriptors because recv() offered no room for them.
+        RpcError err(VIR_ERR_RPC, VIR_FROM_RPC,
+                     _("file descriptor passing is not supported by this daemon"));
+        queue(c, Dispatcher::replyPacket(h, Dispatcher::errorBody(err.error())));
+        return true;
+    }
+    case MessageType::Stream: {
+        // Packets for streams that are gone are dropped, as libvirtd does.
+        auto stream = c.session.streams.find(h.proc, h.serial);
+        if (stream && !stream->receive(h, pkt.payload))
+            c.session.streams.remove(h.proc, h.serial);
+        return true;
+    }
+    case MessageType::StreamHole:
+        return true;   // only for sparse volume transfers, which we do not offer
+    case MessageType::Message:
+        return true;   // clients send no events; ignore rather than fail
+    case MessageType::Reply:
+    case MessageType::ReplyWithFds:
+        std::fprintf(stderr, "virtmicad: client %llu sent a reply; dropping it\n",
+                     static_cast<unsigned long long>(c.id));
+        return false;
+    }
+    return false;
+}
+
+void Server::queue(Client& c, std::vector<std::uint8_t> bytes)
+{
+    if (c.dead)
+        return;
+    if (c.queuedBytes + bytes.size() > options_.maxQueuedBytes) {
+        std::fprintf(stderr, "virtmicad: client %llu does not read its replies; dropping it\n",
+                     static_cast<unsigned long long>(c.id));
+        c.dead = true;
+        c.out.clear();
+        c.queuedBytes = 0;
+        c.outOffset = 0;
+        return;
+    }
+    c.queuedBytes += bytes.size();
+    c.out.push_back(std::move(bytes));
+}
+
+bool Server::flush(Client& c)
+{
+    while (!c.out.empty()) {
+        const auto& front = c.out.front();
+        ssize_t n = ::send(c.fd.get(), front.data() + c.outOffset, front.size() - c.outOffset,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        c.outOffset += static_cast<std::size_t>(n);
+        c.queuedBytes -= static_cast<std::size_t>(n);
+        if (c.outOffset == front.size()) {
+            c.out.pop_front();
+            c.outOffset = 0;
+        }
+    }
+    return true;
+}
+
+bool Server::paused(const Client& c) const
+{
+    return c.queuedBytes > options_.readPauseBytes || c.inFlight >= options_.maxInFlight;
+}
+
+void Server::updateInterest(Client& c)
+{
+    // Packets left in the reader while the client was paused are handled as soon as
+    // there is room again, without waiting for the peer to send more bytes.
+    while (!c.dispatching && !c.dead && !paused(c) && c.reader.buffered() > 0) {
+        auto pkt = c.reader.next();
+        if (!pkt) {
+            if (c.reader.invalid())
+                c.dead = true;
+            break;
+        }
+        if (!handlePacket(c, *pkt))
+            c.dead = true;
+    }
+    if (!flush(c)) {
+        c.dead = true;
+        c.out.clear();
+    }
+    if (c.dead && c.out.empty()) {
+        // Closed from the loop's top level: callers up the stack may still hold c.
+        loop_.post([this, id = c.id] { close(id); });
+        return;
+    }
+    std::uint32_t want = 0;
+    if (!c.dead && !paused(c))
+        want |= EPOLLIN;
+    if (!c.out.empty())
+        want |= EPOLLOUT;
+    if (want != c.interest) {
+        loop_.modify(c.fd.get(), want);
+        c.interest = want;
+    }
+}
+
+void Server::settleStream(Client& c, std::int32_t proc, std::uint32_t serial, MessageStatus replyStatus)
+{
+    auto stream = c.session.streams.find(proc, serial);
+    if (!stream)
+        return;
+    if (replyStatus == MessageStatus::Ok) {
+        stream->activate();
+    } else {
+        stream->discard();
+        c.session.streams.remove(proc, serial);
+    }
+}
+
+void Server::deliver(std::uint64_t id, std::vector<std::uint8_t> packet)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;   // the client left before its answer was ready
+    Client& c = *it->second;
+    if (c.inFlight > 0)
+        --c.inFlight;
+    // The packet is a REPLY we built: its header is well-formed.
+    PacketReader reader;
+    reader.append(packet);
+    auto reply = reader.next();
+    queue(c, std::move(packet));
+    if (reply)
+        settleStream(c, reply->header.proc, reply->header.serial, reply->header.status);
+    updateInterest(c);
+}
+
+void Server::sendTo(std::uint64_t id, std::vector<std::uint8_t> packet)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    queue(*it->second, std::move(packet));
+    updateInterest(*it->second);
+}
+
+void Server::close(std::uint64_t id)
+{
+    auto it = clients_.find(id);
+    if (it == clients_.end())
+        return;
+    loop_.unwatch(it->second->fd.get());
+    // Out of the table before it dies: its streams' abort handlers may try to send.
+    std::unique_ptr<Client> client = std::move(it->second);
+    clients_.erase(it);
+    client.reset();   // its event registrations and streams go with its Session
+    if (clients_.empty())
+        idleSinceMs_ = EventLoop::nowMs();
+}
+
+void Server::emitDomainLifecycle(const DomainRef& dom, std::int32_t event, std::int32_t detail)
+{
+    broadcast([&](const Session& s) { return lifecycleEventPackets(s.domainEvents, dom, event, detail); });
+}
+
+void Server::emitDomainReboot(const DomainRef& dom)
+{
+    broadcast([&](const Session& s) { return rebootEventPackets(s.domainEvents, dom); });
+}
+
+void Server::broadcast(const std::function<std::vector<std::vector<std::uint8_t>>(const Session&)>& packetsFor)
+{
+    // May run inside a procedure handler of some client: nothing is closed here
+    // (updateInterest defers closing to the loop).
+    for (auto& [id, c] : clients_) {
+        if (!c->session.open)
+            continue;
+        bool queued = false;
+        for (auto& pkt : packetsFor(c->session)) {
+            queue(*c, std::move(pkt));
+            queued = true;
+        }
+        if (queued)
+            updateInterest(*c);
+    }
+}
+
+void Server::tick()
+{
+    std::int64_t now = EventLoop::nowMs();
+    std::vector<std::uint64_t> drop;
+    for (auto& [id, c] : clients_) {
+        switch (c->keepalive.tick(now)) {
+        case Keepalive::Action::None:
+            break;
+        case Keepalive::Action::Ping: {
+            Header ping{kKeepaliveProgram, kKeepaliveVersion, kKeepalivePing,
+                        MessageType::Message, 0, MessageStatus::Ok};
+            queue(*c, encodePacket(ping, {}));
+            updateInterest(*c);
+            break;
+        }
+        case Keepalive::Action::Drop:
+            std::fprintf(stderr, "virtmicad: client %llu stopped answering keepalive; dropping it\n",
+                         static_cast<unsigned long long>(id));
+            drop.push_back(id);
+            break;
+        }
+    }
+    for (auto id : drop)
+        close(id);
+}
+
+}  // namespace mica::rpc

@@ -1,0 +1,155 @@
+// virtmicad: the mica:// libvirt driver daemon. Sets up paths, the pid lock and the
+// listening sockets, then runs the RPC server on one event loop until a signal or the
+// idle timeout ends it.
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include "CapabilitiesHooks.h"
+#include "DaemonOptions.h"
+#include "DomainManager.h"
+#include "DomainStore.h"
+#include "HostInfo.h"
+#include "Listeners.h"
+#include "PidFile.h"
+#include "RemoteProgram.h"
+#include "Server.h"
+#include "config.h"
+#include "i18n.h"
+
+namespace {
+
+using namespace mica;
+using namespace mica::driver;
+
+void makeDir(const std::string& dir, std::filesystem::perms perms)
+{
+    std::error_code ec;
+    if (std::filesystem::create_directories(dir, ec))
+        std::filesystem::permissions(dir, perms, ec);
+    if (!std::filesystem::is_directory(dir))
+        throw std::runtime_error(dir + ": " + _("cannot create directory"));
+}
+
+int runDaemon(const DaemonOptions& options)
+{
+    DaemonPaths paths = daemonPaths(options);
+    auto dirPerms = paths.mode == DaemonMode::System ? std::filesystem::perms(0755)
+                                                     : std::filesystem::perms(0700);
+    makeDir(paths.socketDir, dirPerms);
+    makeDir(paths.stateDir, std::filesystem::perms(0700));
+
+    // Taken before touching any socket: a second daemon must not unlink the first's.
+    PidFile pidFile(paths.pidFile);
+
+    std::vector<Listener> listeners = inheritedListeners();
+    if (listeners.empty()) {
+        listeners.push_back({bindUnixSocket(paths.rwSocket, 0600), false, paths.rwSocket});
+        if (!paths.roSocket.empty())
+            listeners.push_back({bindUnixSocket(paths.roSocket, 0666), true, paths.roSocket});
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    ::sigprocmask(SIG_BLOCK, &sigs, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    UniqueFd sigFd(::signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sigFd)
+        throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+
+    HostInfo host;
+    caps::Options capsOptions;
+    capsOptions.vmmPath = options.vmm.value_or("");
+    caps::Capabilities capabilities(capsOptions);
+
+    rpc::EventLoop loop;
+    rpc::ServerOptions serverOptions;
+    serverOptions.keepaliveIntervalMs = options.keepaliveIntervalSecs * 1000ll;
+    serverOptions.keepaliveCount = options.keepaliveCount;
+    // The dispatcher outlives the server (which holds a reference); the domain manager
+    // needs the server for its events, the dispatcher needs the manager.
+    rpc::Dispatcher dispatcher;
+    rpc::Server server(loop, dispatcher, serverOptions);
+
+    domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir});
+    domain::DomainHooks hooks;
+    hooks.lifecycle = [&server](const rpc::DomainRef& dom, int event, int detail) {
+        server.emitDomainLifecycle(dom, event, detail);
+    };
+    hooks.reboot = [&server](const rpc::DomainRef& dom) { server.emitDomainReboot(dom); };
+    domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks);
+    domains.load();
+
+    RemoteProgramContext ctx{paths.mode, domains, host, capabilitiesHooks(capabilities)};
+    registerRemoteProgram(dispatcher, ctx);
+    registerDomainOperations(dispatcher, domains);
+
+    std::vector<std::string> ownedPaths;
+    for (auto& l : listeners) {
+        if (!l.path.empty())
+            ownedPaths.push_back(l.path);
+        server.addListener(std::move(l.fd), l.readOnly);
+    }
+
+    loop.watch(sigFd.get(), EPOLLIN, [&](std::uint32_t) {
+        signalfd_siginfo si{};
+        while (::read(sigFd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+            if (si.ssi_signo != SIGHUP)
+                loop.quit();
+        }
+    });
+    // Ticks drive keepalive pings and the idle timeout; 250 ms keeps both prompt.
+    loop.setTick(250, [&] {
+        server.tick();
+        domains.tick();
+        if (options.timeoutSecs > 0 && server.clientCount() == 0 && domains.activeCount() == 0 &&
+            server.idleSinceMs() > 0 &&
+            rpc::EventLoop::nowMs() - server.idleSinceMs() >= options.timeoutSecs * 1000ll) {
+            std::fprintf(stderr, "virtmicad: idle for %d s, exiting\n", options.timeoutSecs);
+            loop.quit();
+        }
+    });
+
+    notifyReady();
+    loop.run();
+    for (const auto& p : ownedPaths)
+        ::unlink(p.c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    mica::initI18n();
+    try {
+        DaemonOptions options = parseDaemonOptions(argc, argv);
+        if (options.help) {
+            std::fputs(daemonUsage().c_str(), stdout);
+            return 0;
+        }
+        if (options.version) {
+            std::printf("virtmicad %s\n", MICA_VERSION);
+            return 0;
+        }
+        return runDaemon(options);
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "virtmicad: %s\n%s", e.what(), daemonUsage().c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "virtmicad: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,169 @@
+// mica-vmm's command line: what it accepts and how it says no.
+#include <gtest/gtest.h>
+
+#include "CommandLine.h"
+
+using namespace mica;
+
+namespace {
+CommandLine parse(std::vector<std::string> args)
+{
+    return parseCommandLine(args);
+}
+std::string errorOf(std::vector<std::string> args)
+{
+    try {
+        parseCommandLine(args);
+    } catch (const UsageError& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
+}  // namespace
+
+TEST(CommandLine, FullExample)
+{
+    auto cl = parse({"--kernel", "/k", "--initramfs=/i", "--cmdline", "console=ttyS0 quiet", "--cpus",
+                     "boot=2,max=4,topology=2:2:1", "--memory", "size=5G,hugepages=on", "--serial",
+                     "file=/tmp/s", "--on-reboot", "exit"});
+    EXPECT_EQ(cl.config.payload.kernel, "/k");
+    EXPECT_EQ(cl.config.payload.initramfs, "/i");
+    EXPECT_EQ(cl.config.payload.cmdline, "console=ttyS0 quiet");
+    EXPECT_EQ(cl.config.cpus.boot, 2u);
+    EXPECT_EQ(cl.config.cpus.max, 4u);
+    EXPECT_EQ(cl.config.cpus.topology.sockets, 2u);
+    EXPECT_EQ(cl.config.memory.size, 5ull << 30);
+    EXPECT_TRUE(cl.config.memory.hugePages);
+    EXPECT_EQ(cl.config.serial.kind, CharBackendConfig::Kind::File);
+    EXPECT_EQ(cl.config.serial.path, "/tmp/s");
+    EXPECT_EQ(cl.onReboot, CommandLine::OnReboot::Exit);
+}
+
+TEST(CommandLine, Defaults)
+{
+    auto cl = parse({"--kernel", "/k"});
+    EXPECT_EQ(cl.config.cpus.boot, 1u);
+    EXPECT_EQ(cl.config.cpus.max, 1u);
+    EXPECT_EQ(cl.config.memory.size, 512ull << 20);
+    EXPECT_EQ(cl.config.serial.kind, CharBackendConfig::Kind::Tty);
+    EXPECT_EQ(cl.onReboot, CommandLine::OnReboot::Restart);
+}
+
+TEST(CommandLine, Sizes)
+{
+    EXPECT_EQ(parseSize("4096", "x"), 4096u);
+    EXPECT_EQ(parseSize("64K", "x"), 65536u);
+    EXPECT_EQ(parseSize("1t", "x"), 1ull << 40);
+    EXPECT_THROW(parseSize("", "x"), UsageError);
+    EXPECT_THROW(parseSize("M", "x"), UsageError);
+    EXPECT_THROW(parseSize("12Q", "x"), UsageError);
+    EXPECT_THROW(parseSize("-1G", "x"), UsageError);
+    EXPECT_THROW(parseSize("99999999999999999999G", "x"), UsageError);
+    EXPECT_THROW(parseSize("17179869184G", "x"), UsageError);  // overflows 64 bits
+}
+
+TEST(CommandLine, ErrorsNameWhatIsWrong)
+{
+    EXPECT_EQ(errorOf({}), "--kernel is required (or --api-socket, to create the VM through the API)");
+    EXPECT_FALSE(parse({"--api-socket", "/tmp/s"}).hasVm);
+    EXPECT_EQ(errorOf({"--api-socket", "/s", "--seccomp", "maybe"}), "--seccomp: expected true, false or log, got 'maybe'");
+    EXPECT_EQ(errorOf({"--kernel"}), "--kernel: missing value");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--bogus", "1"}), "--bogus: unknown option");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "stray"}), "stray: unexpected argument");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--kernel", "/j"}), "--kernel: given more than once");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=0"}), "--cpus: boot must be at least 1");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=4,max=2"}), "--cpus: max must not be less than boot");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=x"}), "--cpus boot: expected a number, got 'x'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=2,topology=1:1:1"}),
+              "--cpus topology: sockets x cores x threads must equal max");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "cores=2"}), "--cpus: unknown parameter 'cores=2'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "size=1M"}), "--memory: size must be at least 16M");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "size=64M,size=32M"}), "--memory: parameter given twice: size");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "hugepages=maybe"}),
+              "--memory hugepages: expected on or off, got 'maybe'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--serial", "telnet"}),
+              "--serial: expected off, tty, pty, file=PATH or socket=PATH, got 'telnet'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--on-reboot", "never"}), "--on-reboot: expected restart or exit, got 'never'");
+}
+
+TEST(CommandLine, InformationalOptionsNeedNoKernel)
+{
+    EXPECT_TRUE(parse({"--version"}).showVersion);
+    EXPECT_TRUE(parse({"--features"}).showFeatures);
+    EXPECT_TRUE(parse({"--help"}).showHelp);
+}
+
+TEST(CommandLine, DisksRepeat)
+{
+    auto cl = parse({"--kernel", "/k", "--disk", "path=/a.raw", "--disk",
+                     "path=/b.raw,readonly=on,direct=on,num_queues=4,serial=S1,id=data"});
+    ASSERT_EQ(cl.config.disks.size(), 2u);
+    EXPECT_EQ(cl.config.disks[0].path, "/a.raw");
+    EXPECT_EQ(cl.config.disks[0].id, "vda");
+    EXPECT_FALSE(cl.config.disks[0].readOnly);
+    EXPECT_EQ(cl.config.disks[0].numQueues, 1u);
+    const auto& b = cl.config.disks[1];
+    EXPECT_EQ(b.id, "data");
+    EXPECT_TRUE(b.readOnly);
+    EXPECT_TRUE(b.direct);
+    EXPECT_EQ(b.numQueues, 4u);
+    EXPECT_EQ(b.serial, "S1");
+}
+
+TEST(CommandLine, DiskErrors)
+{
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "readonly=on"}), "--disk: path=PATH is required");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,num_queues=0"}), "--disk: num_queues must be between 1 and 64");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,serial=123456789012345678901"}),
+              "--disk: serial is at most 20 characters");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,id=x", "--disk", "path=/b,id=x"}), "--disk: two disks with id x");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,format=qcow2"}), "--disk: unknown parameter 'format=qcow2'");
+}
+
+TEST(CommandLine, ConsoleAndRng)
+{
+    auto cl = parse({"--kernel", "/k", "--console", "socket=/run/c.sock", "--rng", "src=/dev/random"});
+    EXPECT_TRUE(cl.config.console.enabled);
+    EXPECT_EQ(cl.config.console.backend.kind, CharBackendConfig::Kind::Socket);
+    EXPECT_EQ(cl.config.console.backend.path, "/run/c.sock");
+    EXPECT_TRUE(cl.config.rng.enabled);
+    EXPECT_EQ(cl.config.rng.source, "/dev/random");
+    auto none = parse({"--kernel", "/k", "--console", "off"});
+    EXPECT_FALSE(none.config.console.enabled);
+    EXPECT_FALSE(none.config.rng.enabled);
+    EXPECT_TRUE(none.config.disks.empty());
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--console", "tty"}),
+              "--console tty: the serial port has the terminal; add --serial off (or another backend)");
+    EXPECT_TRUE(parse({"--kernel", "/k", "--console", "tty", "--serial", "off"}).config.console.enabled);
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--rng", "src=/a", "--rng", "src=/b"}), "--rng: given more than once");
+}
+
+TEST(CommandLine, NetAndVsock)
+{
+    auto cl = parse({"--kernel", "/k", "--net", "tap=tap0,mac=52:54:00:aa:bb:cc,num_queues=4", "--net", "fd=5",
+                     "--vsock", "cid=7,socket=/run/v.sock"});
+    ASSERT_EQ(cl.config.nets.size(), 2u);
+    EXPECT_EQ(cl.config.nets[0].tap, "tap0");
+    EXPECT_EQ(cl.config.nets[0].mac, "52:54:00:aa:bb:cc");
+    EXPECT_EQ(cl.config.nets[0].numQueues, 4u);
+    EXPECT_EQ(cl.config.nets[0].id, "net0");
+    EXPECT_EQ(cl.config.nets[1].fd, 5);
+    EXPECT_EQ(cl.config.nets[1].id, "net1");
+    EXPECT_TRUE(cl.config.vsock.enabled);
+    EXPECT_EQ(cl.config.vsock.cid, 7u);
+    EXPECT_EQ(cl.config.vsock.socket, "/run/v.sock");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "mac=52:54:00:aa:bb:cc"}), "--net: give exactly one of tap=NAME and fd=N");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,mac=52-54"}), "--net: mac must look like 52:54:00:12:34:56, got '52-54'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,num_queues=3"}), "--net: num_queues must be even, from 2 to 32");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=2,socket=/x"}), "--vsock: cid must be at least 3 (0-2 are reserved)");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=5"}), "--vsock: cid=N and socket=PATH are required");
+}
+
+TEST(CommandLine, Balloon)
+{
+    auto cl = parse({"--kernel", "/k", "--balloon", "size=128M,free_page_reporting=on"});
+    EXPECT_TRUE(cl.config.balloon.enabled);
+    EXPECT_EQ(cl.config.balloon.size, 128ull << 20);
+    EXPECT_TRUE(cl.config.balloon.freePageReporting);
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--balloon", "size=1G"}), "--balloon: size is larger than the guest's memory");
+}

@@ -1,0 +1,191 @@
+// The legacy devices as a guest driver sees them, one register access at a time.
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <vector>
+
+#include "AcpiPm.h"
+#include "CmosRtc.h"
+#include "Error.h"
+#include "I8042.h"
+#include "IoBus.h"
+#include "Serial8250.h"
+
+using namespace mica;
+
+namespace {
+
+uint8_t in(BusDevice& d, uint64_t offset)
+{
+    uint8_t v = 0;
+    d.read(offset, {&v, 1});
+    return v;
+}
+
+void out(BusDevice& d, uint64_t offset, uint8_t v)
+{
+    d.write(offset, {&v, 1});
+}
+
+struct IrqRecorder {
+    std::vector<bool> levels;
+    IrqLine line() { return [this](bool level) { levels.push_back(level); }; }
+    bool level() const { return !levels.empty() && levels.back(); }
+};
+
+}  // namespace
+
+TEST(Serial8250, ReceiveRaisesInterruptUntilRead)
+{
+    IrqRecorder irq;
+    Serial8250 uart(irq.line(), nullptr);
+    out(uart, 4, 0x08);  // MCR.OUT2: PCs gate the IRQ with it
+    out(uart, 1, 0x01);  // IER: receive interrupt
+    EXPECT_EQ(in(uart, 2) & 0x0f, 0x01);  // no interrupt pending
+    uint8_t bytes[] = {'h', 'i'};
+    uart.receive(bytes);
+    EXPECT_TRUE(irq.level());
+    EXPECT_EQ(in(uart, 5) & 0x01, 0x01);  // LSR data ready
+    EXPECT_EQ(in(uart, 2) & 0x0f, 0x04);  // IIR: received data
+    EXPECT_EQ(in(uart, 0), 'h');
+    EXPECT_EQ(in(uart, 0), 'i');
+    EXPECT_FALSE(irq.level());
+    EXPECT_EQ(in(uart, 5) & 0x01, 0x00);
+}
+
+TEST(Serial8250, TransmitEmptyInterruptIsAcknowledgedByReadingIir)
+{
+    IrqRecorder irq;
+    Serial8250 uart(irq.line(), nullptr);
+    out(uart, 4, 0x08);
+    out(uart, 1, 0x02);  // enabling THRE with the transmitter empty raises it at once
+    EXPECT_TRUE(irq.level());
+    EXPECT_EQ(in(uart, 2) & 0x0f, 0x02);
+    EXPECT_FALSE(irq.level());
+    EXPECT_EQ(in(uart, 2) & 0x0f, 0x01);
+    out(uart, 0, 'x');  // each byte sent empties the holding register again
+    EXPECT_TRUE(irq.level());
+}
+
+TEST(Serial8250, NoInterruptWithoutOut2)
+{
+    IrqRecorder irq;
+    Serial8250 uart(irq.line(), nullptr);
+    out(uart, 1, 0x01);
+    uint8_t byte = 'a';
+    uart.receive({&byte, 1});
+    EXPECT_FALSE(irq.level());
+    EXPECT_EQ(in(uart, 2) & 0x0f, 0x04);  // still visible by polling
+}
+
+TEST(Serial8250, DivisorLatchAndLoopback)
+{
+    IrqRecorder irq;
+    Serial8250 uart(irq.line(), nullptr);
+    out(uart, 3, 0x80);  // DLAB
+    out(uart, 0, 0x01);
+    out(uart, 1, 0x00);
+    EXPECT_EQ(in(uart, 0), 0x01);
+    out(uart, 3, 0x03);  // 8N1, DLAB off
+    out(uart, 4, 0x10);  // loopback: what is sent is received
+    out(uart, 0, 0x5a);
+    EXPECT_EQ(in(uart, 0), 0x5a);
+    EXPECT_EQ(in(uart, 7), 0x00);
+    out(uart, 7, 0x77);  // scratch register keeps its value (the 8250 driver probes with it)
+    EXPECT_EQ(in(uart, 7), 0x77);
+}
+
+TEST(AcpiPm, PowerButtonRaisesSciOnlyWhenEnabled)
+{
+    IrqRecorder sci;
+    bool poweredOff = false;
+    AcpiPm pm(sci.line(), 5, [&] { poweredOff = true; });
+    EXPECT_EQ(in(pm, 4) & 1, 1);  // SCI_EN: always in ACPI mode
+    pm.pressPowerButton();
+    EXPECT_FALSE(sci.level());
+    EXPECT_EQ(in(pm, 1), 0x01);   // PWRBTN_STS is set regardless
+    out(pm, 3, 0x01);             // PWRBTN_EN
+    EXPECT_TRUE(sci.level());
+    out(pm, 1, 0x01);             // write 1 to clear
+    EXPECT_FALSE(sci.level());
+    EXPECT_EQ(in(pm, 1), 0x00);
+    EXPECT_FALSE(poweredOff);
+}
+
+TEST(AcpiPm, SleepTypeS5WithSleepEnablePowersOff)
+{
+    IrqRecorder sci;
+    int powerOffs = 0;
+    AcpiPm pm(sci.line(), 5, [&] { ++powerOffs; });
+    uint16_t s1 = (1 << 10) | (1 << 13);  // S1 is not supported: nothing happens
+    pm.write(4, {reinterpret_cast<uint8_t*>(&s1), 2});
+    EXPECT_EQ(powerOffs, 0);
+    uint16_t typeOnly = 5 << 10;  // ACPICA writes SLP_TYP first, then adds SLP_EN
+    pm.write(4, {reinterpret_cast<uint8_t*>(&typeOnly), 2});
+    EXPECT_EQ(powerOffs, 0);
+    uint16_t s5 = (5 << 10) | (1 << 13);
+    pm.write(4, {reinterpret_cast<uint8_t*>(&s5), 2});
+    EXPECT_EQ(powerOffs, 1);
+    EXPECT_EQ(in(pm, 5) & 0x20, 0);  // SLP_EN reads back as 0
+}
+
+TEST(I8042, AnswersItsProbeAndPulsesReset)
+{
+    int resets = 0;
+    I8042 kbc([&] { ++resets; });
+    out(kbc, 4, 0xaa);                 // self test
+    EXPECT_EQ(in(kbc, 4) & 0x01, 0x01);
+    EXPECT_EQ(in(kbc, 0), 0x55);
+    EXPECT_EQ(in(kbc, 4) & 0x01, 0x00);
+    out(kbc, 4, 0x60);                 // write command byte
+    out(kbc, 0, 0x47);
+    out(kbc, 4, 0x20);                 // read it back
+    EXPECT_EQ(in(kbc, 0), 0x47);
+    EXPECT_EQ(resets, 0);
+    out(kbc, 4, 0xfe);
+    EXPECT_EQ(resets, 1);
+}
+
+TEST(CmosRtc, ReportsTheHostTimeInBcd)
+{
+    CmosRtc rtc;
+    auto reg = [&](uint8_t index) {
+        out(rtc, 0, index);
+        uint8_t v = in(rtc, 1);
+        return (v >> 4) * 10 + (v & 0x0f);
+    };
+    time_t now = time(nullptr);
+    struct tm tm{};
+    gmtime_r(&now, &tm);
+    EXPECT_EQ(reg(0x09), tm.tm_year % 100);
+    EXPECT_EQ(reg(0x32), 19 + tm.tm_year / 100);
+    EXPECT_EQ(reg(0x08), tm.tm_mon + 1);
+    out(rtc, 0, 0x0b);
+    EXPECT_EQ(in(rtc, 1), 0x02);  // 24-hour BCD
+    out(rtc, 0, 0x0d);
+    EXPECT_EQ(in(rtc, 1), 0x80);  // valid
+    out(rtc, 0, 0x40);            // NVRAM keeps what is written
+    out(rtc, 1, 0x99);
+    out(rtc, 0, 0x40);
+    EXPECT_EQ(in(rtc, 1), 0x99);
+}
+
+TEST(IoBus, DispatchesByRangeAndRefusesOverlaps)
+{
+    IoBus bus("test");
+    auto uart = std::make_shared<Serial8250>([](bool) {}, nullptr);
+    bus.add(0x3f8, 8, uart);
+    EXPECT_THROW(bus.add(0x3f0, 9, uart), Error);
+    EXPECT_THROW(bus.add(0x3ff, 1, uart), Error);
+    bus.add(0x400, 1, uart);  // adjacent is fine
+    uint8_t v = 0x33;
+    EXPECT_TRUE(bus.write(0x3ff, {&v, 1}));  // scratch register
+    v = 0;
+    EXPECT_TRUE(bus.read(0x3ff, {&v, 1}));
+    EXPECT_EQ(v, 0x33);
+    uint8_t wide[4] = {};
+    EXPECT_FALSE(bus.read(0x3fe, wide));  // crosses the end of the range: nobody claims it
+    EXPECT_EQ(wide[0], 0xff);
+    EXPECT_FALSE(bus.read(0x500, {&v, 1}));
+    EXPECT_EQ(v, 0xff);
+}

@@ -1,0 +1,235 @@
+// The virtio-pci transport driven like a guest driver would, over fake guest memory and
+// without KVM: feature negotiation, queue set-up, doorbells, and DEVICE_NEEDS_RESET for
+// a driver that hands over a bad chain. Also virtio-blk and the raw image lock.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "FakeDriver.h"
+#include "RawImage.h"
+#include "VirtioBlock.h"
+#include "VirtioPciDevice.h"
+#include "VirtioRng.h"
+
+using namespace mica;
+using namespace mica::virtio;
+using mica::virtio::test::FakeQueue;
+
+namespace {
+
+constexpr uint64_t kBuf = 0x100000;
+
+class Driver {
+public:
+    Driver(VirtioPciDevice& dev, FakeQueue& queue) : dev_(dev), queue_(queue) {}
+    void w(uint64_t off, uint64_t v, size_t size)
+    {
+        uint8_t b[8];
+        for (size_t i = 0; i < size; ++i)
+            b[i] = static_cast<uint8_t>(v >> (8 * i));
+        dev_.barWrite(0, off, {b, size});
+    }
+    uint64_t r(uint64_t off, size_t size)
+    {
+        uint8_t b[8] = {};
+        dev_.barRead(0, off, {b, size});
+        uint64_t v = 0;
+        for (size_t i = 0; i < size; ++i)
+            v |= uint64_t{b[i]} << (8 * i);
+        return v;
+    }
+    // The Linux driver's sequence (virtio spec 3.1.1); `more` are queues 1, 2, ...
+    void bringUp(uint64_t features = bit(kFeatureVersion1), std::vector<FakeQueue*> more = {})
+    {
+        w(0x14, 0, 1);
+        w(0x14, kStatusAcknowledge | kStatusDriver, 1);
+        w(0x08, 0, 4);
+        w(0x0c, static_cast<uint32_t>(features), 4);
+        w(0x08, 1, 4);
+        w(0x0c, features >> 32, 4);
+        w(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk, 1);
+        ASSERT_TRUE(r(0x14, 1) & kStatusFeaturesOk);
+        more.insert(more.begin(), &queue_);
+        for (uint16_t i = 0; i < more.size(); ++i) {
+            w(0x16, i, 2);
+            w(0x18, more[i]->size, 2);
+            w(0x20, more[i]->descAddr, 4);
+            w(0x24, 0, 4);
+            w(0x28, more[i]->availAddr, 4);
+            w(0x2c, 0, 4);
+            w(0x30, more[i]->usedAddr, 4);
+            w(0x34, 0, 4);
+            w(0x1c, 1, 2);
+        }
+        w(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk, 1);
+    }
+    void kick(uint16_t q) { w(VirtioPciDevice::kNotifyOffset + VirtioPciDevice::kNotifyMultiplier * q, q, 2); }
+
+private:
+    VirtioPciDevice& dev_;
+    FakeQueue& queue_;
+};
+
+class TransportTest : public ::testing::Test {
+protected:
+    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000, false};
+    FakeQueue queue{memory, 16};
+};
+
+TEST_F(TransportTest, RngFillsABuffer)
+{
+    VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    EXPECT_EQ(dev.config().read16(2), 0x1044);  // 0x1040 + type 4
+    Driver d(dev, queue);
+    EXPECT_EQ(d.r(0x12, 2), 1u);  // num_queues
+    d.bringUp();
+    EXPECT_TRUE(dev.status() & kStatusDriverOk);
+    queue.setDescriptor(0, kBuf, 64, kDescWrite, 0);
+    queue.offer(0);
+    d.kick(0);
+    EXPECT_EQ(queue.usedIdx(), 1);
+    EXPECT_EQ(queue.usedLen(0), 64u);
+}
+
+TEST_F(TransportTest, FeaturesOkRefusedWithoutVersion1)
+{
+    VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    Driver d(dev, queue);
+    d.w(0x14, kStatusAcknowledge | kStatusDriver, 1);
+    d.w(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk, 1);
+    EXPECT_FALSE(d.r(0x14, 1) & kStatusFeaturesOk);
+}
+
+TEST_F(TransportTest, BadChainNeedsResetNotACrash)
+{
+    VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    Driver d(dev, queue);
+    d.bringUp();
+    queue.setDescriptor(0, kBuf, 64, kDescWrite | kDescNext, 0);  // loops on itself
+    queue.offer(0);
+    d.kick(0);
+    EXPECT_TRUE(d.r(0x14, 1) & kStatusNeedsReset);
+    EXPECT_EQ(queue.usedIdx(), 0);
+    EXPECT_EQ(d.r(VirtioPciDevice::kIsrOffset, 1) & 2, 2u);  // config change
+    // Writing 0 resets it; the driver can start over with fresh rings.
+    queue.clear();
+    d.bringUp();
+    EXPECT_FALSE(d.r(0x14, 1) & kStatusNeedsReset);
+    queue.setDescriptor(1, kBuf, 8, kDescWrite, 0);
+    queue.offer(1);
+    d.kick(0);
+    EXPECT_EQ(queue.usedIdx(), 1);
+}
+
+TEST_F(TransportTest, RingsOutsideMemoryNeedReset)
+{
+    VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    Driver d(dev, queue);
+    d.w(0x14, kStatusAcknowledge | kStatusDriver, 1);
+    d.w(0x08, 1, 4);
+    d.w(0x0c, 1, 4);
+    d.w(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk, 1);
+    d.w(0x30, 0xfffff000, 4);  // used ring past RAM
+    d.w(0x34, 0x7, 4);
+    d.w(0x1c, 1, 2);
+    d.w(0x14, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk, 1);
+    EXPECT_TRUE(d.r(0x14, 1) & kStatusNeedsReset);
+}
+
+struct TempFile {
+    std::string path;
+    explicit TempFile(size_t size)
+    {
+        char name[] = "/tmp/mica-blk-XXXXXX";
+        int fd = ::mkstemp(name);
+        path = name;
+        if (fd >= 0) {
+            [[maybe_unused]] int ignored = ::ftruncate(fd, static_cast<off_t>(size));
+            ::close(fd);
+        }
+    }
+    ~TempFile() { ::unlink(path.c_str()); }
+};
+
+TEST_F(TransportTest, BlockWriteThenReadAndGetId)
+{
+    TempFile file(1 << 20);
+    auto image = std::make_unique<block::RawImage>(file.path, false, false);
+    VirtioPciDevice dev(std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "serial-1", 1}), memory,
+                        nullptr, nullptr, nullptr);
+    uint8_t cap[8];
+    dev.barRead(0, VirtioPciDevice::kDeviceOffset, cap);
+    EXPECT_EQ(cap[0] | cap[1] << 8, 2048);  // 1 MiB in sectors
+    Driver d(dev, queue);
+    d.bringUp();
+
+    auto request = [&](uint16_t head, uint32_t type, uint64_t sector, uint64_t data, uint32_t len, bool write) {
+        uint8_t header[16] = {};
+        std::memcpy(header, &type, 4);
+        std::memcpy(header + 8, &sector, 8);
+        uint64_t at = kBuf + head * 0x10000ull;
+        memory.write(at, header);
+        queue.setDescriptor(head, at, 16, kDescNext, head + 1);
+        queue.setDescriptor(head + 1, data, len, kDescNext | (write ? 0 : kDescWrite), head + 2);
+        queue.setDescriptor(head + 2, at + 0x100, 1, kDescWrite, 0);
+        queue.offer(head);
+        d.kick(0);
+        return memory.slice(at + 0x100, 1)[0];
+    };
+    std::vector<uint8_t> pattern(1024);
+    for (size_t i = 0; i < pattern.size(); ++i)
+        pattern[i] = static_cast<uint8_t>(i * 7);
+    memory.write(0x400000, pattern);
+    EXPECT_EQ(request(0, 1, 3, 0x400000, 1024, true), 0);   // OUT at sector 3
+    EXPECT_EQ(request(3, 0, 3, 0x500000, 1024, false), 0);  // IN
+    auto back = memory.slice(0x500000, 1024);
+    EXPECT_TRUE(std::equal(back.begin(), back.end(), pattern.begin()));
+    std::ifstream in(file.path, std::ios::binary);
+    in.seekg(3 * 512);
+    std::vector<char> disk(1024);
+    in.read(disk.data(), 1024);
+    EXPECT_EQ(std::memcmp(disk.data(), pattern.data(), 1024), 0);
+    EXPECT_EQ(request(6, 8, 0, 0x600000, 20, false), 0);   // GET_ID
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(memory.slice(0x600000, 8).data()), 8), "serial-1");
+    EXPECT_EQ(request(9, 0, 2047, 0x500000, 1024, false), 1);  // past the end: IOERR
+    EXPECT_EQ(request(12, 99, 0, 0x500000, 16, false), 2);     // unknown: UNSUPP
+    EXPECT_EQ(queue.usedIdx(), 5);
+}
+
+TEST(RawImage, LockKeepsASecondWriterOut)
+{
+    TempFile file(4096);
+    block::RawImage first(file.path, false, false);
+    try {
+        block::RawImage second(file.path, false, false);
+        FAIL() << "a second writable open succeeded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("locked by another process"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(block::RawImage(file.path, true, false), Error);  // readers too, while written
+}
+
+TEST(RawImage, ReadOnlyImagesShare)
+{
+    TempFile file(4096);
+    block::RawImage a(file.path, true, false);
+    block::RawImage b(file.path, true, false);
+    EXPECT_THROW(block::RawImage(file.path, false, false), Error);
+    EXPECT_EQ(a.size(), 4096u);
+}
+
+TEST(RawImage, MissingFileNamesThePath)
+{
+    try {
+        block::RawImage("/nonexistent/x.raw", false, false);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "/nonexistent/x.raw: No such file or directory");
+    }
+}
+
+}  // namespace

@@ -1,0 +1,288 @@
+#include "CommandLine.h"
+
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "Error.h"
+#include "i18n.h"
+
+namespace mica {
+
+const char* const kUsage =
+    "usage: mica-vmm --kernel PATH [--initramfs PATH] [--cmdline STRING]\n"
+    "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on]]\n"
+    "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
+    "                [--api-socket PATH|fd=N] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
+    "                [--disk path=PATH[,readonly=on][,direct=on][,num_queues=N][,serial=S][,id=ID]]...\n"
+    "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,id=ID]]...\n"
+    "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng src=PATH]\n"
+    "                [--vsock cid=N,socket=PATH] [--balloon size=SIZE[,free_page_reporting=on]]\n"
+    "       mica-vmm --api-socket PATH [...]   (no --kernel: wait for vm.create)\n"
+    "       mica-vmm --version | --features | --help\n";
+
+namespace {
+
+unsigned parseUnsigned(const std::string& value, const std::string& what)
+{
+    unsigned result = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
+    if (ec != std::errc() || end != value.data() + value.size() || value.empty())
+        throw UsageError(what + ": " + _("expected a number, got '") + value + "'");
+    return result;
+}
+
+bool parseOnOff(const std::string& value, const std::string& what)
+{
+    if (value == "on" || value == "true")
+        return true;
+    if (value == "off" || value == "false")
+        return false;
+    throw UsageError(what + ": " + _("expected on or off, got '") + value + "'");
+}
+
+// "a=1,b=2" -> {a: 1, b: 2}; keys outside `allowed` and repeated keys are errors.
+std::map<std::string, std::string> parseKeyValues(const std::string& value, const std::string& option,
+                                                  const std::set<std::string>& allowed)
+{
+    std::map<std::string, std::string> result;
+    size_t start = 0;
+    while (start <= value.size()) {
+        size_t comma = value.find(',', start);
+        std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t eq = item.find('=');
+        std::string key = item.substr(0, eq);
+        if (eq == std::string::npos || !allowed.count(key))
+            throw UsageError(option + ": " + _("unknown parameter '") + item + "'");
+        if (!result.emplace(key, item.substr(eq + 1)).second)
+            throw UsageError(option + ": " + _("parameter given twice: ") + key);
+        if (comma == std::string::npos)
+            break;
+        start = comma + 1;
+    }
+    return result;
+}
+
+void parseCpus(const std::string& value, CpusConfig& cpus)
+{
+    auto kv = parseKeyValues(value, "--cpus", {"boot", "max", "topology"});
+    if (kv.count("boot"))
+        cpus.boot = parseUnsigned(kv["boot"], "--cpus boot");
+    cpus.max = kv.count("max") ? parseUnsigned(kv["max"], "--cpus max") : cpus.boot;
+    if (cpus.boot == 0)
+        throw UsageError(std::string("--cpus: ") + _("boot must be at least 1"));
+    if (cpus.max < cpus.boot)
+        throw UsageError(std::string("--cpus: ") + _("max must not be less than boot"));
+    if (kv.count("topology")) {
+        const std::string& t = kv["topology"];
+        size_t a = t.find(':'), b = a == std::string::npos ? a : t.find(':', a + 1);
+        if (b == std::string::npos)
+            throw UsageError(std::string("--cpus topology: ") + _("expected SOCKETS:CORES:THREADS, got '") + t + "'");
+        cpus.topology.sockets = parseUnsigned(t.substr(0, a), "--cpus topology sockets");
+        cpus.topology.cores = parseUnsigned(t.substr(a + 1, b - a - 1), "--cpus topology cores");
+        cpus.topology.threads = parseUnsigned(t.substr(b + 1), "--cpus topology threads");
+        auto& tp = cpus.topology;
+        if (tp.sockets == 0 || tp.cores == 0 || tp.threads == 0 || tp.sockets * tp.cores * tp.threads != cpus.max)
+            throw UsageError(std::string("--cpus topology: ") + _("sockets x cores x threads must equal max"));
+    } else {
+        cpus.topology = {1, cpus.max, 1};
+    }
+}
+
+void parseMemory(const std::string& value, MemoryConfig& memory)
+{
+    auto kv = parseKeyValues(value, "--memory", {"size", "hugepages"});
+    if (kv.count("size"))
+        memory.size = parseSize(kv["size"], "--memory size");
+    if (kv.count("hugepages"))
+        memory.hugePages = parseOnOff(kv["hugepages"], "--memory hugepages");
+    if (memory.size < (16ull << 20))
+        throw UsageError(std::string("--memory: ") + _("size must be at least 16M"));
+    if (memory.size % 4096)
+        throw UsageError(std::string("--memory: ") + _("size must be a multiple of 4K"));
+}
+
+DiskConfig parseDisk(const std::string& value, size_t index)
+{
+    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "direct", "num_queues", "serial", "id"});
+    DiskConfig disk;
+    if (!kv.count("path") || kv["path"].empty())
+        throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
+    disk.path = kv["path"];
+    if (kv.count("readonly"))
+        disk.readOnly = parseOnOff(kv["readonly"], "--disk readonly");
+    if (kv.count("direct"))
+        disk.direct = parseOnOff(kv["direct"], "--disk direct");
+    if (kv.count("num_queues"))
+        disk.numQueues = parseUnsigned(kv["num_queues"], "--disk num_queues");
+    if (disk.numQueues == 0 || disk.numQueues > 64)
+        throw UsageError(std::string("--disk: ") + _("num_queues must be between 1 and 64"));
+    if (kv.count("serial")) {
+        disk.serial = kv["serial"];
+        if (disk.serial.size() > 20)
+            throw UsageError(std::string("--disk: ") + _("serial is at most 20 characters"));
+    }
+    disk.id = kv.count("id") ? kv["id"] : "vd" + std::string(1, static_cast<char>('a' + index % 26));
+    if (disk.id.empty())
+        throw UsageError(std::string("--disk: ") + _("id must not be empty"));
+    return disk;
+}
+
+NetConfig parseNet(const std::string& value, size_t index)
+{
+    auto kv = parseKeyValues(value, "--net", {"tap", "fd", "mac", "num_queues", "id"});
+    NetConfig net;
+    if (kv.count("tap") == kv.count("fd"))
+        throw UsageError(std::string("--net: ") + _("give exactly one of tap=NAME and fd=N"));
+    if (kv.count("tap")) {
+        net.tap = kv["tap"];
+        if (net.tap.empty() || net.tap.size() > 15)
+            throw UsageError(std::string("--net: ") + _("tap names are 1 to 15 characters"));
+    } else {
+        net.fd = static_cast<int>(parseUnsigned(kv["fd"], "--net fd"));
+    }
+    if (kv.count("mac")) {
+        const std::string& mac = kv["mac"];
+        if (!isMacAddress(mac))
+            throw UsageError(std::string("--net: ") + _("mac must look like 52:54:00:12:34:56, got '") + mac + "'");
+        net.mac = mac;
+    }
+    if (kv.count("num_queues"))
+        net.numQueues = parseUnsigned(kv["num_queues"], "--net num_queues");
+    if (net.numQueues < 2 || net.numQueues % 2 || net.numQueues > 32)
+        throw UsageError(std::string("--net: ") + _("num_queues must be even, from 2 to 32"));
+    if (net.fd >= 0 && net.numQueues != 2)
+        throw UsageError(std::string("--net: ") + _("an inherited fd carries one queue pair (num_queues=2)"));
+    net.id = kv.count("id") ? kv["id"] : "net" + std::to_string(index);
+    return net;
+}
+
+}  // namespace
+
+uint64_t parseSize(const std::string& value, const std::string& what)
+{
+    std::string digits = value;
+    unsigned shift = 0;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 'K': case 'k': shift = 10; break;
+        case 'M': case 'm': shift = 20; break;
+        case 'G': case 'g': shift = 30; break;
+        case 'T': case 't': shift = 40; break;
+        default: break;
+        }
+        if (shift)
+            digits.pop_back();
+    }
+    uint64_t number = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+        (shift && number > (UINT64_MAX >> shift)))
+        throw UsageError(what + ": " + _("expected a size such as 512M or 4G, got '") + value + "'");
+    return number << shift;
+}
+
+CommandLine parseCommandLine(const std::vector<std::string>& args)
+{
+    CommandLine cl;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--version") { cl.showVersion = true; continue; }
+        if (arg == "--features") { cl.showFeatures = true; continue; }
+        if (arg == "--help" || arg == "-h") { cl.showHelp = true; continue; }
+        // Every other option takes a value, as "--opt VALUE" or "--opt=VALUE".
+        std::string name = arg, value;
+        size_t eq = arg.find('=');
+        if (arg.starts_with("--") && eq != std::string::npos) {
+            name = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+        } else if (i + 1 < args.size()) {
+            value = args[++i];
+        } else {
+            throw UsageError(arg + ": " + (arg.starts_with("--") ? _("missing value") : _("unexpected argument")));
+        }
+        bool repeatable = name == "--disk" || name == "--net";
+        if (!seen.insert(name).second && !repeatable)
+            throw UsageError(name + ": " + _("given more than once"));
+        if (name == "--kernel") cl.config.payload.kernel = value;
+        else if (name == "--initramfs") cl.config.payload.initramfs = value;
+        else if (name == "--cmdline") cl.config.payload.cmdline = value;
+        else if (name == "--cpus") parseCpus(value, cl.config.cpus);
+        else if (name == "--memory") parseMemory(value, cl.config.memory);
+        else if (name == "--serial") {
+            try {
+                cl.config.serial = parseCharBackend(value, "--serial");
+            } catch (const Error& e) {
+                throw UsageError(e.what());
+            }
+        } else if (name == "--disk") {
+            cl.config.disks.push_back(parseDisk(value, cl.config.disks.size()));
+            for (size_t d = 0; d + 1 < cl.config.disks.size(); ++d)
+                if (cl.config.disks[d].id == cl.config.disks.back().id)
+                    throw UsageError("--disk: " + std::string(_("two disks with id ")) + cl.config.disks.back().id);
+        } else if (name == "--net") {
+            cl.config.nets.push_back(parseNet(value, cl.config.nets.size()));
+        } else if (name == "--console") {
+            try {
+                cl.config.console.backend = parseCharBackend(value, "--console");
+            } catch (const Error& e) {
+                throw UsageError(e.what());
+            }
+            cl.config.console.enabled = cl.config.console.backend.kind != CharBackendConfig::Kind::Off;
+        } else if (name == "--rng") {
+            auto kv = parseKeyValues(value, "--rng", {"src"});
+            cl.config.rng.enabled = true;
+            if (kv.count("src")) {
+                if (kv["src"].empty())
+                    throw UsageError(std::string("--rng: ") + _("src must not be empty"));
+                cl.config.rng.source = kv["src"];
+            }
+        } else if (name == "--vsock") {
+            auto kv = parseKeyValues(value, "--vsock", {"cid", "socket"});
+            if (!kv.count("cid") || !kv.count("socket") || kv["socket"].empty())
+                throw UsageError(std::string("--vsock: ") + _("cid=N and socket=PATH are required"));
+            unsigned cid = parseUnsigned(kv["cid"], "--vsock cid");
+            if (cid < 3 || cid == UINT32_MAX)
+                throw UsageError(std::string("--vsock: ") + _("cid must be at least 3 (0-2 are reserved)"));
+            cl.config.vsock = VsockConfig{true, cid, kv["socket"]};
+        } else if (name == "--balloon") {
+            auto kv = parseKeyValues(value, "--balloon", {"size", "free_page_reporting"});
+            cl.config.balloon.enabled = true;
+            if (kv.count("size"))
+                cl.config.balloon.size = parseSize(kv["size"], "--balloon size");
+            if (kv.count("free_page_reporting"))
+                cl.config.balloon.freePageReporting = parseOnOff(kv["free_page_reporting"], "--balloon free_page_reporting");
+        } else if (name == "--on-reboot") {
+            if (value == "restart") cl.onReboot = CommandLine::OnReboot::Restart;
+            else if (value == "exit") cl.onReboot = CommandLine::OnReboot::Exit;
+            else throw UsageError("--on-reboot: " + std::string(_("expected restart or exit, got '")) + value + "'");
+        } else if (name == "--api-socket") {
+            cl.apiSocket = value;
+        } else if (name == "--x-seccomp-selftest") {  // undocumented: tests prove the filters bite
+            cl.seccompSelfTest = value;
+        } else if (name == "--event-monitor") {
+            cl.eventMonitor = value;
+        } else if (name == "--seccomp") {
+            if (value == "true") cl.seccomp = CommandLine::Seccomp::On;
+            else if (value == "false") cl.seccomp = CommandLine::Seccomp::Off;
+            else if (value == "log") cl.seccomp = CommandLine::Seccomp::Log;
+            else throw UsageError("--seccomp: " + std::string(_("expected true, false or log, got '")) + value + "'");
+        } else {
+            throw UsageError(name + ": " + _("unknown option"));
+        }
+    }
+    // Two tty backends would both read this process's stdin.
+    if (cl.config.console.enabled && cl.config.console.backend.kind == CharBackendConfig::Kind::Tty &&
+        cl.config.serial.kind == CharBackendConfig::Kind::Tty)
+        throw UsageError(std::string("--console tty: ") + _("the serial port has the terminal; add --serial off (or another backend)"));
+    if (cl.config.balloon.size > cl.config.memory.size)
+        throw UsageError(std::string("--balloon: ") + _("size is larger than the guest's memory"));
+    cl.hasVm = !cl.config.payload.kernel.empty();
+    if (!cl.showVersion && !cl.showFeatures && !cl.showHelp && !cl.hasVm && cl.apiSocket.empty())
+        throw UsageError(_("--kernel is required (or --api-socket, to create the VM through the API)"));
+    return cl;
+}
+
+}  // namespace mica

@@ -1,0 +1,387 @@
+#include "VirtualMachine.h"
+
+#include <csignal>
+#include <iostream>
+
+#include "AcpiTables.h"
+#include "CmosRtc.h"
+#include "Cpuid.h"
+#include "Error.h"
+#include "I8042.h"
+#include "KernelLoader.h"
+#include "Layout.h"
+#include "MpTable.h"
+#include "PciConfigAccess.h"
+#include "Tap.h"
+#include "VirtioBalloon.h"
+#include "VirtioBlock.h"
+#include "VirtioNet.h"
+#include "VirtioRng.h"
+#include "VirtioVsock.h"
+#include "Seccomp.h"
+#include "VcpuSetup.h"
+#include "i18n.h"
+
+namespace mica {
+
+namespace {
+// Sent to a vCPU thread to make KVM_RUN return; its handler does nothing on purpose.
+const int kKickSignal = SIGUSR2;
+
+x86::PlatformDesc platformDesc(const VmConfig& config)
+{
+    x86::PlatformDesc desc;
+    desc.cpus = config.cpus.boot;
+    desc.maxCpus = config.cpus.max;
+    desc.ioapicAddr = x86::kIoapicAddr;
+    desc.lapicAddr = x86::kLapicAddr;
+    desc.pmEventPort = x86::kPmEventPort;
+    desc.pmControlPort = x86::kPmControlPort;
+    desc.sciIrq = x86::kSciIrq;
+    desc.s5SlpTyp = x86::kS5SleepType;
+    desc.resetPort = 0x64;   // the i8042's command port ...
+    desc.resetValue = 0xfe;  // ... and its "pulse reset line" command
+    desc.pciEcamBase = x86::kPciEcamBase;
+    desc.pciBusStart = 0;
+    desc.pciBusEnd = x86::kPciBusEnd;
+    desc.pciMmio32Base = static_cast<uint32_t>(x86::kPciMmio32Base);
+    desc.pciMmio32Size = static_cast<uint32_t>(x86::kPciMmio32Size);
+    // Above RAM (which ends at 4 GiB + whatever did not fit below 3 GiB), 1 GiB aligned.
+    uint64_t ramEnd = x86::kRamAbove4g + (config.memory.size > x86::kMmioHoleStart ? config.memory.size - x86::kMmioHoleStart : 0);
+    desc.pciMmio64Base = (ramEnd + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+    desc.pciMmio64Size = x86::kPciMmio64Size;
+    return desc;
+}
+}  // namespace
+
+void installVcpuKickHandler()
+{
+    struct sigaction action{};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(kKickSignal, &action, nullptr);
+}
+
+VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop,
+                               CharBackend* console)
+    : config_(config),
+      memory_(config.memory.size, x86::kMmioHoleStart, x86::kRamAbove4g, config.memory.hugePages),
+      vm_(kvm.createVm())
+{
+    if (config.cpus.max > kvm.maxVcpus())
+        throw Error(_("this host's KVM allows at most ") + std::to_string(kvm.maxVcpus()) + _(" vCPUs"));
+    vm_.setTssAddress(x86::kTssAddr);
+    if (vm_.checkExtension(KVM_CAP_SET_IDENTITY_MAP_ADDR))
+        vm_.setIdentityMapAddress(x86::kIdentityMapAddr);
+    vm_.createIrqchip();
+    routeLegacyIrqs();
+    vm_.createPit();
+    uint32_t slot = 0;
+    for (const auto& region : memory_.regions())
+        vm_.setMemoryRegion(slot++, region.gpa, region.size, memory_.hostBase() + region.offset);
+
+    createDevices(serial);
+    createPciDevices(loop, console);
+    x86::KernelImage image{config.payload.kernel, config.payload.initramfs, config.payload.cmdline};
+    x86::BootEntry entry = x86::loadKernel(memory_, image, x86::kRsdpAddr);
+    writePlatformTables();
+
+    auto supported = kvm.supportedCpuid();
+    bool tscDeadline = vm_.checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    for (unsigned id = 0; id < config.cpus.boot; ++id) {
+        auto vcpu = std::make_unique<kvm::Vcpu>(vm_.createVcpu(id));
+        x86::setupVcpu(*vcpu, x86::guestCpuid(supported, id, config.cpus.topology, tscDeadline));
+        if (id == 0)
+            x86::setupBootVcpu(*vcpu, memory_, entry);
+        vcpus_.push_back(std::move(vcpu));
+    }
+}
+
+VirtualMachine::~VirtualMachine()
+{
+    // run() joined its threads before returning; a VM that never ran has none.
+    stop(VmExit::Stopped);
+}
+
+// KVM's default routing sends GSI n to IOAPIC pin n, but a PC wires the timer (ISA
+// IRQ 0, which KVM's PIT raises as GSI 0) to IOAPIC pin 2, and the MADT says so. Without
+// this the guest's tick stops once it leaves the PIC for the IOAPIC.
+void VirtualMachine::routeLegacyIrqs()
+{
+    std::vector<kvm_irq_routing_entry> routes;
+    auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
+        kvm_irq_routing_entry e{};
+        e.gsi = gsi;
+        e.type = KVM_IRQ_ROUTING_IRQCHIP;
+        e.u.irqchip.irqchip = chip;
+        e.u.irqchip.pin = pin;
+        routes.push_back(e);
+    };
+    for (uint32_t gsi = 0; gsi < 24; ++gsi) {
+        if (gsi < 16 && gsi != 2)  // the PIC: master 0-7 (2 cascades the slave), slave 8-15
+            add(gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8);
+        if (gsi != 2)
+            add(gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
+    }
+    gsiRouter_ = std::make_unique<pci::GsiRouter>(vm_, std::move(routes));
+}
+
+IrqLine VirtualMachine::irqLine(uint32_t gsi)
+{
+    return [this, gsi](bool level) { vm_.setIrqLine(gsi, level); };
+}
+
+void VirtualMachine::createDevices(CharBackend* serialBackend)
+{
+    serial_ = std::make_shared<Serial8250>(irqLine(x86::kCom1Irq), serialBackend);
+    pio_.add(x86::kCom1Port, 8, serial_);
+    pio_.add(0x60, 5, std::make_shared<I8042>([this] { stop(VmExit::Reset); }));
+    pio_.add(0x70, 2, std::make_shared<CmosRtc>());
+    acpiPm_ = std::make_shared<AcpiPm>(irqLine(x86::kSciIrq), x86::kS5SleepType, [this] { stop(VmExit::PowerOff); });
+    pio_.add(x86::kPmEventPort, 6, acpiPm_);
+}
+
+void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBackend)
+{
+    pciBus_ = std::make_unique<pci::PciBus>(mmio_, x86::kPciMmio32Base, x86::kPciMmio32Size);
+    pio_.add(0xcf8, 8, std::make_shared<pci::PciConfigIo>(*pciBus_));
+    mmio_.add(x86::kPciEcamBase, x86::kPciEcamSize, std::make_shared<pci::PciEcam>(*pciBus_));
+    bool wanted = !config_.disks.empty() || !config_.nets.empty() || config_.rng.enabled || config_.console.enabled ||
+                  config_.vsock.enabled || config_.balloon.enabled;
+    if (wanted && !loop)
+        throw Error(_("virtio devices need the devices event loop"));
+    auto plug = [&](std::shared_ptr<virtio::VirtioDevice> device, EventLoop* deviceLoop) {
+        pciBus_->add(std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop));
+    };
+    // Disks and NICs get their own I/O thread (`_disk0`, `_net0`); the consoles, rng,
+    // vsock and balloon share the `devices` loop.
+    auto ioThread = [&](const std::string& name) {
+        ioThreads_.push_back(std::make_unique<virtio::IoThread>(name, [] {
+            applySeccomp(ThreadRole::Devices);
+            seccompSelfTestPoint(ThreadRole::Devices);
+        }));
+        return &ioThreads_.back()->loop();
+    };
+    for (size_t d = 0; d < config_.disks.size(); ++d) {
+        const auto& disk = config_.disks[d];
+        std::unique_ptr<block::RawImage> image;
+        try {
+            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct);
+        } catch (const Error& e) {
+            throw Error("disk '" + disk.id + "': " + e.what());
+        }
+        auto device = std::make_shared<virtio::VirtioBlock>(
+            std::move(image), virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard});
+        disks_.emplace_back(disk.id, device);
+        plug(device, ioThread("_disk" + std::to_string(d)));
+    }
+    for (size_t i = 0; i < config_.nets.size(); ++i) {
+        const auto& net = config_.nets[i];
+        virtio::VirtioNetOptions options;
+        options.id = net.id;
+        options.mtu = static_cast<uint16_t>(net.mtu);
+        options.mac[5] = static_cast<uint8_t>(0x56 + i);
+        for (size_t b = 0; b < 6 && !net.mac.empty(); ++b)
+            options.mac[b] = static_cast<uint8_t>(std::stoul(net.mac.substr(3 * b, 2), nullptr, 16));
+        std::vector<UniqueFd> taps;
+        try {
+            if (net.fd >= 0)
+                taps.push_back(virtio::adoptTap(::dup(net.fd)));
+            else
+                taps = virtio::openTap(net.tap, net.numQueues / 2);
+        } catch (const Error& e) {
+            throw Error("net '" + net.id + "': " + e.what());
+        }
+        EventLoop* netLoop = ioThread("_net" + std::to_string(i));
+        auto device = std::make_shared<virtio::VirtioNet>(std::move(taps), options, netLoop);
+        nets_.emplace_back(net.id, device);
+        plug(device, netLoop);
+    }
+    if (config_.console.enabled) {
+        console_ = std::make_shared<virtio::VirtioConsole>(consoleBackend);
+        plug(console_, loop);
+    }
+    if (config_.rng.enabled)
+        plug(std::make_shared<virtio::VirtioRng>(config_.rng.source), loop);
+    if (config_.vsock.enabled)
+        plug(std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop), loop);
+    if (config_.balloon.enabled)
+        plug(std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting, loop),
+             loop);
+}
+
+void VirtualMachine::consoleInput(std::span<const uint8_t> bytes)
+{
+    if (console_)
+        console_->receive(bytes);
+}
+
+void VirtualMachine::writePlatformTables()
+{
+    auto desc = platformDesc(config_);
+    for (const auto& blobs : {x86::buildAcpiTables(desc, x86::kRsdpAddr, x86::kAcpiTablesAddr),
+                              x86::buildMpTable(desc, x86::kEbdaStart)})
+        for (const auto& blob : blobs)
+            memory_.write(blob.gpa, blob.bytes);
+}
+
+VmExit VirtualMachine::run()
+{
+    std::unique_lock lock(mutex_);
+    for (auto& vcpu : vcpus_) {
+        threads_.emplace_back([this, v = vcpu.get()] { vcpuLoop(*v); });
+        threadHandles_.push_back(threads_.back().native_handle());
+    }
+    stopped_.wait(lock, [this] { return exit_.has_value(); });
+    VmExit reason = *exit_;
+    lock.unlock();
+    for (auto& t : threads_)
+        t.join();
+    lock.lock();
+    threads_.clear();
+    threadHandles_.clear();  // a pthread_t must not be signalled once joined
+    return reason;
+}
+
+void VirtualMachine::stop(VmExit reason)
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (!exit_)
+            exit_ = reason;
+        stopping_ = true;
+        kickAll();
+    }
+    stopped_.notify_all();
+    vcpuWake_.notify_all();
+}
+
+void VirtualMachine::kickAll()
+{
+    // immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside it.
+    for (size_t i = 0; i < vcpus_.size(); ++i) {
+        vcpus_[i]->setImmediateExit(true);
+        if (i < threadHandles_.size())
+            pthread_kill(threadHandles_[i], kKickSignal);
+    }
+}
+
+void VirtualMachine::pause()
+{
+    std::unique_lock lock(mutex_);
+    if (pauseRequested_ || stopping_)
+        return;
+    pauseRequested_ = true;
+    kickAll();
+    allParked_.wait(lock, [this] { return parked_ == threadHandles_.size() || stopping_; });
+    if (stopping_)
+        return;
+    pausedClock_ = vm_.getClock();
+    for (auto& vcpu : vcpus_)
+        vcpu->kvmclockCtrl();
+}
+
+void VirtualMachine::resume()
+{
+    std::lock_guard lock(mutex_);
+    if (!pauseRequested_)
+        return;
+    vm_.setClock(pausedClock_);
+    pauseRequested_ = false;
+    vcpuWake_.notify_all();
+}
+
+void VirtualMachine::park(kvm::Vcpu& vcpu)
+{
+    std::unique_lock lock(mutex_);
+    ++parked_;
+    allParked_.notify_all();
+    vcpuWake_.wait(lock, [this] { return !pauseRequested_ || stopping_; });
+    --parked_;
+    // Cleared under the lock: a pause() after this sets it again before kicking.
+    vcpu.setImmediateExit(false);
+}
+
+nlohmann::json VirtualMachine::counters()
+{
+    auto serial = serial_->counters();
+    nlohmann::json out = {{"serial", {{"tx_bytes", serial.txBytes}, {"rx_bytes", serial.rxBytes}}}};
+    // "disk:ID" and "net:ID": one flat level, as the API schema says.
+    auto add = [&out](const char* kind, const auto& devices) {
+        for (const auto& [id, device] : devices)
+            for (const auto& [name, value] : device->counters())
+                out[std::string(kind) + ":" + id][name] = value;
+    };
+    add("disk", disks_);
+    add("net", nets_);
+    return out;
+}
+
+void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)
+{
+    std::string name = "vcpu" + std::to_string(vcpu.id());
+    pthread_setname_np(pthread_self(), name.c_str());
+    try {
+        applySeccomp(ThreadRole::Vcpu);
+        seccompSelfTestPoint(ThreadRole::Vcpu);
+        while (!stopping_) {
+            if (pauseRequested_)
+                park(vcpu);
+            else if (vcpu.run())
+                handleExit(vcpu);
+        }
+    } catch (const std::exception& e) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!exit_)
+                error_ = name + ": " + e.what();
+        }
+        stop(VmExit::Error);
+    }
+}
+
+void VirtualMachine::handleExit(kvm::Vcpu& vcpu)
+{
+    kvm_run& run = vcpu.runState();
+    switch (run.exit_reason) {
+    case KVM_EXIT_IO: {
+        uint8_t* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;
+        for (uint32_t i = 0; i < run.io.count; ++i, data += run.io.size) {
+            std::span<uint8_t> bytes(data, run.io.size);
+            if (run.io.direction == KVM_EXIT_IO_OUT)
+                pio_.write(run.io.port, bytes);
+            else
+                pio_.read(run.io.port, bytes);
+        }
+        break;
+    }
+    case KVM_EXIT_MMIO: {
+        std::span<uint8_t> bytes(run.mmio.data, std::min<uint32_t>(run.mmio.len, sizeof run.mmio.data));
+        if (run.mmio.is_write)
+            mmio_.write(run.mmio.phys_addr, bytes);
+        else
+            mmio_.read(run.mmio.phys_addr, bytes);
+        break;
+    }
+    case KVM_EXIT_SHUTDOWN:  // triple fault: a PC resets
+        stop(VmExit::Reset);
+        break;
+    case KVM_EXIT_SYSTEM_EVENT:
+        stop(run.system_event.type == KVM_SYSTEM_EVENT_RESET ? VmExit::Reset : VmExit::PowerOff);
+        break;
+    case KVM_EXIT_HLT:
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+        break;
+    case KVM_EXIT_FAIL_ENTRY:
+        throw Error(_("KVM could not enter the guest (hardware entry failure reason ") +
+                    std::to_string(run.fail_entry.hardware_entry_failure_reason) + ")");
+    case KVM_EXIT_INTERNAL_ERROR:
+        throw Error(_("KVM internal error, suberror ") + std::to_string(run.internal.suberror));
+    default:
+        throw Error(_("unexpected KVM exit reason ") + std::to_string(run.exit_reason));
+    }
+}
+
+}  // namespace mica

@@ -1,0 +1,108 @@
+// One boot of one VM: guest memory, the KVM VM with its in-kernel irqchip, the legacy
+// devices, the loaded kernel and one thread per vCPU. run() returns when the guest
+// powers off, resets or fails; a reset is served by building a new VirtualMachine.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pthread.h>
+#include <thread>
+#include <vector>
+
+#include "AcpiPm.h"
+#include "EventLoop.h"
+#include "GsiRouter.h"
+#include "GuestMemory.h"
+#include "IoBus.h"
+#include "Kvm.h"
+#include "PciBus.h"
+#include "Serial8250.h"
+#include "Vcpu.h"
+#include "Vm.h"
+#include "IoThread.h"
+#include "VirtioConsole.h"
+#include "VirtioPciDevice.h"
+#include "VmConfig.h"
+
+namespace mica {
+
+enum class VmExit { PowerOff, Reset, Stopped, Error };
+
+// vCPU threads are kicked out of KVM_RUN with a signal whose handler does nothing.
+// main() installs it once, before any thread (and its seccomp filter) starts.
+void installVcpuKickHandler();
+
+class VirtualMachine {
+public:
+    // Builds everything and loads the kernel; throws Error on any failure, before any
+    // vCPU runs. The serial port writes to `serial` (which outlives this VM). Virtio
+    // devices serve their queues on `loop` and the virtio console writes to `console`
+    // (both outlive this VM too).
+    VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop = nullptr,
+                   CharBackend* console = nullptr);
+    ~VirtualMachine();
+
+    // Starts the vCPUs and blocks until the guest (or stop()) ends this boot.
+    VmExit run();
+    // Ends the boot from another thread (a signal, the API). The first reason wins.
+    void stop(VmExit reason);
+    void pressPowerButton() { acpiPm_->pressPowerButton(); }
+    // Stops every vCPU outside KVM_RUN and freezes the guest's kvmclock; resume()
+    // restarts them with the clock where it stopped, so guest time does not jump.
+    void pause();
+    void resume();
+    Serial8250& serial() { return *serial_; }
+    // Bytes from the console backend for the guest's hvc0 (dropped without a console).
+    void consoleInput(std::span<const uint8_t> bytes);
+    // Per-device I/O counters for vm.counters: {"serial": {"tx_bytes": N, "rx_bytes": N}}.
+    nlohmann::json counters();
+    // Why run() returned Error.
+    const std::string& error() const { return error_; }
+
+private:
+    void createDevices(CharBackend* serialBackend);
+    void createPciDevices(EventLoop* loop, CharBackend* consoleBackend);
+    void writePlatformTables();
+    void vcpuLoop(kvm::Vcpu& vcpu);
+    void park(kvm::Vcpu& vcpu);
+    void kickAll();  // with mutex_ held
+    void handleExit(kvm::Vcpu& vcpu);
+    void routeLegacyIrqs();
+    IrqLine irqLine(uint32_t gsi);
+
+    const VmConfig& config_;
+    GuestMemory memory_;
+    kvm::Vm vm_;
+    IoBus pio_{"port I/O"};
+    IoBus mmio_{"MMIO"};
+    std::shared_ptr<Serial8250> serial_;
+    std::shared_ptr<AcpiPm> acpiPm_;
+    // Declared in teardown order: devices unmap from the bus and leave their I/O
+    // threads' loops, then drop their routes; the I/O threads end last.
+    std::vector<std::unique_ptr<virtio::IoThread>> ioThreads_;
+    std::unique_ptr<pci::GsiRouter> gsiRouter_;
+    std::unique_ptr<pci::PciBus> pciBus_;
+    std::shared_ptr<virtio::VirtioConsole> console_;
+    // Disks and NICs by id, for counters().
+    std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
+    std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+    std::vector<std::thread> threads_;
+    std::vector<pthread_t> threadHandles_;
+
+    std::mutex mutex_;
+    std::condition_variable stopped_;
+    std::optional<VmExit> exit_;
+    std::string error_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> pauseRequested_{false};
+    unsigned parked_ = 0;                // vCPU threads waiting in park()
+    std::condition_variable vcpuWake_;   // parked vCPUs wait here
+    std::condition_variable allParked_;
+    kvm_clock_data pausedClock_{};
+};
+
+}  // namespace mica

@@ -1,0 +1,263 @@
+#include "Vmm.h"
+
+#include <pthread.h>
+
+#include <iostream>
+
+#include "Seccomp.h"
+#include "VmConfigJson.h"
+#include "i18n.h"
+
+namespace mica {
+
+namespace {
+constexpr int kExitPowerOff = 0, kExitError = 1, kExitRebooted = 3;
+}
+
+const char* vmStateName(VmState state)
+{
+    switch (state) {
+    case VmState::NotCreated: return "NotCreated";
+    case VmState::Created: return "Created";
+    case VmState::Running: return "Running";
+    case VmState::Paused: return "Paused";
+    case VmState::Shutdown: return "Shutdown";
+    }
+    return "?";
+}
+
+Vmm::Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot)
+    : loop_(loop), events_(events), onReboot_(onReboot)
+{
+    events_.emit("starting");
+}
+
+Vmm::~Vmm()
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (current_)
+            current_->stop(VmExit::Stopped);
+    }
+    joinVmThread();
+}
+
+VirtualMachine& Vmm::running()
+{
+    if (!current_ || (state_ != VmState::Running && state_ != VmState::Paused))
+        throw ApiError(409, _("the VM is not running"));
+    return *current_;
+}
+
+void Vmm::create(VmConfig config)
+{
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::NotCreated)
+        throw ApiError(409, _("a VM already exists: delete it first"));
+    // The console backend is opened now, so a bad path fails vm.create, not vm.boot.
+    auto serial = std::make_unique<CharBackend>(config.serial, "serial");
+    serial->attach(loop_, [this](std::span<const uint8_t> bytes) {
+        std::lock_guard lock(mutex_);
+        if (current_)
+            current_->serial().receive(bytes);
+    });
+    serial_ = std::move(serial);
+    // The virtio console's backend, like the serial port's, outlives each boot.
+    console_.reset();
+    if (config.console.enabled) {
+        auto console = std::make_unique<CharBackend>(config.console.backend, "console");
+        console->attach(loop_, [this](std::span<const uint8_t> bytes) {
+            std::lock_guard lock(mutex_);
+            if (current_)
+                current_->consoleInput(bytes);
+        });
+        console_ = std::move(console);
+    }
+    config_ = std::move(config);
+    state_ = VmState::Created;
+}
+
+void Vmm::boot()
+{
+    std::unique_lock lock(mutex_);
+    if (state_ != VmState::Created && state_ != VmState::Shutdown)
+        throw ApiError(409, state_ == VmState::NotCreated ? _("no VM to boot: create one first")
+                                                           : _("the VM is already running"));
+    joinVmThread();  // the previous boot's thread has finished: its state is Shutdown
+    // Built here so a kernel that cannot be loaded fails the request itself.
+    if (!kvm_)
+        kvm_.emplace();
+    auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
+    events_.emit("booting");
+    current_ = vm.get();
+    state_ = VmState::Running;
+    std::lock_guard joinLock(joinMutex_);
+    vmThread_ = std::thread([this, vm = std::move(vm)]() mutable { runLoop(std::move(vm)); });
+}
+
+void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm)
+{
+    pthread_setname_np(pthread_self(), "vm");
+    try {
+        applySeccomp(ThreadRole::Vm);
+        seccompSelfTestPoint(ThreadRole::Vm);
+    } catch (const std::exception& e) {
+        vm->stop(VmExit::Error);
+        std::cerr << "mica-vmm: " << e.what() << std::endl;
+    }
+    for (;;) {
+        events_.emit("booted");
+        VmExit exit = vm->run();
+        std::string error = vm->error();
+        {
+            std::lock_guard lock(mutex_);
+            current_ = nullptr;
+        }
+        vm.reset();
+        if (exit == VmExit::Reset) {
+            events_.emit("reboot");
+            if (onReboot_ == CommandLine::OnReboot::Restart) {
+                try {
+                    vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
+                } catch (const std::exception& e) {
+                    error = e.what();
+                    exit = VmExit::Error;
+                }
+            }
+            if (vm) {
+                std::lock_guard lock(mutex_);
+                if (!exitStatus_) {
+                    current_ = vm.get();
+                    state_ = VmState::Running;
+                    continue;
+                }
+                vm.reset();
+                exit = VmExit::Stopped;
+            }
+        }
+        switch (exit) {
+        case VmExit::PowerOff:
+            events_.emit("shutdown");
+            requestExit(kExitPowerOff);
+            break;
+        case VmExit::Reset:  // --on-reboot exit
+            requestExit(kExitRebooted);
+            break;
+        case VmExit::Stopped:
+            events_.emit("shutdown");
+            break;
+        case VmExit::Error:
+            events_.emit("vmm-error", {{"error", error}});
+            std::cerr << "mica-vmm: " << error << std::endl;
+            requestExit(kExitError);
+            break;
+        }
+        // Last: once the state says Shutdown, boot() may join this thread.
+        std::lock_guard lock(mutex_);
+        state_ = VmState::Shutdown;
+        return;
+    }
+}
+
+void Vmm::pause()
+{
+    std::lock_guard lock(mutex_);
+    if (state_ == VmState::Paused)
+        throw ApiError(409, _("the VM is already paused"));
+    running().pause();
+    state_ = VmState::Paused;
+    events_.emit("paused");
+}
+
+void Vmm::resume()
+{
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::Paused)
+        throw ApiError(409, _("the VM is not paused"));
+    running().resume();
+    state_ = VmState::Running;
+    events_.emit("resumed");
+}
+
+void Vmm::shutdown()
+{
+    {
+        std::lock_guard lock(mutex_);
+        running().stop(VmExit::Stopped);
+    }
+    joinVmThread();
+}
+
+void Vmm::reboot()
+{
+    std::lock_guard lock(mutex_);
+    running().stop(VmExit::Reset);
+}
+
+void Vmm::powerButton()
+{
+    std::lock_guard lock(mutex_);
+    if (state_ == VmState::Paused)
+        throw ApiError(409, _("the VM is paused: resume it first"));
+    running().pressPowerButton();
+    events_.emit("power-button");
+}
+
+void Vmm::remove()
+{
+    std::lock_guard lock(mutex_);
+    if (state_ == VmState::Running || state_ == VmState::Paused)
+        throw ApiError(409, _("the VM is running: shut it down first"));
+    if (state_ == VmState::NotCreated)
+        throw ApiError(409, _("there is no VM to delete"));
+    joinVmThread();
+    serial_.reset();
+    config_.reset();
+    state_ = VmState::NotCreated;
+    events_.emit("deleted");
+}
+
+nlohmann::json Vmm::info()
+{
+    std::lock_guard lock(mutex_);
+    nlohmann::json out = {{"state", vmStateName(state_)}};
+    if (config_)
+        out["config"] = vmConfigToJson(*config_);
+    if (serial_ && !serial_->path().empty())
+        out["serial_path"] = serial_->path();
+    return out;
+}
+
+nlohmann::json Vmm::counters()
+{
+    std::lock_guard lock(mutex_);
+    return running().counters();
+}
+
+void Vmm::requestExit(int status)
+{
+    std::lock_guard lock(mutex_);
+    if (!exitStatus_)
+        exitStatus_ = status;
+    exitRequested_.notify_all();
+}
+
+int Vmm::waitForExit()
+{
+    std::unique_lock lock(mutex_);
+    exitRequested_.wait(lock, [this] { return exitStatus_.has_value(); });
+    if (current_)
+        current_->stop(VmExit::Stopped);
+    lock.unlock();
+    joinVmThread();
+    return *exitStatus_;
+}
+
+void Vmm::joinVmThread()
+{
+    std::lock_guard lock(joinMutex_);
+    if (vmThread_.joinable() && vmThread_.get_id() != std::this_thread::get_id())
+        vmThread_.join();
+}
+
+}  // namespace mica

@@ -1,0 +1,80 @@
+// The VMM's control loop: the one VM this process runs, its state machine (NotCreated,
+// Created, Running, Paused, Shutdown) and the operations the REST API and the command
+// line drive. The running VM lives on a `vm` thread that also serves guest reboots.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "CharBackend.h"
+#include "CommandLine.h"
+#include "Error.h"
+#include "EventLoop.h"
+#include "EventMonitor.h"
+#include "Kvm.h"
+#include "VirtualMachine.h"
+#include "VmConfig.h"
+
+namespace mica {
+
+enum class VmState { NotCreated, Created, Running, Paused, Shutdown };
+const char* vmStateName(VmState);
+
+// An operation refused in the current state (409) or with bad input (400).
+class ApiError : public Error {
+public:
+    ApiError(int status, const std::string& message) : Error(message), status_(status) {}
+    int status() const { return status_; }
+
+private:
+    int status_;
+};
+
+class Vmm {
+public:
+    Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot);
+    ~Vmm();
+
+    void create(VmConfig config);
+    void boot();
+    void pause();
+    void resume();
+    void shutdown();       // stops the guest now; the VM can boot again or be deleted
+    void reboot();
+    void powerButton();
+    void remove();         // vm.delete
+    nlohmann::json info();
+    nlohmann::json counters();
+
+    // Asks the process to end with `status` (vmm.shutdown, a signal, the guest's power-off).
+    void requestExit(int status);
+    // Blocks until requestExit(); stops a running VM first. Returns the exit status.
+    int waitForExit();
+
+private:
+    void runLoop(std::unique_ptr<VirtualMachine> vm);
+    VirtualMachine& running();  // with mutex_ held; throws ApiError unless Running/Paused
+    void joinVmThread();        // without mutex_ held: the vm thread takes it
+
+    std::optional<kvm::Kvm> kvm_;  // opened at the first boot: the API serves without KVM
+    EventLoop& loop_;
+    EventMonitor& events_;
+    CommandLine::OnReboot onReboot_;
+
+    std::mutex mutex_;
+    std::condition_variable exitRequested_;
+    std::optional<int> exitStatus_;
+    VmState state_ = VmState::NotCreated;
+    std::optional<VmConfig> config_;
+    std::unique_ptr<CharBackend> serial_;
+    std::unique_ptr<CharBackend> console_;  // the virtio console's, when there is one
+    VirtualMachine* current_ = nullptr;  // owned by the vm thread while it runs
+    std::mutex joinMutex_;      // two threads must never join vmThread_ at once
+    std::thread vmThread_;
+};
+
+}  // namespace mica

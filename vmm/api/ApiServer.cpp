@@ -1,0 +1,126 @@
+#include "ApiServer.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <iostream>
+
+#include "Seccomp.h"
+#include "VmConfigJson.h"
+#include "config.h"
+#include "i18n.h"
+
+namespace mica {
+
+namespace {
+
+constexpr const char* kPrefix = "/api/v1/";
+
+http::Response jsonResponse(const nlohmann::json& body)
+{
+    return http::Response{200, "application/json", body.dump(), false};
+}
+
+// Requests with a body must say it is JSON; PUTs without a body have none to check.
+nlohmann::json parseBody(const http::Request& request)
+{
+    try {
+        return nlohmann::json::parse(request.body);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw ApiError(400, std::string(_("malformed JSON: ")) + e.what());
+    }
+}
+
+}  // namespace
+
+UniqueFd openApiSocket(const std::string& spec)
+{
+    if (spec.starts_with("fd=")) {
+        int fd = -1;
+        auto [end, ec] = std::from_chars(spec.data() + 3, spec.data() + spec.size(), fd);
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (ec != std::errc() || end != spec.data() + spec.size() || fd < 0 ||
+            ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+            throw Error("--api-socket: " + spec + ": " + _("not an inherited stream socket"));
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return UniqueFd(fd);
+    }
+    std::string path = spec.starts_with("path=") ? spec.substr(5) : spec;
+    try {
+        return http::Server::listenUnix(path);
+    } catch (const std::exception& e) {
+        throw Error(std::string("--api-socket: ") + e.what());
+    }
+}
+
+ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
+    : vmm_(vmm), server_(std::move(listener), [this](const http::Request& r) { return handle(r); })
+{
+    auto put = [this](const std::string& name, std::function<void()> action) {
+        router_.add("PUT", kPrefix + name, [action](const http::Request&) {
+            action();
+            return http::Response::noContent();
+        });
+    };
+    router_.add("GET", std::string(kPrefix) + "vmm.ping", [](const http::Request&) {
+        return jsonResponse({{"version", MICA_VERSION}, {"pid", ::getpid()},
+                             {"features", {"acpi", "pause", "event-monitor", "seccomp"}}});
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.create", [this](const http::Request& r) {
+        VmConfig config;
+        try {
+            config = vmConfigFromJson(parseBody(r));
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        vmm_.create(std::move(config));
+        return http::Response::noContent();
+    });
+    router_.add("GET", std::string(kPrefix) + "vm.info", [this](const http::Request&) { return jsonResponse(vmm_.info()); });
+    router_.add("GET", std::string(kPrefix) + "vm.counters",
+                [this](const http::Request&) { return jsonResponse(vmm_.counters()); });
+    put("vmm.shutdown", [this] { vmm_.requestExit(0); });
+    put("vm.boot", [this] { vmm_.boot(); });
+    put("vm.pause", [this] { vmm_.pause(); });
+    put("vm.resume", [this] { vmm_.resume(); });
+    put("vm.shutdown", [this] { vmm_.shutdown(); });
+    put("vm.reboot", [this] { vmm_.reboot(); });
+    put("vm.power-button", [this] { vmm_.powerButton(); });
+    put("vm.delete", [this] { vmm_.remove(); });
+
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "api");
+        try {
+            applySeccomp(ThreadRole::Api);
+            seccompSelfTestPoint(ThreadRole::Api);
+        } catch (const std::exception& e) {
+            std::cerr << "mica-vmm: " << e.what() << std::endl;
+            vmm_.requestExit(1);
+            return;
+        }
+        server_.run();
+    });
+}
+
+ApiServer::~ApiServer()
+{
+    server_.stop();
+    thread_.join();
+}
+
+http::Response ApiServer::handle(const http::Request& request)
+{
+    try {
+        return router_.dispatch(request);
+    } catch (const ApiError& e) {
+        return http::Response::error(e.status(), e.what());
+    } catch (const std::exception& e) {
+        // The VMM failed to do what was asked (KVM, a file); the request was fine.
+        return http::Response::error(500, e.what());
+    }
+}
+
+}  // namespace mica

@@ -1,0 +1,97 @@
+// The configuration of one VM: what the command line builds and (with the REST API)
+// what vm.create receives as JSON. One type, so both ways of starting a VM agree.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "CharBackend.h"
+#include "Cpuid.h"
+
+namespace mica {
+
+// "52:54:00:12:34:56": six hex pairs with colons (the command line and the JSON both check).
+inline bool isMacAddress(const std::string& mac)
+{
+    bool ok = mac.size() == 17;
+    for (size_t i = 0; ok && i < mac.size(); ++i)
+        ok = i % 3 == 2 ? mac[i] == ':' : std::isxdigit(static_cast<unsigned char>(mac[i])) != 0;
+    return ok;
+}
+
+struct PayloadConfig {
+    std::string kernel;
+    std::string initramfs;  // empty: none
+    std::string cmdline;
+};
+
+struct CpusConfig {
+    unsigned boot = 1;
+    unsigned max = 1;                // >= boot; the rest can be hot-plugged later
+    x86::CpuTopology topology;       // sockets x cores x threads == max
+};
+
+struct MemoryConfig {
+    uint64_t size = 512ull << 20;
+    bool hugePages = false;
+    bool shared = false;  // asked for by vhost-user users; guest RAM is a shared memfd either way
+};
+
+struct DiskConfig {
+    std::string path;
+    bool readOnly = false;
+    bool direct = false;     // O_DIRECT: bypass the host page cache
+    unsigned numQueues = 1;
+    std::string serial;      // what the guest reads as the disk's id (at most 20 bytes)
+    std::string id;          // names the disk in messages and the API; default vda, vdb, ...
+    bool discard = true;     // offer DISCARD to the guest (libvirt's discard='unmap')
+};
+
+struct NetConfig {
+    std::string tap;         // a TAP interface by name (created if missing, needs CAP_NET_ADMIN) ...
+    int fd = -1;             // ... or an inherited TAP fd opened with IFF_VNET_HDR
+    std::string mac;         // "52:54:00:12:34:56"; empty: 52:54:00:12:34:(0x56 + index)
+    unsigned numQueues = 2;  // receive + transmit queues, even; pairs = numQueues / 2
+    std::string id;          // default net0, net1, ...
+    unsigned mtu = 0;        // told to the guest (VIRTIO_NET_F_MTU); 0: not told
+};
+
+struct ConsoleConfig {
+    bool enabled = false;    // a virtio-console (hvc0) exists only when asked for
+    CharBackendConfig backend{CharBackendConfig::Kind::Off, {}};
+};
+
+struct RngConfig {
+    bool enabled = false;
+    std::string source = "/dev/urandom";
+};
+
+struct VsockConfig {
+    bool enabled = false;
+    uint64_t cid = 3;        // the guest's context id, at least 3
+    std::string socket;      // host side: PATH (host connects) and PATH_<port> (guest connects)
+};
+
+struct BalloonConfig {
+    bool enabled = false;
+    uint64_t size = 0;              // the balloon's initial size: what the guest gives back
+    bool freePageReporting = false;
+};
+
+struct VmConfig {
+    PayloadConfig payload;
+    CpusConfig cpus;
+    MemoryConfig memory;
+    CharBackendConfig serial{CharBackendConfig::Kind::Tty, {}};
+    std::vector<DiskConfig> disks;
+    std::vector<NetConfig> nets;
+    ConsoleConfig console;
+    RngConfig rng;
+    VsockConfig vsock;
+    BalloonConfig balloon;
+};
+
+}  // namespace mica

@@ -1,0 +1,290 @@
+#include "VmConfigJson.h"
+
+#include <set>
+
+#include "i18n.h"
+
+namespace mica {
+
+namespace {
+
+using json = nlohmann::json;
+
+// One JSON object being read: every field taken is remembered, so what is left over
+// at the end is an unknown field.
+class ObjectReader {
+public:
+    ObjectReader(const json& value, std::string path) : value_(value), path_(std::move(path))
+    {
+        if (!value.is_object())
+            throw ConfigError(where() + _("expected an object"));
+    }
+
+    const json* find(const std::string& key)
+    {
+        taken_.insert(key);
+        auto it = value_.find(key);
+        return it == value_.end() || it->is_null() ? nullptr : &*it;
+    }
+    std::string child(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+    template <typename T>
+    void optionalUnsigned(const std::string& key, T& out)
+    {
+        if (const json* v = find(key)) {
+            if (!v->is_number_unsigned() || v->get<uint64_t>() > std::numeric_limits<T>::max())
+                throw ConfigError(child(key) + ": " + _("expected an unsigned integer"));
+            out = static_cast<T>(v->get<uint64_t>());
+        }
+    }
+    void optionalBool(const std::string& key, bool& out)
+    {
+        if (const json* v = find(key)) {
+            if (!v->is_boolean())
+                throw ConfigError(child(key) + ": " + _("expected true or false"));
+            out = v->get<bool>();
+        }
+    }
+    void optionalString(const std::string& key, std::string& out)
+    {
+        if (const json* v = find(key)) {
+            if (!v->is_string())
+                throw ConfigError(child(key) + ": " + _("expected a string"));
+            out = v->get<std::string>();
+        }
+    }
+    void requiredString(const std::string& key, std::string& out)
+    {
+        if (!value_.contains(key) || value_[key].is_null())
+            throw ConfigError(child(key) + ": " + _("required"));
+        optionalString(key, out);
+        if (out.empty())
+            throw ConfigError(child(key) + ": " + _("must not be empty"));
+    }
+    // Call last: refuses whatever was not read.
+    void finish() const
+    {
+        for (const auto& item : value_.items())
+            if (!taken_.count(item.key()))
+                throw ConfigError(_("unknown field '") + child(item.key()) + "'");
+    }
+
+private:
+    std::string where() const { return path_.empty() ? std::string() : path_ + ": "; }
+    const json& value_;
+    std::string path_;
+    std::set<std::string> taken_;
+};
+
+CharBackendConfig readCharBackend(ObjectReader& parent, const std::string& key, CharBackendConfig fallback)
+{
+    const json* v = parent.find(key);
+    if (!v)
+        return fallback;
+    ObjectReader r(*v, parent.child(key));
+    std::string mode, path;
+    r.requiredString("mode", mode);
+    r.optionalString("path", path);
+    r.finish();
+    using Kind = CharBackendConfig::Kind;
+    static const std::map<std::string, Kind> kinds{
+        {"off", Kind::Off}, {"tty", Kind::Tty}, {"pty", Kind::Pty}, {"file", Kind::File}, {"socket", Kind::Socket}};
+    auto it = kinds.find(mode);
+    if (it == kinds.end())
+        throw ConfigError(r.child("mode") + ": " + _("expected off, tty, pty, file or socket"));
+    bool needsPath = it->second == Kind::File || it->second == Kind::Socket;
+    if (needsPath == path.empty())
+        throw ConfigError(r.child("path") + ": " + (needsPath ? _("required for this mode") : _("not allowed for this mode")));
+    return {it->second, path};
+}
+
+// Reads a JSON array of objects, handing each to `read` with its path ("disks[1]").
+template <typename F>
+void readArray(ObjectReader& parent, const std::string& key, F&& read)
+{
+    const json* v = parent.find(key);
+    if (!v)
+        return;
+    if (!v->is_array())
+        throw ConfigError(parent.child(key) + ": " + _("expected an array"));
+    for (size_t i = 0; i < v->size(); ++i) {
+        ObjectReader item((*v)[i], parent.child(key) + "[" + std::to_string(i) + "]");
+        read(item, i);
+        item.finish();
+    }
+}
+
+DiskConfig readDisk(ObjectReader& r, size_t index)
+{
+    DiskConfig d;
+    r.requiredString("path", d.path);
+    r.optionalBool("readonly", d.readOnly);
+    r.optionalBool("direct", d.direct);
+    r.optionalUnsigned("num_queues", d.numQueues);
+    r.optionalString("serial", d.serial);
+    r.optionalBool("discard", d.discard);
+    d.id = "vd" + std::string(1, static_cast<char>('a' + index % 26));
+    r.optionalString("id", d.id);
+    if (d.numQueues == 0 || d.numQueues > 64)
+        throw ConfigError(r.child("num_queues") + ": " + _("must be between 1 and 64"));
+    if (d.serial.size() > 20)
+        throw ConfigError(r.child("serial") + ": " + _("at most 20 characters"));
+    if (d.id.empty())
+        throw ConfigError(r.child("id") + ": " + _("must not be empty"));
+    return d;
+}
+
+NetConfig readNet(ObjectReader& r, size_t index)
+{
+    NetConfig n;
+    r.requiredString("tap", n.tap);
+    r.optionalString("mac", n.mac);
+    r.optionalUnsigned("num_queues", n.numQueues);
+    r.optionalUnsigned("mtu", n.mtu);
+    n.id = "net" + std::to_string(index);
+    r.optionalString("id", n.id);
+    if (n.tap.size() > 15)
+        throw ConfigError(r.child("tap") + ": " + _("TAP names are 1 to 15 characters"));
+    if (!n.mac.empty() && !isMacAddress(n.mac))
+        throw ConfigError(r.child("mac") + ": " + _("expected a MAC address such as 52:54:00:12:34:56"));
+    if (n.numQueues < 2 || n.numQueues % 2 || n.numQueues > 32)
+        throw ConfigError(r.child("num_queues") + ": " + _("must be even, from 2 to 32"));
+    if (n.mtu && (n.mtu < 68 || n.mtu > 65535))
+        throw ConfigError(r.child("mtu") + ": " + _("must be between 68 and 65535"));
+    return n;
+}
+
+json charBackendToJson(const CharBackendConfig& c)
+{
+    static const char* const names[] = {"off", "tty", "file", "pty", "socket"};
+    json out = {{"mode", names[static_cast<int>(c.kind)]}};
+    out["path"] = c.path.empty() ? json(nullptr) : json(c.path);
+    return out;
+}
+
+}  // namespace
+
+VmConfig vmConfigFromJson(const json& value)
+{
+    VmConfig config;
+    ObjectReader root(value, "");
+
+    const json* payload = root.find("payload");
+    if (!payload)
+        throw ConfigError(std::string("payload: ") + _("required"));
+    ObjectReader p(*payload, "payload");
+    p.requiredString("kernel", config.payload.kernel);
+    p.optionalString("initramfs", config.payload.initramfs);
+    p.optionalString("cmdline", config.payload.cmdline);
+    p.finish();
+
+    if (const json* cpus = root.find("cpus")) {
+        ObjectReader c(*cpus, "cpus");
+        c.optionalUnsigned("boot_vcpus", config.cpus.boot);
+        config.cpus.max = config.cpus.boot;
+        c.optionalUnsigned("max_vcpus", config.cpus.max);
+        config.cpus.topology = {1, config.cpus.max, 1};
+        if (const json* topology = c.find("topology")) {
+            ObjectReader t(*topology, "cpus.topology");
+            t.optionalUnsigned("sockets", config.cpus.topology.sockets);
+            t.optionalUnsigned("cores_per_socket", config.cpus.topology.cores);
+            t.optionalUnsigned("threads_per_core", config.cpus.topology.threads);
+            t.finish();
+        }
+        c.finish();
+    }
+    auto& cpus = config.cpus;
+    if (cpus.boot == 0)
+        throw ConfigError(std::string("cpus.boot_vcpus: ") + _("must be at least 1"));
+    if (cpus.max < cpus.boot)
+        throw ConfigError(std::string("cpus.max_vcpus: ") + _("must not be less than boot_vcpus"));
+    auto& tp = cpus.topology;
+    if (uint64_t{tp.sockets} * tp.cores * tp.threads != cpus.max)
+        throw ConfigError(std::string("cpus.topology: ") + _("sockets x cores x threads must equal max_vcpus"));
+
+    if (const json* memory = root.find("memory")) {
+        ObjectReader m(*memory, "memory");
+        m.optionalUnsigned("size", config.memory.size);
+        m.optionalBool("hugepages", config.memory.hugePages);
+        m.optionalBool("shared", config.memory.shared);
+        m.finish();
+    }
+    if (config.memory.size < (16ull << 20) || config.memory.size % 4096)
+        throw ConfigError(std::string("memory.size: ") + _("must be a multiple of 4096 and at least 16 MiB"));
+
+    config.serial = readCharBackend(root, "serial", config.serial);
+    config.console.backend = readCharBackend(root, "console", config.console.backend);
+    config.console.enabled = config.console.backend.kind != CharBackendConfig::Kind::Off;
+    readArray(root, "disks", [&](ObjectReader& r, size_t i) { config.disks.push_back(readDisk(r, i)); });
+    readArray(root, "net", [&](ObjectReader& r, size_t i) { config.nets.push_back(readNet(r, i)); });
+    if (const json* rng = root.find("rng")) {
+        ObjectReader r(*rng, "rng");
+        config.rng.enabled = true;
+        r.optionalString("src", config.rng.source);
+        r.finish();
+    }
+    if (const json* vsock = root.find("vsock")) {
+        ObjectReader r(*vsock, "vsock");
+        config.vsock.enabled = true;
+        r.optionalUnsigned("cid", config.vsock.cid);
+        r.requiredString("socket", config.vsock.socket);
+        r.finish();
+        if (config.vsock.cid < 3 || config.vsock.cid > 0xffffffffull)
+            throw ConfigError(std::string("vsock.cid: ") + _("must be at least 3 and fit 32 bits"));
+    }
+    if (const json* balloon = root.find("balloon")) {
+        ObjectReader r(*balloon, "balloon");
+        config.balloon.enabled = true;
+        r.optionalUnsigned("size", config.balloon.size);
+        r.optionalBool("free_page_reporting", config.balloon.freePageReporting);
+        r.finish();
+        if (config.balloon.size > config.memory.size)
+            throw ConfigError(std::string("balloon.size: ") + _("larger than the memory"));
+    }
+    root.finish();
+    return config;
+}
+
+json vmConfigToJson(const VmConfig& config)
+{
+    json payload = {{"kernel", config.payload.kernel}};
+    if (!config.payload.initramfs.empty())
+        payload["initramfs"] = config.payload.initramfs;
+    payload["cmdline"] = config.payload.cmdline;
+    const auto& t = config.cpus.topology;
+    json out = {
+        {"payload", payload},
+        {"cpus",
+         {{"boot_vcpus", config.cpus.boot},
+          {"max_vcpus", config.cpus.max},
+          {"topology", {{"sockets", t.sockets}, {"cores_per_socket", t.cores}, {"threads_per_core", t.threads}}}}},
+        {"memory", {{"size", config.memory.size}, {"hugepages", config.memory.hugePages}, {"shared", config.memory.shared}}},
+        {"serial", charBackendToJson(config.serial)},
+    };
+    out["console"] = charBackendToJson(config.console.enabled ? config.console.backend
+                                                        : CharBackendConfig{CharBackendConfig::Kind::Off, {}});
+    out["disks"] = json::array();
+    for (const auto& d : config.disks) {
+        json disk = {{"id", d.id}, {"path", d.path}, {"readonly", d.readOnly}, {"direct", d.direct},
+                     {"num_queues", d.numQueues}, {"discard", d.discard}};
+        if (!d.serial.empty())
+            disk["serial"] = d.serial;
+        out["disks"].push_back(disk);
+    }
+    out["net"] = json::array();
+    for (const auto& n : config.nets) {
+        json net = {{"id", n.id}, {"tap", n.tap}, {"mac", n.mac}, {"num_queues", n.numQueues}};
+        if (n.mtu)
+            net["mtu"] = n.mtu;
+        out["net"].push_back(net);
+    }
+    if (config.rng.enabled)
+        out["rng"] = {{"src", config.rng.source}};
+    if (config.vsock.enabled)
+        out["vsock"] = {{"cid", config.vsock.cid}, {"socket", config.vsock.socket}};
+    if (config.balloon.enabled)
+        out["balloon"] = {{"size", config.balloon.size}, {"free_page_reporting", config.balloon.freePageReporting}};
+    return out;
+}
+
+}  // namespace mica

@@ -1,0 +1,22 @@
+// What sits on the port-I/O or MMIO bus: a device that answers reads and writes at
+// offsets from the base address it was registered at.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace mica {
+
+class BusDevice {
+public:
+    virtual ~BusDevice() = default;
+    // Called from vCPU threads, possibly several at once: devices lock what they share.
+    virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
+    virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;
+};
+
+// Drives one interrupt line (an ISA IRQ / GSI of the in-kernel irqchip).
+using IrqLine = std::function<void(bool level)>;
+
+}  // namespace mica

@@ -1,0 +1,162 @@
+#include "Serial8250.h"
+
+namespace mica {
+
+namespace {
+// Register offsets and bits of the 16550A.
+constexpr uint8_t kData = 0, kIer = 1, kIir = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
+constexpr uint8_t kIerRx = 0x01, kIerThr = 0x02;
+constexpr uint8_t kIirNone = 0x01, kIirThr = 0x02, kIirRx = 0x04, kIirFifo = 0xc0;
+constexpr uint8_t kLcrDlab = 0x80;
+constexpr uint8_t kMcrLoop = 0x10, kMcrOut2 = 0x08;
+constexpr uint8_t kLsrDataReady = 0x01, kLsrThrEmpty = 0x20, kLsrIdle = 0x40;
+constexpr uint8_t kMsrCts = 0x10, kMsrDsr = 0x20, kMsrDcd = 0x80;
+// Input a guest does not read piles up here; beyond this it is dropped.
+constexpr size_t kRxLimit = 64 * 1024;
+}  // namespace
+
+Serial8250::Serial8250(IrqLine irq, CharBackend* backend) : irq_(std::move(irq)), backend_(backend) {}
+
+void Serial8250::read(uint64_t offset, std::span<uint8_t> data)
+{
+    std::lock_guard lock(mutex_);
+    for (auto& byte : data)
+        byte = readRegister(static_cast<uint8_t>(offset));
+    updateIrq();
+}
+
+void Serial8250::write(uint64_t offset, std::span<const uint8_t> data)
+{
+    std::lock_guard lock(mutex_);
+    for (uint8_t byte : data)
+        writeRegister(static_cast<uint8_t>(offset), byte);
+    updateIrq();
+}
+
+void Serial8250::receive(std::span<const uint8_t> bytes)
+{
+    std::lock_guard lock(mutex_);
+    for (uint8_t byte : bytes) {
+        if (rx_.size() < kRxLimit) {
+            rx_.push_back(byte);
+            ++counters_.rxBytes;
+        }
+    }
+    updateIrq();
+}
+
+Serial8250::Counters Serial8250::counters()
+{
+    std::lock_guard lock(mutex_);
+    return counters_;
+}
+
+uint8_t Serial8250::interruptId() const
+{
+    if ((ier_ & kIerRx) && !rx_.empty())
+        return kIirRx;
+    if ((ier_ & kIerThr) && thrInterrupt_)
+        return kIirThr;
+    return kIirNone;
+}
+
+uint8_t Serial8250::readRegister(uint8_t reg)
+{
+    switch (reg) {
+    case kData:
+        if (lcr_ & kLcrDlab)
+            return dll_;
+        if (rx_.empty())
+            return 0;
+        {
+            uint8_t byte = rx_.front();
+            rx_.pop_front();
+            return byte;
+        }
+    case kIer:
+        return (lcr_ & kLcrDlab) ? dlm_ : ier_;
+    case kIir: {
+        uint8_t id = interruptId();
+        if (id == kIirThr)
+            thrInterrupt_ = false;  // reading IIR acknowledges "transmitter empty"
+        return id | ((fcr_ & 1) ? kIirFifo : 0);
+    }
+    case kLcr:
+        return lcr_;
+    case kMcr:
+        return mcr_;
+    case kLsr:
+        return (rx_.empty() ? 0 : kLsrDataReady) | kLsrThrEmpty | kLsrIdle;
+    case kMsr:
+        if (mcr_ & kMcrLoop)  // loopback: outputs feed the status inputs
+            return static_cast<uint8_t>(((mcr_ & 0x01) << 5) | ((mcr_ & 0x02) << 3) | ((mcr_ & 0x0c) << 4));
+        return kMsrCts | kMsrDsr | kMsrDcd;
+    case kScr:
+        return scr_;
+    }
+    return 0xff;
+}
+
+void Serial8250::writeRegister(uint8_t reg, uint8_t value)
+{
+    switch (reg) {
+    case kData:
+        if (lcr_ & kLcrDlab) {
+            dll_ = value;
+        } else {
+            transmit(value);
+        }
+        break;
+    case kIer:
+        if (lcr_ & kLcrDlab) {
+            dlm_ = value;
+        } else {
+            // Enabling the THR interrupt with the transmitter empty raises it at once.
+            if (!(ier_ & kIerThr) && (value & kIerThr))
+                thrInterrupt_ = true;
+            ier_ = value & 0x0f;
+        }
+        break;
+    case kIir:  // FCR
+        fcr_ = value;
+        if (value & 0x02)
+            rx_.clear();
+        break;
+    case kLcr:
+        lcr_ = value;
+        break;
+    case kMcr:
+        mcr_ = value & 0x1f;
+        break;
+    case kScr:
+        scr_ = value;
+        break;
+    default:
+        break;  // LSR and MSR are read-only
+    }
+}
+
+void Serial8250::transmit(uint8_t byte)
+{
+    if (mcr_ & kMcrLoop) {
+        if (rx_.size() < kRxLimit)
+            rx_.push_back(byte);
+    } else if (backend_) {
+        backend_->write({&byte, 1});
+        ++counters_.txBytes;
+    }
+    thrInterrupt_ = true;  // sent at once: the holding register is empty again
+}
+
+// The line follows "an enabled interrupt is pending" (gated by OUT2, as PCs wire it),
+// so every new pending interrupt is a rising edge for the edge-triggered ISA pin.
+void Serial8250::updateIrq()
+{
+    bool level = interruptId() != kIirNone && (mcr_ & kMcrOut2);
+    if (level != irqLevel_) {
+        irqLevel_ = level;
+        irq_(level);
+    }
+}
+
+}  // namespace mica

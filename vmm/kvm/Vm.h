@@ -1,0 +1,56 @@
+// One KVM virtual machine: its memory slots, in-kernel interrupt controllers and vCPUs.
+#pragma once
+
+#include "KvmHeaders.h"
+
+#include <cstdint>
+
+#include "UniqueFd.h"
+
+namespace mica::kvm {
+
+class Vcpu;
+
+class Vm {
+public:
+    Vm(UniqueFd fd, size_t vcpuMmapSize) : fd_(std::move(fd)), vcpuMmapSize_(vcpuMmapSize) {}
+
+    // KVM_CHECK_EXTENSION on the VM fd (some answers differ per VM).
+    int checkExtension(long cap) const;
+
+    // Maps host memory at `host` into guest physical [gpa, gpa + size) as slot `slot`.
+    void setMemoryRegion(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool readOnly = false);
+
+    // x86 set-up that must precede vCPU creation: the TSS and identity-map pages KVM needs
+    // below 4 GiB for real-mode emulation on Intel, the in-kernel PIC + IOAPIC + LAPICs,
+    // and the in-kernel PIT.
+    void setTssAddress(uint64_t gpa);
+    void setIdentityMapAddress(uint64_t gpa);
+    void createIrqchip();
+    void createPit();
+
+    // Drives an interrupt line of the in-kernel irqchip (GSI numbering).
+    void setIrqLine(uint32_t gsi, bool level);
+    // Routes writes of `length` bytes (0 = any) to an I/O port or MMIO address to an eventfd.
+    void addIoEventFd(int eventFd, uint64_t addr, uint32_t length, bool pio);
+    void removeIoEventFd(int eventFd, uint64_t addr, uint32_t length, bool pio);
+    // Makes a write to `eventFd` raise GSI `gsi` (edge), or with `resampleFd` level-triggered.
+    void addIrqFd(int eventFd, uint32_t gsi, int resampleFd = -1);
+    void removeIrqFd(int eventFd, uint32_t gsi);
+    // Replaces the whole GSI routing table (IOAPIC/PIC pins and MSI routes).
+    void setGsiRouting(const kvm_irq_routing_entry* entries, uint32_t count);
+
+    // The guest's kvmclock, saved across pause and snapshots.
+    kvm_clock_data getClock() const;
+    void setClock(const kvm_clock_data&);
+
+    Vcpu createVcpu(unsigned id);
+    int fd() const { return fd_.get(); }
+
+private:
+    void ioEventFd(int eventFd, uint64_t addr, uint32_t length, bool pio, uint32_t extraFlags);
+    UniqueFd fd_;
+    size_t vcpuMmapSize_;
+};
+
+}  // namespace mica::kvm

@@ -1,0 +1,134 @@
+// mica-vmm: runs one VM on KVM. Exit status (docs/vmm.md): 0 the guest powered off,
+// 1 an error (bad file, KVM failure, guest crash of the VMM's making), 2 a command-line
+// error, 3 the guest rebooted under --on-reboot exit, 128+N ended by signal N.
+#include <pthread.h>
+#include <sys/signalfd.h>
+
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "CommandLine.h"
+#include "Error.h"
+#include "EventLoop.h"
+#include "ApiServer.h"
+#include "EventMonitor.h"
+#include "Seccomp.h"
+#include "Vmm.h"
+#include "config.h"
+#include "i18n.h"
+
+using namespace mica;
+
+namespace {
+
+constexpr int kExitError = 1, kExitUsage = 2;
+
+// What this build of mica-vmm can do, for the capabilities probe (capabilities/).
+void printFeatures()
+{
+    nlohmann::json features = {
+        {"version", MICA_VERSION},
+        {"arch", "x86_64"},
+        {"max_vcpus", 254},  // xAPIC ids in the MADT and MP table; 255 is the broadcast id
+        {"boot", {"bzimage", "pvh"}},
+        {"firmware", nlohmann::json::array()},
+        {"devices", {"serial", "i8042", "rtc", "acpi-pm", "pci", "virtio-blk", "virtio-rng", "virtio-console", "virtio-net", "vsock", "virtio-balloon"}},
+        {"serial_backends", {"off", "tty", "file", "pty", "socket"}},
+        {"disk_formats", {"raw"}},
+        {"features", {"smp", "hugepages", "acpi", "memfd"}},  // names: capabilities/README.md
+    };
+    std::cout << features.dump() << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    initI18n();
+    CommandLine cl;
+    try {
+        cl = parseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const UsageError& e) {
+        std::cerr << "mica-vmm: " << e.what() << "\n" << kUsage;
+        return kExitUsage;
+    }
+    if (cl.showHelp) {
+        std::cout << kUsage;
+        return 0;
+    }
+    if (cl.showVersion) {
+        std::cout << "mica-vmm " << MICA_VERSION << "\n";
+        return 0;
+    }
+    if (cl.showFeatures) {
+        printFeatures();
+        return 0;
+    }
+
+    // SIGINT and SIGTERM end the VMM through the devices loop; every thread started
+    // from here on inherits the blocked mask, so only the signalfd sees them.
+    sigset_t endSignals;
+    sigemptyset(&endSignals);
+    sigaddset(&endSignals, SIGINT);
+    sigaddset(&endSignals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &endSignals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    installVcpuKickHandler();
+    // glibc loads the time zone on the first gmtime_r (the CMOS RTC's, on a vCPU thread);
+    // load it now, while opening /etc/localtime is still allowed.
+    ::tzset();
+
+    setSeccompMode(cl.seccomp == CommandLine::Seccomp::On    ? SeccompMode::On
+                   : cl.seccomp == CommandLine::Seccomp::Log ? SeccompMode::Log
+                                                              : SeccompMode::Off);
+    if (!cl.seccompSelfTest.empty())
+        setSeccompSelfTest(cl.seccompSelfTest);
+    try {
+        EventMonitor events = cl.eventMonitor.empty() ? EventMonitor() : EventMonitor(cl.eventMonitor);
+        UniqueFd apiListener = cl.apiSocket.empty() ? UniqueFd() : openApiSocket(cl.apiSocket);
+        EventLoop loop;  // before the VMM: its console backends unregister from the loop
+        std::thread devices([&] {
+            pthread_setname_np(pthread_self(), "devices");
+            try {
+                applySeccomp(ThreadRole::Devices);
+                seccompSelfTestPoint(ThreadRole::Devices);
+            } catch (const std::exception& e) {
+                std::cerr << "mica-vmm: " << e.what() << std::endl;
+                std::_Exit(kExitError);
+            }
+            loop.run();
+        });
+        struct StopLoop {
+            EventLoop& loop;
+            std::thread& thread;
+            ~StopLoop() { loop.stop(); thread.join(); }
+        } stopLoop{loop, devices};
+
+        Vmm vmm(loop, events, cl.onReboot);
+        UniqueFd signals(::signalfd(-1, &endSignals, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!signals)
+            throw systemError("signalfd");
+        loop.add(signals.get(), [&] {
+            signalfd_siginfo info{};
+            if (::read(signals.get(), &info, sizeof info) == sizeof info)
+                vmm.requestExit(128 + static_cast<int>(info.ssi_signo));
+        });
+        std::optional<ApiServer> api;
+        if (apiListener)
+            api.emplace(std::move(apiListener), vmm);
+        if (cl.hasVm) {
+            vmm.create(cl.config);
+            vmm.boot();
+        }
+        int status = vmm.waitForExit();
+        loop.remove(signals.get());
+        return status;
+    } catch (const std::exception& e) {
+        std::cerr << "mica-vmm: " << e.what() << "\n";
+        return kExitError;
+    }
+}

@@ -1,0 +1,53 @@
+// PCI bus 0 behind the host bridge: a slot map (slot -> function 0 device), BAR
+// placement in the 32-bit MMIO window, and configuration access by bus/slot/function
+// for the CF8/CFC ports and ECAM. The host bridge sits in slot 0.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "IoBus.h"
+#include "PciDevice.h"
+
+namespace mica::pci {
+
+struct PciAddress {
+    uint8_t bus = 0, slot = 0, function = 0;
+};
+
+class PciBus {
+public:
+    static constexpr unsigned kSlots = 32;
+    // BARs go to [mmioBase, mmioBase + mmioSize) and are registered on `mmio`.
+    PciBus(IoBus& mmio, uint64_t mmioBase, uint64_t mmioSize);
+    ~PciBus();
+
+    // Plugs `device` into `slot` (or the first free one), places its BARs and maps them.
+    // Throws Error when the slot is taken or the window is full.
+    PciAddress add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> slot = std::nullopt);
+    std::shared_ptr<PciDevice> at(PciAddress address) const;
+
+    // Configuration access; absent functions read as all-ones.
+    void configRead(PciAddress address, uint16_t offset, std::span<uint8_t> data);
+    void configWrite(PciAddress address, uint16_t offset, std::span<const uint8_t> data);
+
+private:
+    struct Slot {
+        std::shared_ptr<PciDevice> device;
+        std::array<std::optional<uint64_t>, kBarCount> mapped;  // where each BAR is on the bus
+    };
+    void mapBar(Slot& slot, unsigned bar, uint64_t address);
+    void unmapBar(Slot& slot, unsigned bar);
+    void followBars(Slot& slot);
+
+    IoBus& mmio_;
+    uint64_t mmioBase_, mmioSize_, mmioNext_;
+    mutable std::mutex mutex_;
+    std::array<Slot, kSlots> slots_;
+};
+
+}  // namespace mica::pci

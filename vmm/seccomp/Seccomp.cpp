@@ -1,0 +1,184 @@
+#include "Seccomp.h"
+
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+
+#include "Error.h"
+#include "KvmHeaders.h"
+#include "i18n.h"
+
+namespace mica {
+
+namespace {
+
+std::atomic<SeccompMode> gMode{SeccompMode::On};
+std::atomic<int> gSelfTestRole{-1};
+
+// What every thread needs: memory, threads' own housekeeping, locks, signals, time,
+// and stderr for error messages.
+constexpr int kCommon[] = {
+    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(futex),
+    SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk),
+    SCMP_SYS(mremap), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sigaltstack),
+    SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(restart_syscall), SCMP_SYS(clock_gettime),
+    SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(sched_yield),
+    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(getrandom), SCMP_SYS(rseq),
+    SCMP_SYS(set_robust_list), SCMP_SYS(prctl), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
+};
+
+// KVM requests a running vCPU or device may make: run, raise interrupts, and (PCI)
+// update MSI routes and their irqfds and doorbells.
+const unsigned long kRunTimeKvmIoctls[] = {
+    KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
+};
+
+// epoll_ctl: a virtio driver resetting its device (a config write on a vCPU) makes the
+// device stop watching its TAP or vsock sockets.
+constexpr int kVcpu[] = {SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(epoll_ctl)};
+
+constexpr int kDevices[] = {
+    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(accept4),
+    SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
+    SCMP_SYS(readv), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
+    SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
+    SCMP_SYS(eventfd2), SCMP_SYS(unlink),
+    SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(poll), SCMP_SYS(ppoll),  // vsock: guest connections to host sockets
+};
+
+// Building a VM: files, guest memory, KVM, threads, console backends, sockets.
+constexpr int kBuilder[] = {
+    SCMP_SYS(openat), SCMP_SYS(statx), SCMP_SYS(pread64), SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
+    SCMP_SYS(fallocate), SCMP_SYS(ioctl), SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(prctl),
+    SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup3), SCMP_SYS(eventfd2), SCMP_SYS(epoll_ctl),
+    SCMP_SYS(epoll_create1),  // a disk or network device's own I/O thread
+    SCMP_SYS(socket), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(unlink), SCMP_SYS(getsockopt),
+    SCMP_SYS(flock), SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink),
+    SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+    SCMP_SYS(seccomp),  // the threads it starts install their own, narrower filters
+};
+constexpr int kApi[] = {
+    SCMP_SYS(accept4), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
+    SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
+};
+
+struct CtxDeleter {
+    void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
+};
+using Filter = std::unique_ptr<void, CtxDeleter>;
+
+void allow(scmp_filter_ctx ctx, std::initializer_list<std::pair<const int*, size_t>> lists)
+{
+    for (auto [list, n] : lists)
+        for (size_t i = 0; i < n; ++i)
+            if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, list[i], 0); rc < 0)
+                throw Error("seccomp_rule_add: " + std::string(std::strerror(-rc)));
+}
+
+template <size_t N>
+std::pair<const int*, size_t> list(const int (&a)[N])
+{
+    return {a, N};
+}
+
+const char* roleName(ThreadRole role)
+{
+    switch (role) {
+    case ThreadRole::Vcpu: return "vcpu";
+    case ThreadRole::Devices: return "devices";
+    case ThreadRole::Api: return "api";
+    case ThreadRole::Vm: return "vm";
+    }
+    return "?";
+}
+
+// Async-signal-safe: only prctl(2), write(2) and _exit(2), all in every list.
+void onSigsys(int, siginfo_t* info, void*)
+{
+    char name[17] = "?";
+    ::prctl(PR_GET_NAME, name);
+    char number[16];
+    int n = info->si_syscall, i = sizeof number;
+    number[--i] = 0;
+    do {
+        number[--i] = static_cast<char>('0' + n % 10);
+        n /= 10;
+    } while (n > 0 && i > 0);
+    const char* parts[] = {"mica-vmm: seccomp: thread '", name, "' made a forbidden system call, number ",
+                           number + i, " (see ausyscall --dump)\n"};
+    for (const char* p : parts)
+        [[maybe_unused]] auto written = ::write(STDERR_FILENO, p, std::strlen(p));
+    ::_exit(128 + SIGSYS);
+}
+
+}  // namespace
+
+void setSeccompMode(SeccompMode mode)
+{
+    gMode = mode;
+    if (mode == SeccompMode::On) {
+        struct sigaction action{};
+        action.sa_sigaction = onSigsys;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGSYS, &action, nullptr);
+    }
+}
+
+void applySeccomp(ThreadRole role)
+{
+    SeccompMode mode = gMode;
+    if (mode == SeccompMode::Off)
+        return;
+    Filter filter(seccomp_init(mode == SeccompMode::Log ? SCMP_ACT_LOG : SCMP_ACT_TRAP));
+    if (!filter)
+        throw Error(_("cannot create a seccomp filter"));
+    scmp_filter_ctx ctx = filter.get();
+    allow(ctx, {list(kCommon)});
+    switch (role) {
+    case ThreadRole::Vcpu:
+        allow(ctx, {list(kVcpu)});
+        for (unsigned long request : kRunTimeKvmIoctls)
+            seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request));
+        break;
+    case ThreadRole::Devices:
+        allow(ctx, {list(kDevices)});
+        break;
+    // Filters stack: the vCPU and device threads a builder starts keep its filter under
+    // their own, so a builder must also allow everything those threads do.
+    case ThreadRole::Api:
+        allow(ctx, {list(kBuilder), list(kApi), list(kDevices), list(kVcpu)});
+        break;
+    case ThreadRole::Vm:
+        allow(ctx, {list(kBuilder), list(kDevices), list(kVcpu)});
+        break;
+    }
+    if (int rc = seccomp_load(ctx); rc < 0)
+        throw Error(std::string(_("cannot install the seccomp filter of thread role ")) + roleName(role) + ": " +
+                    std::strerror(-rc));
+}
+
+void setSeccompSelfTest(const std::string& role)
+{
+    for (auto r : {ThreadRole::Vcpu, ThreadRole::Devices, ThreadRole::Api, ThreadRole::Vm})
+        if (role == roleName(r))
+            gSelfTestRole = static_cast<int>(r);
+}
+
+void seccompSelfTestPoint(ThreadRole role)
+{
+    // acct(2) is in no list: a thread that makes it proves its filter is on.
+    if (gSelfTestRole == static_cast<int>(role))
+        ::syscall(SYS_acct, nullptr);
+}
+
+}  // namespace mica

@@ -1,0 +1,205 @@
+#include "VirtioBlock.h"
+
+#include <cstring>
+#include <iostream>
+
+#include "VirtioSpec.h"
+#include "i18n.h"
+
+namespace mica::virtio {
+
+namespace {
+
+constexpr unsigned kFeatureSegMax = 2, kFeatureRo = 5, kFeatureBlkSize = 6, kFeatureFlush = 9, kFeatureMq = 12,
+                   kFeatureDiscard = 13, kFeatureWriteZeroes = 14;
+constexpr uint32_t kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeGetId = 8, kTypeDiscard = 11, kTypeWriteZeroes = 13;
+constexpr uint8_t kStatusOk = 0, kStatusIoErr = 1, kStatusUnsupported = 2;
+constexpr uint64_t kSector = 512;
+constexpr uint32_t kSegMax = 126;
+constexpr uint32_t kMaxDiscardSectors = 1u << 22;  // 2 GiB per segment
+constexpr uint32_t kMaxDiscardSegments = 16;
+
+struct RequestHeader {
+    uint32_t type;
+    uint32_t reserved;
+    uint64_t sector;
+};
+
+struct DiscardSegment {
+    uint64_t sector;
+    uint32_t sectors;
+    uint32_t flags;
+};
+
+template <typename T>
+void put(std::vector<uint8_t>& config, size_t offset, T value)
+{
+    std::memcpy(config.data() + offset, &value, sizeof value);
+}
+
+class RequestError : public std::runtime_error {
+public:
+    RequestError(uint8_t status, const std::string& why) : std::runtime_error(why), status(status) {}
+    uint8_t status;
+};
+
+}  // namespace
+
+VirtioBlock::VirtioBlock(std::unique_ptr<block::RawImage> image, const VirtioBlockOptions& options)
+    : image_(std::move(image)), options_(options), config_(60, 0)
+{
+    put<uint64_t>(config_, 0, image_->size() / kSector);  // capacity
+    put<uint32_t>(config_, 12, kSegMax);                  // seg_max
+    put<uint32_t>(config_, 20, 512);                      // blk_size
+    put<uint16_t>(config_, 34, options_.queues);          // num_queues
+    put<uint32_t>(config_, 36, kMaxDiscardSectors);
+    put<uint32_t>(config_, 40, kMaxDiscardSegments);
+    put<uint32_t>(config_, 44, 1);                        // discard_sector_alignment
+    put<uint32_t>(config_, 48, kMaxDiscardSectors);       // max_write_zeroes_sectors
+    put<uint32_t>(config_, 52, kMaxDiscardSegments);
+    config_[56] = 1;                                       // write_zeroes_may_unmap
+}
+
+uint16_t VirtioBlock::deviceType() const
+{
+    return kTypeBlock;
+}
+
+uint64_t VirtioBlock::deviceFeatures() const
+{
+    uint64_t f = bit(kFeatureSegMax) | bit(kFeatureBlkSize) | bit(kFeatureFlush);
+    if (options_.queues > 1)
+        f |= bit(kFeatureMq);
+    if (image_->readOnly())
+        f |= bit(kFeatureRo);
+    else
+        f |= (options_.discard ? bit(kFeatureDiscard) : 0) | bit(kFeatureWriteZeroes);
+    return f;
+}
+
+void VirtioBlock::readConfig(uint64_t offset, std::span<uint8_t> data)
+{
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = offset + i < config_.size() ? config_[offset + i] : 0;
+}
+
+void VirtioBlock::processQueue(uint16_t index)
+{
+    VirtQueue* queue = host_ ? host_->queue(index) : nullptr;
+    if (!queue)
+        return;
+    bool used = false;
+    while (auto chain = queue->pop()) {
+        queue->pushUsed(chain->head, handle(*chain));
+        used = true;
+    }
+    if (used)
+        host_->notifyUsed(index);
+}
+
+uint32_t VirtioBlock::handle(const DescriptorChain& chain)
+{
+    // The last writable byte is the status; a chain without one is malformed.
+    if (chain.writable.empty() || chain.writable.back().empty())
+        throw VirtQueueError(name() + ": " + _("request without a status byte"));
+    std::vector<std::span<uint8_t>> data = chain.writable;
+    uint8_t* status = &data.back().back();
+    data.back() = data.back().first(data.back().size() - 1);
+
+    ChainReader reader(chain.readable);
+    RequestHeader header{};
+    if (reader.read({reinterpret_cast<uint8_t*>(&header), sizeof header}) != sizeof header)
+        throw VirtQueueError(name() + ": " + _("request header too short"));
+    uint32_t written = 0;
+    auto toIovecs = [](const std::vector<std::span<uint8_t>>& spans, uint64_t& total) {
+        std::vector<iovec> iov;
+        total = 0;
+        for (auto s : spans) {
+            if (s.empty())
+                continue;
+            iov.push_back({s.data(), s.size()});
+            total += s.size();
+        }
+        return iov;
+    };
+    auto checkRange = [&](uint64_t sector, uint64_t bytes) {
+        uint64_t capacity = image_->size() / kSector;
+        if (sector > capacity || bytes / kSector + (bytes % kSector ? 1 : 0) > capacity - sector)
+            throw RequestError(kStatusIoErr, "request past the end of the disk");
+    };
+    try {
+        switch (header.type) {
+        case kTypeIn: {
+            uint64_t total;
+            auto iov = toIovecs(data, total);
+            checkRange(header.sector, total);
+            image_->readv(header.sector * kSector, iov);
+            written = static_cast<uint32_t>(total);
+            readReqs_.fetch_add(1, std::memory_order_relaxed);
+            readBytes_.fetch_add(total, std::memory_order_relaxed);
+            break;
+        }
+        case kTypeOut: {
+            if (image_->readOnly())
+                throw RequestError(kStatusIoErr, "write to a read-only disk");
+            uint64_t total;
+            auto iov = toIovecs(reader.rest(), total);
+            checkRange(header.sector, total);
+            image_->writev(header.sector * kSector, iov);
+            writeReqs_.fetch_add(1, std::memory_order_relaxed);
+            writeBytes_.fetch_add(total, std::memory_order_relaxed);
+            break;
+        }
+        case kTypeFlush:
+            image_->flush();
+            flushReqs_.fetch_add(1, std::memory_order_relaxed);
+            break;
+        case kTypeGetId: {
+            uint8_t id[20] = {};
+            std::memcpy(id, options_.serial.data(), std::min<size_t>(20, options_.serial.size()));
+            ChainWriter writer(data);
+            written = static_cast<uint32_t>(writer.write(id));
+            break;
+        }
+        case kTypeDiscard:
+        case kTypeWriteZeroes: {
+            if (image_->readOnly())
+                throw RequestError(kStatusIoErr, "discard on a read-only disk");
+            DiscardSegment segment{};
+            unsigned count = 0;
+            while (reader.read({reinterpret_cast<uint8_t*>(&segment), sizeof segment}) == sizeof segment) {
+                if (++count > kMaxDiscardSegments || segment.sectors > kMaxDiscardSectors)
+                    throw RequestError(kStatusUnsupported, "too many or too large discard segments");
+                checkRange(segment.sector, uint64_t{segment.sectors} * kSector);
+                if (header.type == kTypeDiscard)
+                    image_->discard(segment.sector * kSector, uint64_t{segment.sectors} * kSector);
+                else
+                    image_->writeZeroes(segment.sector * kSector, uint64_t{segment.sectors} * kSector);
+            }
+            break;
+        }
+        default:
+            *status = kStatusUnsupported;
+            return written + 1;
+        }
+        *status = kStatusOk;
+    } catch (const RequestError& e) {
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        *status = e.status;
+    } catch (const Error& e) {
+        // The host failed (EIO, ENOSPC): the guest sees an I/O error, the log says why.
+        std::cerr << "mica-vmm: " << name() << ": " << e.what() << std::endl;
+        errors_.fetch_add(1, std::memory_order_relaxed);
+        *status = kStatusIoErr;
+    }
+    return written + 1;
+}
+
+VirtioDevice::Counters VirtioBlock::counters() const
+{
+    auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    return {{"rd_reqs", get(readReqs_)},   {"rd_bytes", get(readBytes_)}, {"wr_reqs", get(writeReqs_)},
+            {"wr_bytes", get(writeBytes_)}, {"flush_reqs", get(flushReqs_)}, {"errors", get(errors_)}};
+}
+
+}  // namespace mica::virtio
