@@ -37,8 +37,21 @@ void EventLoop::remove(int fd)
     handlers_.erase(fd);
 }
 
+void EventLoop::removeAndWait(int fd)
+{
+    std::unique_lock lock(mutex_);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    handlers_.erase(fd);
+    if (std::this_thread::get_id() != runner_)
+        dispatched_.wait(lock, [&] { return dispatching_ != fd; });
+}
+
 void EventLoop::run()
 {
+    {
+        std::lock_guard lock(mutex_);
+        runner_ = std::this_thread::get_id();
+    }
     epoll_event events[16];
     for (;;) {
         int n = ::epoll_wait(epoll_.get(), events, 16, -1);
@@ -58,7 +71,17 @@ void EventLoop::run()
                 if (it == handlers_.end())
                     continue;  // removed by an earlier handler in this batch
                 handler = it->second;
+                dispatching_ = fd;
             }
+            struct Done {
+                EventLoop& loop;
+                ~Done()
+                {
+                    std::lock_guard lock(loop.mutex_);
+                    loop.dispatching_ = -1;
+                    loop.dispatched_.notify_all();
+                }
+            } done{*this};
             (*handler)();
         }
     }

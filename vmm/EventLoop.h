@@ -1,11 +1,13 @@
-// The `devices` thread's epoll loop: fds with callbacks, and a stop eventfd so another
-// thread can end it. Callbacks run on the loop's thread only.
+// An epoll loop (the `devices` thread's, and each I/O thread's): fds with callbacks, and a
+// stop eventfd so another thread can end it. Callbacks run on the loop's thread only.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "UniqueFd.h"
 
@@ -18,6 +20,10 @@ public:
     // Calls `handler` whenever `fd` is readable (or hung up). Thread-safe.
     void add(int fd, Handler handler);
     void remove(int fd);
+    // remove(), and when called from another thread while fd's callback runs, returns
+    // only after it has: for destructors, whose objects the callback uses. The caller
+    // must not hold a lock that callbacks take (a device's mutex, say).
+    void removeAndWait(int fd);
     // Runs until stop(); returns at once if stop() came first.
     void run();
     void stop();
@@ -27,6 +33,9 @@ private:
     UniqueFd stopEvent_;
     std::mutex mutex_;
     std::map<int, std::shared_ptr<Handler>> handlers_;
+    std::thread::id runner_;  // the thread in run()
+    int dispatching_ = -1;    // the fd whose callback runs now
+    std::condition_variable dispatched_;
 };
 
 }  // namespace mica

@@ -36,7 +36,7 @@ VirtioBalloon::VirtioBalloon(const GuestMemory& memory, uint64_t targetBytes, bo
 VirtioBalloon::~VirtioBalloon()
 {
     if (testControl_ && loop_)
-        loop_->remove(testControl_.get());
+        loop_->removeAndWait(testControl_.get());
 }
 
 void VirtioBalloon::readTestControl()

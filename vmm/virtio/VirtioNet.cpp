@@ -32,8 +32,10 @@ VirtioNet::VirtioNet(std::vector<UniqueFd> taps, const VirtioNetOptions& options
 
 VirtioNet::~VirtioNet()
 {
-    for (size_t p = 0; p < pairs_.size(); ++p)
-        poll(p, false);
+    if (loop_)
+        for (auto& p : pairs_)
+            if (p.polling)
+                loop_->removeAndWait(p.tap.get());
 }
 
 uint16_t VirtioNet::deviceType() const

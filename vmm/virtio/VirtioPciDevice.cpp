@@ -109,7 +109,7 @@ VirtioPciDevice::~VirtioPciDevice()
         barUnmapped(0, *mappedAt_);
     if (loop_)
         for (auto& q : queues_)
-            loop_->remove(q.doorbell.get());
+            loop_->removeAndWait(q.doorbell.get());
 }
 
 void VirtioPciDevice::configWrite(uint16_t offset, std::span<const uint8_t> data)

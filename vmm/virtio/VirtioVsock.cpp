@@ -78,12 +78,12 @@ VirtioVsock::VirtioVsock(uint64_t cid, const std::string& socketPath, EventLoop*
 VirtioVsock::~VirtioVsock()
 {
     if (loop_) {
-        loop_->remove(listener_.get());
+        loop_->removeAndWait(listener_.get());
         for (auto& [fd, c] : handshakes_)
-            loop_->remove(fd);
+            loop_->removeAndWait(fd);
         for (auto& [key, c] : connections_)
             if (c->polling)
-                loop_->remove(c->socket.get());
+                loop_->removeAndWait(c->socket.get());
     }
     ::unlink(path_.c_str());
 }
