@@ -23,17 +23,20 @@ mica_install_packages() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "==> installing Debian packages: ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -q || return 1
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        "${missing[@]}" || return 1
+    mica_apt_install "${missing[@]}"
 }
 
-# The emulated KVM host is QEMU's TCG emulating AMD SVM, and bookworm's QEMU 7.2 gets
-# nested paging wrong now and then: a guest spins in place and, minutes later, the host
-# kernel dies of a page-fault storm ("TASK stack guard page was hit" in a vCPU thread).
-# QEMU 10 from Debian's bookworm-backports archive ran the same workload cleanly and faster.
+# apt-get update, then apt-get install ARGS (packages, -t RELEASE) without recommends.
+MICA_SUDO=""
+[ "$(id -u)" -eq 0 ] || MICA_SUDO=sudo
+mica_apt_install() {
+    $MICA_SUDO apt-get update -q || return 1
+    DEBIAN_FRONTEND=noninteractive $MICA_SUDO apt-get install -y -q --no-install-recommends "$@"
+}
+
+# The emulated KVM host is QEMU's TCG emulating AMD SVM. It gets nested paging wrong now
+# and then, bookworm's QEMU 7.2 and backports' QEMU 10 alike (docs/testing.md); QEMU 10
+# ran the kvm suite about twice as fast.
 MICA_BACKPORTS_PACKAGES=(qemu-system-x86)
 
 mica_install_backports() {
@@ -43,12 +46,8 @@ mica_install_backports() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "==> installing from bookworm-backports: ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
     if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d; then
-        echo 'deb http://deb.debian.org/debian bookworm-backports main' | $sudo tee "$list" >/dev/null || return 1
+        echo 'deb http://deb.debian.org/debian bookworm-backports main' | $MICA_SUDO tee "$list" >/dev/null || return 1
     fi
-    $sudo apt-get update -q || return 1
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        -t bookworm-backports "${missing[@]}" || return 1
+    mica_apt_install -t bookworm-backports "${missing[@]}"
 }

@@ -33,17 +33,21 @@ void EventLoop::add(int fd, Handler handler)
 void EventLoop::remove(int fd)
 {
     std::lock_guard lock(mutex_);
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    handlers_.erase(fd);
+    forget(fd);
 }
 
 void EventLoop::removeAndWait(int fd)
 {
     std::unique_lock lock(mutex_);
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    handlers_.erase(fd);
+    forget(fd);
     if (std::this_thread::get_id() != runner_)
         dispatched_.wait(lock, [&] { return dispatching_ != fd; });
+}
+
+void EventLoop::forget(int fd)
+{
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    handlers_.erase(fd);
 }
 
 void EventLoop::run()

@@ -29,6 +29,8 @@ public:
     void stop();
 
 private:
+    void forget(int fd);  // with mutex_ held
+
     UniqueFd epoll_;
     UniqueFd stopEvent_;
     std::mutex mutex_;
