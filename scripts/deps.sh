@@ -12,7 +12,7 @@ MICA_BUILD_PACKAGES=(g++ meson ninja-build pkg-config gettext
 MICA_TEST_PACKAGES=(libvirt-clients python3 python3-libvirt libxml2-utils virtinst curl
     virt-manager xvfb x11-utils imagemagick dbus-daemon python3-pyatspi
     clang libclang-rt-14-dev
-    busybox-static cpio kmod iproute2
+    busybox-static cpio kmod iproute2 pciutils
     acpica-tools virtinst python3-jsonschema)
 
 mica_install_packages() {

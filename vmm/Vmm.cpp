@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <iostream>
+#include <utility>
 
 #include "Seccomp.h"
 #include "VmConfigJson.h"
@@ -51,6 +52,9 @@ VirtualMachine& Vmm::running()
 
 void Vmm::create(VmConfig config)
 {
+    // Backends this replaces die after the lock is released (declared before it): their
+    // destructors wait for a running input callback, and those take the lock.
+    std::unique_ptr<CharBackend> oldSerial, oldConsole;
     std::lock_guard lock(mutex_);
     if (state_ != VmState::NotCreated)
         throw ApiError(409, _("a VM already exists: delete it first"));
@@ -61,9 +65,9 @@ void Vmm::create(VmConfig config)
         if (current_)
             current_->serial().receive(bytes);
     });
-    serial_ = std::move(serial);
+    oldSerial = std::exchange(serial_, std::move(serial));
     // The virtio console's backend, like the serial port's, outlives each boot.
-    console_.reset();
+    oldConsole = std::move(console_);
     if (config.console.enabled) {
         auto console = std::make_unique<CharBackend>(config.console.backend, "console");
         console->attach(loop_, [this](std::span<const uint8_t> bytes) {
@@ -205,13 +209,15 @@ void Vmm::powerButton()
 
 void Vmm::remove()
 {
+    std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
     if (state_ == VmState::Running || state_ == VmState::Paused)
         throw ApiError(409, _("the VM is running: shut it down first"));
     if (state_ == VmState::NotCreated)
         throw ApiError(409, _("there is no VM to delete"));
     joinVmThread();
-    serial_.reset();
+    oldSerial = std::move(serial_);
+    oldConsole = std::move(console_);
     config_.reset();
     state_ = VmState::NotCreated;
     events_.emit("deleted");

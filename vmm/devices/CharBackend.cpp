@@ -100,7 +100,7 @@ CharBackend::~CharBackend()
     if (loop_) {
         for (int fd : {in_.get(), listener_.get(), client_.get()})
             if (fd >= 0)
-                loop_->remove(fd);
+                loop_->removeAndWait(fd);  // Vmm destroys backends without its lock held
     }
     if (ttyRaw_)
         ::tcsetattr(STDIN_FILENO, TCSANOW, &savedTermios);

@@ -1,0 +1,58 @@
+"""The device benchmarks' common part (tests/bench/blk, tests/bench/net): the test guest
+booted once under mica-vmm and once under QEMU with the same kernel, initramfs, command
+line, CPUs, memory and virtio devices on PCI, its `MICA-BENCH: NAME VALUE UNIT` console
+lines collected, and the two side by side with the ratio."""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import mica_guest
+
+KERNEL = os.path.join(mica_guest.GUEST, "vmlinuz")
+
+
+def mica_command(cpus, mem_mb, words, devices):
+    """mica-vmm booting the test guest with `words` on its command line, plus `devices`
+    (mica-vmm options such as ["--disk", "path=..."])."""
+    return [os.path.join(mica_guest.BUILD, "vmm", "mica-vmm"), "--kernel", KERNEL,
+            "--initramfs", mica_guest.INITRAMFS, "--cmdline", mica_guest.cmdline(words),
+            "--cpus", f"boot={cpus}", "--memory", f"size={mem_mb}M"] + devices
+
+
+def qemu_command(cpus, mem_mb, words, devices):
+    """QEMU's microvm machine with a PCIe host bridge (so its virtio devices sit on PCI,
+    as ours do), KVM, the same guest; `devices` are QEMU options."""
+    return ["qemu-system-x86_64", "-M", "microvm,pcie=on,rtc=on", "-accel", "kvm", "-cpu", "host",
+            "-smp", str(cpus), "-m", str(mem_mb), "-nodefaults", "-no-user-config", "-display", "none",
+            "-serial", "stdio", "-no-reboot", "-kernel", KERNEL, "-initrd", mica_guest.INITRAMFS,
+            "-append", mica_guest.cmdline(words)] + devices
+
+
+def run_guest(argv, scenario, prefix=()):
+    """Boots argv (run under `prefix`, such as `ip netns exec NS`) to its end; returns
+    {name: (value, unit)} from its MICA-BENCH lines. Exits with the console's end unless
+    the scenario passed."""
+    with tempfile.TemporaryFile() as out:
+        status = subprocess.call(list(prefix) + argv, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if status != 0 or f"MICA-TEST: {scenario} PASS" not in text:
+        sys.exit(f"{argv[0]} failed (status {status}):\n{text[-3000:]}")
+    return {m[1]: (float(m[2]), m[3]) for m in re.finditer(r"MICA-BENCH: (\S+) ([0-9.]+) (\S+)", text)}
+
+
+def compare(runs):
+    """Runs {vmm: [figures per run]}: prints each figure's median per VMM, mica-vmm's
+    first, and the ratio mica-vmm / qemu (above 1: mica-vmm moved more)."""
+    names = list(runs["mica-vmm"][0])
+    print(f"{'figure':16} {'mica-vmm':>12} {'qemu':>12}  unit    ratio mica/qemu   ({len(runs['mica-vmm'])} runs, median)")
+    for name in names:
+        ours = statistics.median([r[name][0] for r in runs["mica-vmm"]])
+        theirs = statistics.median([r[name][0] for r in runs["qemu"]])
+        unit = runs["mica-vmm"][0][name][1]
+        ratio = f"{ours / theirs:.2f}" if theirs else "-"
+        print(f"{name:16} {ours:12.2f} {theirs:12.2f}  {unit:6}  {ratio:>6}")
