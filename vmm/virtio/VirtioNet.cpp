@@ -14,9 +14,9 @@ namespace mica::virtio {
 
 namespace {
 
-constexpr unsigned kFeatureCsum = 0, kFeatureGuestCsum = 1, kFeatureMac = 5, kFeatureHostTso4 = 11,
-                   kFeatureHostTso6 = 12, kFeatureHostEcn = 13, kFeatureCtrlVq = 17, kFeatureMq = 22,
-                   kFeatureMtu = 3;
+constexpr unsigned kFeatureCsum = 0, kFeatureGuestCsum = 1, kFeatureMac = 5, kFeatureGuestTso4 = 7,
+                   kFeatureGuestTso6 = 8, kFeatureGuestEcn = 9, kFeatureHostTso4 = 11, kFeatureHostTso6 = 12,
+                   kFeatureHostEcn = 13, kFeatureCtrlVq = 17, kFeatureMq = 22, kFeatureMtu = 3;
 constexpr size_t kMaxFrame = kVnetHeaderSize + 65535 + 14;
 
 }  // namespace
@@ -47,8 +47,9 @@ uint64_t VirtioNet::deviceFeatures() const
 {
     // Guest-to-host offloads only need the TAP to accept what the header says; host-to-
     // guest ones are switched on at activation for what the driver took.
-    uint64_t f = bit(kFeatureCsum) | bit(kFeatureGuestCsum) | bit(kFeatureMac) | bit(kFeatureHostTso4) |
-                 bit(kFeatureHostTso6) | bit(kFeatureHostEcn);
+    uint64_t f = bit(kFeatureCsum) | bit(kFeatureGuestCsum) | bit(kFeatureGuestTso4) | bit(kFeatureGuestTso6) |
+                 bit(kFeatureGuestEcn) | bit(kFeatureMac) | bit(kFeatureHostTso4) | bit(kFeatureHostTso6) |
+                 bit(kFeatureHostEcn);
     if (multiqueue())
         f |= bit(kFeatureCtrlVq) | bit(kFeatureMq);
     if (options_.mtu)
@@ -85,7 +86,20 @@ void VirtioNet::activate(QueueHost& host)
 void VirtioNet::applyOffloads()
 {
     offloadsPending_ = false;
-    unsigned offloads = (host_->driverFeatures() & bit(kFeatureGuestCsum)) ? TUN_F_CSUM : 0;
+    // The TAP may hand the guest unchecksummed and then large (TSO) frames only once the
+    // driver took those features; without MRG_RXBUF a driver taking GUEST_TSO* posts
+    // receive buffers of 64 KiB, so a whole large frame fits in one.
+    uint64_t driver = host_->driverFeatures();
+    unsigned offloads = 0;
+    if (driver & bit(kFeatureGuestCsum)) {
+        offloads = TUN_F_CSUM;
+        if (driver & bit(kFeatureGuestTso4))
+            offloads |= TUN_F_TSO4;
+        if (driver & bit(kFeatureGuestTso6))
+            offloads |= TUN_F_TSO6;
+        if (driver & bit(kFeatureGuestEcn))
+            offloads |= TUN_F_TSO_ECN;
+    }
     for (auto& p : pairs_) {
         try {
             setTapOffloads(p.tap.get(), offloads);
