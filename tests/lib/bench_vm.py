@@ -11,13 +11,10 @@ import tempfile
 
 import mica_guest
 
-KERNEL = os.path.join(mica_guest.GUEST, "vmlinuz")
-
-
 def mica_command(cpus, mem_mb, words, devices):
     """mica-vmm booting the test guest with `words` on its command line, plus `devices`
     (mica-vmm options such as ["--disk", "path=..."])."""
-    return [os.path.join(mica_guest.BUILD, "vmm", "mica-vmm"), "--kernel", KERNEL,
+    return [os.path.join(mica_guest.BUILD, "vmm", "mica-vmm"), "--kernel", mica_guest.VMLINUZ,
             "--initramfs", mica_guest.INITRAMFS, "--cmdline", mica_guest.cmdline(words),
             "--cpus", f"boot={cpus}", "--memory", f"size={mem_mb}M"] + devices
 
@@ -27,7 +24,7 @@ def qemu_command(cpus, mem_mb, words, devices):
     as ours do), KVM, the same guest; `devices` are QEMU options."""
     return ["qemu-system-x86_64", "-M", "microvm,pcie=on,rtc=on", "-accel", "kvm", "-cpu", "host",
             "-smp", str(cpus), "-m", str(mem_mb), "-nodefaults", "-no-user-config", "-display", "none",
-            "-serial", "stdio", "-no-reboot", "-kernel", KERNEL, "-initrd", mica_guest.INITRAMFS,
+            "-serial", "stdio", "-no-reboot", "-kernel", mica_guest.VMLINUZ, "-initrd", mica_guest.INITRAMFS,
             "-append", mica_guest.cmdline(words)] + devices
 
 

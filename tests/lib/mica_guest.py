@@ -5,7 +5,8 @@ import os
 _here = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("MICA_BUILD_DIR", os.path.join(_here, "..", "..", "build"))
 GUEST = os.environ.get("MICA_GUEST_DIR", os.path.join(BUILD, "guest"))
-VMLINUX = os.path.join(GUEST, "vmlinux")
+VMLINUX = os.path.join(GUEST, "vmlinux")  # ELF, for PVH boot
+VMLINUZ = os.path.join(GUEST, "vmlinuz")  # bzImage, which QEMU boots too
 INITRAMFS = os.path.join(GUEST, "initramfs.cpio.gz")
 
 

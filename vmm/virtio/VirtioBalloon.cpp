@@ -35,8 +35,14 @@ VirtioBalloon::VirtioBalloon(const GuestMemory& memory, uint64_t targetBytes, bo
 
 VirtioBalloon::~VirtioBalloon()
 {
+    quiesce();
+}
+
+void VirtioBalloon::quiesce()
+{
     if (testControl_ && loop_)
         loop_->removeAndWait(testControl_.get());
+    loop_ = nullptr;
 }
 
 void VirtioBalloon::readTestControl()

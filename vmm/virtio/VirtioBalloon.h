@@ -26,6 +26,7 @@ public:
     void readConfig(uint64_t offset, std::span<uint8_t> data) override;
     void writeConfig(uint64_t offset, std::span<const uint8_t> data) override;
     void activate(QueueHost& host) override;
+    void quiesce() override;
     void processQueue(uint16_t index) override;
     std::string name() const override { return "balloon"; }
 

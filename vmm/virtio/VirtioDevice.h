@@ -46,6 +46,10 @@ public:
     virtual void processQueue(uint16_t index) = 0;
     // The driver reset the device: forget the queues.
     virtual void reset() { host_ = nullptr; }
+    // The transport is going away (the device, shared, may outlive it): leave every event
+    // loop, waiting for a running callback, since callbacks use the transport's queues.
+    // Called without the device's mutex (the callbacks take it); no callback runs after.
+    virtual void quiesce() {}
     // A short name for errors and logs, such as "disk 'vda'".
     virtual std::string name() const = 0;
     // I/O counters for vm.counters (and libvirt's block/interface statistics), read

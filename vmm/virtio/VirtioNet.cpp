@@ -32,10 +32,16 @@ VirtioNet::VirtioNet(std::vector<UniqueFd> taps, const VirtioNetOptions& options
 
 VirtioNet::~VirtioNet()
 {
+    quiesce();
+}
+
+void VirtioNet::quiesce()
+{
     if (loop_)
         for (auto& p : pairs_)
             if (p.polling)
                 loop_->removeAndWait(p.tap.get());
+    loop_ = nullptr;
 }
 
 uint16_t VirtioNet::deviceType() const

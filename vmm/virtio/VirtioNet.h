@@ -33,6 +33,7 @@ public:
     void activate(QueueHost& host) override;
     void processQueue(uint16_t index) override;
     void reset() override;
+    void quiesce() override;
     std::string name() const override { return "net '" + options_.id + "'"; }
     Counters counters() const override;
 

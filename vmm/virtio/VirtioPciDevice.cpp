@@ -110,6 +110,7 @@ VirtioPciDevice::~VirtioPciDevice()
     if (loop_)
         for (auto& q : queues_)
             loop_->removeAndWait(q.doorbell.get());
+    device_->quiesce();  // before queues_ go: the device's own callbacks use them
 }
 
 void VirtioPciDevice::configWrite(uint16_t offset, std::span<const uint8_t> data)

@@ -77,6 +77,12 @@ VirtioVsock::VirtioVsock(uint64_t cid, const std::string& socketPath, EventLoop*
 
 VirtioVsock::~VirtioVsock()
 {
+    quiesce();
+    ::unlink(path_.c_str());
+}
+
+void VirtioVsock::quiesce()
+{
     if (loop_) {
         loop_->removeAndWait(listener_.get());
         for (auto& [fd, c] : handshakes_)
@@ -85,7 +91,7 @@ VirtioVsock::~VirtioVsock()
             if (c->polling)
                 loop_->removeAndWait(c->socket.get());
     }
-    ::unlink(path_.c_str());
+    loop_ = nullptr;
 }
 
 uint16_t VirtioVsock::deviceType() const

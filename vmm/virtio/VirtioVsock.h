@@ -37,6 +37,7 @@ public:
     void readConfig(uint64_t offset, std::span<uint8_t> data) override;
     void processQueue(uint16_t index) override;
     void reset() override;
+    void quiesce() override;
     std::string name() const override { return "vsock"; }
 
 private:

@@ -233,3 +233,35 @@ TEST(RawImage, MissingFileNamesThePath)
 }
 
 }  // namespace
+
+// Records when the transport quiesces it and whether its queue still existed then: a
+// device callback running at that moment (a TAP or socket on an I/O thread) uses it.
+class QuiesceProbe : public VirtioDevice {
+public:
+    uint16_t deviceType() const override { return kTypeRng; }
+    uint32_t pciClass() const override { return 0xff0000; }
+    uint64_t deviceFeatures() const override { return 0; }
+    uint16_t queueCount() const override { return 1; }
+    void readConfig(uint64_t, std::span<uint8_t>) override {}
+    void processQueue(uint16_t) override {}
+    std::string name() const override { return "probe"; }
+    void quiesce() override
+    {
+        quiesced = true;
+        queueThere = host_ && host_->queue(0);
+    }
+    bool quiesced = false, queueThere = false;
+};
+
+TEST_F(TransportTest, DeviceQuiescedWhileItsQueuesExist)
+{
+    auto probe = std::make_shared<QuiesceProbe>();  // shared: it outlives the transport
+    {
+        VirtioPciDevice dev(probe, memory, nullptr, nullptr, nullptr);
+        Driver d(dev, queue);
+        d.bringUp();
+        EXPECT_FALSE(probe->quiesced);
+    }
+    EXPECT_TRUE(probe->quiesced);
+    EXPECT_TRUE(probe->queueThere);
+}
