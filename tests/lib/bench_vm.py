@@ -43,13 +43,16 @@ def run_guest(argv, scenario, prefix=()):
 
 
 def compare(runs):
-    """Runs {vmm: [figures per run]}: prints each figure's median per VMM, mica-vmm's
-    first, and the ratio mica-vmm / qemu (above 1: mica-vmm moved more)."""
-    names = list(runs["mica-vmm"][0])
-    print(f"{'figure':16} {'mica-vmm':>12} {'qemu':>12}  unit    ratio mica/qemu   ({len(runs['mica-vmm'])} runs, median)")
-    for name in names:
-        ours = statistics.median([r[name][0] for r in runs["mica-vmm"]])
-        theirs = statistics.median([r[name][0] for r in runs["qemu"]])
-        unit = runs["mica-vmm"][0][name][1]
+    """Runs {vmm: [figures per run]}: prints each figure's median per VMM with the range
+    of the runs (TCG in an emulated host is noisy), mica-vmm's first, and the ratio of
+    the medians mica-vmm / qemu (above 1: mica-vmm moved more)."""
+    def cell(name, vmm):
+        values = [r[name][0] for r in runs[vmm]]
+        return statistics.median(values), f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+    count = len(runs["mica-vmm"])
+    print(f"{'figure':14} {'mica-vmm':>22} {'qemu':>22}  unit   ratio   (median of {count} runs, range)")
+    for name in runs["mica-vmm"][0]:
+        ours, ours_text = cell(name, "mica-vmm")
+        theirs, theirs_text = cell(name, "qemu")
         ratio = f"{ours / theirs:.2f}" if theirs else "-"
-        print(f"{name:16} {ours:12.2f} {theirs:12.2f}  {unit:6}  {ratio:>6}")
+        print(f"{name:14} {ours_text:>22} {theirs_text:>22}  {runs['mica-vmm'][0][name][1]:6} {ratio:>5}")
