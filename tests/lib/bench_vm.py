@@ -1,7 +1,8 @@
-"""The device benchmarks' common part (tests/bench/blk, tests/bench/net): the test guest
+"""The guest benchmarks' common part (tests/bench/boot, blk, net): the test guest
 booted once under mica-vmm and once under QEMU with the same kernel, initramfs, command
 line, CPUs, memory and virtio devices on PCI, its `MICA-BENCH: NAME VALUE UNIT` console
 lines collected, and the two side by side with the ratio."""
+import argparse
 import os
 import re
 import statistics
@@ -11,6 +12,16 @@ import tempfile
 
 import mica_guest
 
+
+def arguments(description):
+    """The options every guest benchmark takes: --runs, --cpus, --memory (MiB)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cpus", type=int, default=1)
+    parser.add_argument("--memory", type=int, default=512, help="MiB")
+    return parser
+
+
 def mica_command(cpus, mem_mb, words, devices):
     """mica-vmm booting the test guest with `words` on its command line, plus `devices`
     (mica-vmm options such as ["--disk", "path=..."])."""
@@ -19,10 +30,10 @@ def mica_command(cpus, mem_mb, words, devices):
             "--cpus", f"boot={cpus}", "--memory", f"size={mem_mb}M"] + devices
 
 
-def qemu_command(cpus, mem_mb, words, devices):
-    """QEMU's microvm machine with a PCIe host bridge (so its virtio devices sit on PCI,
-    as ours do), KVM, the same guest; `devices` are QEMU options."""
-    return ["qemu-system-x86_64", "-M", "microvm,pcie=on,rtc=on", "-accel", "kvm", "-cpu", "host",
+def qemu_command(cpus, mem_mb, words, devices, machine="microvm,pcie=on,rtc=on"):
+    """QEMU's microvm machine, by default with a PCIe host bridge (so its virtio devices
+    sit on PCI, as ours do), KVM, the same guest; `devices` are QEMU options."""
+    return ["qemu-system-x86_64", "-M", machine, "-accel", "kvm", "-cpu", "host",
             "-smp", str(cpus), "-m", str(mem_mb), "-nodefaults", "-no-user-config", "-display", "none",
             "-serial", "stdio", "-no-reboot", "-kernel", mica_guest.VMLINUZ, "-initrd", mica_guest.INITRAMFS,
             "-append", mica_guest.cmdline(words)] + devices
@@ -48,7 +59,8 @@ def compare(runs):
     the medians mica-vmm / qemu (above 1: mica-vmm moved more)."""
     def cell(name, vmm):
         values = [r[name][0] for r in runs[vmm]]
-        return statistics.median(values), f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+        median = statistics.median(values)
+        return median, f"{median:.1f} ({min(values):.1f}-{max(values):.1f})"
     count = len(runs["mica-vmm"])
     print(f"{'figure':14} {'mica-vmm':>22} {'qemu':>22}  unit   ratio   (median of {count} runs, range)")
     for name in runs["mica-vmm"][0]:
