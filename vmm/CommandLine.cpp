@@ -12,10 +12,10 @@ namespace mica {
 
 const char* const kUsage =
     "usage: mica-vmm --kernel PATH [--initramfs PATH] [--cmdline STRING]\n"
-    "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on]]\n"
+    "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on][,memfd=on][,shared=on]]\n"
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
-    "                [--disk path=PATH[,readonly=on][,direct=on][,num_queues=N][,serial=S][,id=ID]]...\n"
+    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,id=ID]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,id=ID]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng src=PATH]\n"
     "                [--vsock cid=N,socket=PATH] [--balloon size=SIZE[,free_page_reporting=on]]\n"
@@ -92,11 +92,15 @@ void parseCpus(const std::string& value, CpusConfig& cpus)
 
 void parseMemory(const std::string& value, MemoryConfig& memory)
 {
-    auto kv = parseKeyValues(value, "--memory", {"size", "hugepages"});
+    auto kv = parseKeyValues(value, "--memory", {"size", "hugepages", "memfd", "shared"});
     if (kv.count("size"))
         memory.size = parseSize(kv["size"], "--memory size");
     if (kv.count("hugepages"))
         memory.hugePages = parseOnOff(kv["hugepages"], "--memory hugepages");
+    if (kv.count("memfd"))
+        memory.memfd = parseOnOff(kv["memfd"], "--memory memfd");
+    if (kv.count("shared"))
+        memory.shared = parseOnOff(kv["shared"], "--memory shared");
     if (memory.size < (16ull << 20))
         throw UsageError(std::string("--memory: ") + _("size must be at least 16M"));
     if (memory.size % 4096)
@@ -105,13 +109,15 @@ void parseMemory(const std::string& value, MemoryConfig& memory)
 
 DiskConfig parseDisk(const std::string& value, size_t index)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "direct", "num_queues", "serial", "id"});
+    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "shared", "direct", "num_queues", "serial", "id"});
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
     disk.path = kv["path"];
     if (kv.count("readonly"))
         disk.readOnly = parseOnOff(kv["readonly"], "--disk readonly");
+    if (kv.count("shared"))
+        disk.shared = parseOnOff(kv["shared"], "--disk shared");
     if (kv.count("direct"))
         disk.direct = parseOnOff(kv["direct"], "--disk direct");
     if (kv.count("num_queues"))

@@ -66,7 +66,8 @@ void installVcpuKickHandler()
 VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop,
                                CharBackend* console)
     : config_(config),
-      memory_(config.memory.size, x86::kMmioHoleStart, x86::kRamAbove4g, config.memory.hugePages),
+      memory_(config.memory.size, x86::kMmioHoleStart, x86::kRamAbove4g,
+              {config.memory.hugePages, config.memory.memfd, config.memory.shared}),
       vm_(kvm.createVm())
 {
     if (config.cpus.max > kvm.maxVcpus())
@@ -167,7 +168,7 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         const auto& disk = config_.disks[d];
         std::unique_ptr<block::RawImage> image;
         try {
-            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct);
+            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct, disk.shared);
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }

@@ -104,6 +104,10 @@ void parseConsole(xmlNode* node, DomainDef& def)
         target.finish();
     }
     if (targetType == "virtio") {
+        // Only the serial console's pty is reported and reachable through virsh console.
+        if (src.type == CharSource::Type::Pty)
+            unsupported(_("a virtio console on a pty is not supported by mica: give it a file or unix source, "
+                          "or use a serial console"));
         if (def.console)
             unsupported(_("more than one virtio console is not supported by mica"));
         // A virtio console has no address of its own in libvirt XML (it would sit on a
@@ -146,6 +150,7 @@ void parseDisk(xmlNode* node, DomainDef& def)
     disk.type = type == "file" ? DiskDef::Type::File : DiskDef::Type::Block;
     if (auto dev = el.attr("device"); dev && *dev != "disk")
         unsupported(subst(_("%1: disk device '%2' is not supported by mica"), {el.context(), *dev}));
+    disk.model = el.attrOneOf("model", {"virtio"});
     if (xmlNode* d = el.child("driver")) {
         ElementReader drv(d, el.context());
         drv.attrOneOf("name", {"qemu"});

@@ -17,7 +17,8 @@ struct PciAddress {
 };
 
 struct CpuDef {
-    enum class Mode { None, HostPassthrough, HostModel } mode = Mode::None;
+    // With KVM, maximum is host-passthrough: every feature KVM offers.
+    enum class Mode { None, HostPassthrough, Maximum } mode = Mode::None;
     std::optional<std::string> check;       // "none" | "partial" | "full": kept
     std::optional<std::string> migratable;  // "off": kept
     bool hasTopology = false;
@@ -32,9 +33,11 @@ struct OsDef {
 
 struct MemoryBackingDef {
     bool hugepages = false;
-    bool sourceMemfd = false;  // <source type='memfd'/>: what mica does anyway, kept
-    bool shared = false;       // <access mode='shared'/>
-    bool present() const { return hugepages || sourceMemfd || shared; }
+    std::string source;  // <source type>: "anonymous" | "memfd"; empty: not given (anonymous)
+    std::string access;  // <access mode>: "private" | "shared"; empty: not given (private)
+    bool memfd() const { return source == "memfd"; }
+    bool shared() const { return access == "shared"; }
+    bool present() const { return hugepages || !source.empty() || !access.empty(); }
 };
 
 // <serial>/<console> source: mica's char backends.
@@ -60,8 +63,9 @@ struct DiskDef {
     std::optional<std::string> io;       // "threads"
     std::optional<std::string> discard;  // "unmap" | "ignore"
     unsigned queues = 0;                 // 0: not given (one queue)
+    std::optional<std::string> model;    // "virtio"
     bool readonly = false;
-    bool shareable = false;
+    bool shareable = false;              // other domains may use it at the same time
     std::string serial;
     std::optional<PciAddress> address;
 };

@@ -87,6 +87,8 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
         xmlNode* n = b.add(devices, "disk");
         Builder::set(n, "type", d.type == DiskDef::Type::File ? "file" : "block");
         Builder::set(n, "device", "disk");
+        if (d.model)
+            Builder::set(n, "model", *d.model);
         xmlNode* drv = b.add(n, "driver");
         Builder::set(drv, "name", "qemu");
         Builder::set(drv, "type", "raw");
@@ -224,10 +226,10 @@ std::string formatDomainXml(const DomainDef& def, unsigned flags)
         xmlNode* mb = b.add(root, "memoryBacking");
         if (def.memoryBacking.hugepages)
             b.add(mb, "hugepages");
-        if (def.memoryBacking.sourceMemfd)
-            Builder::set(b.add(mb, "source"), "type", "memfd");
-        if (def.memoryBacking.shared)
-            Builder::set(b.add(mb, "access"), "mode", "shared");
+        if (!def.memoryBacking.source.empty())
+            Builder::set(b.add(mb, "source"), "type", def.memoryBacking.source);
+        if (!def.memoryBacking.access.empty())
+            Builder::set(b.add(mb, "access"), "mode", def.memoryBacking.access);
     }
     xmlNode* vcpu = b.add(root, "vcpu", std::to_string(def.vcpusMax));
     Builder::set(vcpu, "placement", "static");
@@ -258,8 +260,8 @@ std::string formatDomainXml(const DomainDef& def, unsigned flags)
         xmlNode* cpu = b.add(root, "cpu");
         if (def.cpu.mode == CpuDef::Mode::HostPassthrough)
             Builder::set(cpu, "mode", "host-passthrough");
-        else if (def.cpu.mode == CpuDef::Mode::HostModel)
-            Builder::set(cpu, "mode", "host-model");
+        else if (def.cpu.mode == CpuDef::Mode::Maximum)
+            Builder::set(cpu, "mode", "maximum");
         if (def.cpu.check)
             Builder::set(cpu, "check", *def.cpu.check);
         if (def.cpu.migratable)

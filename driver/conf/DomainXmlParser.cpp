@@ -81,8 +81,8 @@ void parseCpu(xmlNode* node, DomainDef& def)
             unsupported(_("cpu mode 'custom' is not supported by mica (use host-passthrough)"));
     } else if (*mode == "host-passthrough") {
         def.cpu.mode = CpuDef::Mode::HostPassthrough;
-    } else if (*mode == "host-model") {
-        def.cpu.mode = CpuDef::Mode::HostModel;
+    } else if (*mode == "maximum") {
+        def.cpu.mode = CpuDef::Mode::Maximum;
     } else {
         unsupported(subst(_("cpu mode '%1' is not supported by mica"), {*mode}));
     }
@@ -200,12 +200,14 @@ void parseClock(xmlNode* node, DomainDef& def)
         ct.tickpolicy = timer.attr("tickpolicy").value_or("");
         ct.present = timer.attr("present").value_or("");
         timer.finish();
-        // Only what mica already does: KVM's in-kernel RTC and PIT, no HPET.
-        bool ok = (ct.name == "rtc" && (ct.tickpolicy.empty() || ct.tickpolicy == "catchup") && ct.present != "no") ||
+        // Only what mica already does: its CMOS RTC (which raises no interrupts, so no
+        // tick can be lost or caught up), KVM's in-kernel PIT (which delays missed ticks
+        // by default), no HPET.
+        bool ok = (ct.name == "rtc" && ct.tickpolicy.empty() && ct.present != "no") ||
                   (ct.name == "pit" && (ct.tickpolicy.empty() || ct.tickpolicy == "delay") && ct.present != "no") ||
                   (ct.name == "hpet" && ct.present == "no" && ct.tickpolicy.empty());
         if (!ok)
-            unsupported(subst(_("clock timer '%1' with these settings is not supported by mica"), {ct.name}));
+            unsupported(subst(_("clock timer '%1' with these settings is not supported by mica (its RTC raises no periodic interrupts, so it has no tick policy; the PIT delays missed ticks; there is no HPET)"), {ct.name}));
         def.timers.push_back(ct);
     }
     el.finish();
@@ -250,19 +252,16 @@ void parseMemoryBacking(xmlNode* node, DomainDef& def)
     }
     if (xmlNode* s = el.child("source")) {
         ElementReader src(s, "memoryBacking source");
-        std::string t = src.requireAttr("type");
-        if (t != "memfd")
-            unsupported(subst(_("memoryBacking source type '%1' is not supported by mica (it uses memfd)"), {t}));
+        def.memoryBacking.source = src.requireAttr("type");
+        if (def.memoryBacking.source != "anonymous" && def.memoryBacking.source != "memfd")
+            unsupported(subst(_("memoryBacking source type '%1' is not supported by mica"), {def.memoryBacking.source}));
         src.finish();
-        def.memoryBacking.sourceMemfd = true;
     }
     if (xmlNode* a = el.child("access")) {
         ElementReader acc(a, "memoryBacking access");
-        std::string m = acc.requireAttr("mode");
-        if (m == "shared")
-            def.memoryBacking.shared = true;
-        else if (m != "private")
-            invalidXml(subst(_("memoryBacking: invalid access mode '%1'"), {m}));
+        def.memoryBacking.access = acc.requireAttr("mode");
+        if (def.memoryBacking.access != "private" && def.memoryBacking.access != "shared")
+            invalidXml(subst(_("memoryBacking: invalid access mode '%1'"), {def.memoryBacking.access}));
         acc.finish();
     }
     el.finish();

@@ -64,7 +64,8 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     const uint64_t memoryBytes = (def.memoryKiB + 1023) / 1024 * (1ull << 20);
     c["memory"] = Json{{"size", memoryBytes},
                        {"hugepages", def.memoryBacking.hugepages},
-                       {"shared", def.memoryBacking.shared}};
+                       {"memfd", def.memoryBacking.memfd()},
+                       {"shared", def.memoryBacking.shared()}};
     c["serial"] = charBackend(def.serial ? &def.serial->source : nullptr);
     c["console"] = charBackend(def.console ? &def.console->source : nullptr);
 
@@ -73,6 +74,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         Json j{{"id", d.target},
                {"path", d.source},
                {"readonly", d.readonly},
+               {"shared", d.shareable},
                {"direct", d.cache == std::optional<std::string>("none")},
                {"num_queues", d.queues ? d.queues : 1}};
         if (!d.serial.empty())

@@ -37,12 +37,14 @@ struct CpusConfig {
 struct MemoryConfig {
     uint64_t size = 512ull << 20;
     bool hugePages = false;
-    bool shared = false;  // asked for by vhost-user users; guest RAM is a shared memfd either way
+    bool memfd = false;   // back RAM with a memfd rather than anonymous memory
+    bool shared = false;  // map it shared (vhost-user back ends need it); private otherwise
 };
 
 struct DiskConfig {
     std::string path;
     bool readOnly = false;
+    bool shared = false;     // other VMs may open it too (a shared lock even when writable)
     bool direct = false;     // O_DIRECT: bypass the host page cache
     unsigned numQueues = 1;
     std::string serial;      // what the guest reads as the disk's id (at most 20 bytes)

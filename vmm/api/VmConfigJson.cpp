@@ -119,6 +119,7 @@ DiskConfig readDisk(ObjectReader& r, size_t index)
     DiskConfig d;
     r.requiredString("path", d.path);
     r.optionalBool("readonly", d.readOnly);
+    r.optionalBool("shared", d.shared);
     r.optionalBool("direct", d.direct);
     r.optionalUnsigned("num_queues", d.numQueues);
     r.optionalString("serial", d.serial);
@@ -206,6 +207,7 @@ VmConfig vmConfigFromJson(const json& value)
         ObjectReader m(*memory, "memory");
         m.optionalUnsigned("size", config.memory.size);
         m.optionalBool("hugepages", config.memory.hugePages);
+        m.optionalBool("memfd", config.memory.memfd);
         m.optionalBool("shared", config.memory.shared);
         m.finish();
     }
@@ -258,14 +260,14 @@ json vmConfigToJson(const VmConfig& config)
          {{"boot_vcpus", config.cpus.boot},
           {"max_vcpus", config.cpus.max},
           {"topology", {{"sockets", t.sockets}, {"cores_per_socket", t.cores}, {"threads_per_core", t.threads}}}}},
-        {"memory", {{"size", config.memory.size}, {"hugepages", config.memory.hugePages}, {"shared", config.memory.shared}}},
+        {"memory", {{"size", config.memory.size}, {"hugepages", config.memory.hugePages}, {"memfd", config.memory.memfd}, {"shared", config.memory.shared}}},
         {"serial", charBackendToJson(config.serial)},
     };
     out["console"] = charBackendToJson(config.console.enabled ? config.console.backend
                                                         : CharBackendConfig{CharBackendConfig::Kind::Off, {}});
     out["disks"] = json::array();
     for (const auto& d : config.disks) {
-        json disk = {{"id", d.id}, {"path", d.path}, {"readonly", d.readOnly}, {"direct", d.direct},
+        json disk = {{"id", d.id}, {"path", d.path}, {"readonly", d.readOnly}, {"shared", d.shared}, {"direct", d.direct},
                      {"num_queues", d.numQueues}, {"discard", d.discard}};
         if (!d.serial.empty())
             disk["serial"] = d.serial;

@@ -27,7 +27,7 @@ struct FreeDeleter {
 
 }  // namespace
 
-RawImage::RawImage(const std::string& path, bool readOnly, bool direct) : path_(path), readOnly_(readOnly), direct_(direct)
+RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared) : path_(path), readOnly_(readOnly), direct_(direct)
 {
     int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
     fd_.reset(::open(path.c_str(), flags));
@@ -35,7 +35,7 @@ RawImage::RawImage(const std::string& path, bool readOnly, bool direct) : path_(
         throw Error(path + ": " + _("direct=on: this file system does not support O_DIRECT"));
     if (!fd_)
         throw systemError(path);
-    if (::flock(fd_.get(), (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (::flock(fd_.get(), (readOnly || shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             throw Error(path + ": " + _("the image is locked by another process (is another VM using it?)"));
         throw systemError(path + ": flock");

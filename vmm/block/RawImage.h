@@ -1,6 +1,7 @@
 // A raw disk image: a regular file or a block device, read and written in place.
-// Opening takes an flock on it (exclusive when writable, shared when read-only), so a
-// second VMM cannot open an image another one writes to.
+// Opening takes an flock on it (exclusive when writable, shared when read-only or when
+// the image is shared on purpose, libvirt's <shareable/>), so a second VMM cannot open an
+// image another one writes to unless both said it is shared.
 #pragma once
 
 #include <sys/uio.h>
@@ -16,7 +17,7 @@ namespace mica::block {
 class RawImage {
 public:
     // Throws Error "PATH: reason" when it cannot be opened, sized or locked.
-    RawImage(const std::string& path, bool readOnly, bool direct);
+    RawImage(const std::string& path, bool readOnly, bool direct, bool shared = false);
 
     uint64_t size() const { return size_; }
     bool readOnly() const { return readOnly_; }

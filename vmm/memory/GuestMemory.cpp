@@ -1,5 +1,7 @@
 #include "GuestMemory.h"
 
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,22 +19,29 @@ static std::string hex(uint64_t value)
     return buffer;
 }
 
-GuestMemory::GuestMemory(uint64_t size, uint64_t lowLimit, uint64_t highBase, bool hugePages) : size_(size)
+GuestMemory::GuestMemory(uint64_t size, uint64_t lowLimit, uint64_t highBase, MemoryBacking backing)
+    : size_(size), backing_(backing)
 {
     if (size == 0)
         throw Error(_("memory size must be greater than zero"));
-    unsigned flags = MFD_CLOEXEC | (hugePages ? MFD_HUGETLB : 0);
-    fd_.reset(::memfd_create("mica-guest-ram", flags));
-    if (!fd_)
-        throw systemError(hugePages ? _("cannot allocate guest memory from huge pages") : _("cannot allocate guest memory"));
-    if (::ftruncate(fd_.get(), static_cast<off_t>(size)) < 0)
-        throw systemError(_("cannot size guest memory to ") + std::to_string(size >> 20) + " MiB");
-    void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_.get(), 0);
+    const char* what = backing.hugePages ? _("cannot allocate guest memory from huge pages")
+                                         : _("cannot allocate guest memory");
+    int flags = MAP_NORESERVE | (backing.shared ? MAP_SHARED : MAP_PRIVATE);
+    if (backing.memfd) {
+        fd_.reset(::memfd_create("mica-guest-ram", MFD_CLOEXEC | (backing.hugePages ? MFD_HUGETLB : 0)));
+        if (!fd_)
+            throw systemError(what);
+        if (::ftruncate(fd_.get(), static_cast<off_t>(size)) < 0)
+            throw systemError(_("cannot size guest memory to ") + std::to_string(size >> 20) + " MiB");
+    } else {
+        flags |= MAP_ANONYMOUS | (backing.hugePages ? MAP_HUGETLB : 0);
+    }
+    void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd_ ? fd_.get() : -1, 0);
     if (addr == MAP_FAILED)
-        throw systemError(_("cannot map guest memory"));
+        throw systemError(what);
     mapping_ = MappedRegion(addr, size);
     // Transparent huge pages cut TLB misses when hugetlbfs was not asked for.
-    if (!hugePages)
+    if (!backing.hugePages)
         ::madvise(addr, size, MADV_HUGEPAGE);
 
     uint64_t low = std::min(size, lowLimit);
@@ -67,6 +76,18 @@ void GuestMemory::write(uint64_t gpa, std::span<const uint8_t> bytes) const
 {
     auto target = slice(gpa, bytes.size());
     std::memcpy(target.data(), bytes.data(), bytes.size());
+}
+
+void GuestMemory::discard(std::span<uint8_t> host) const
+{
+    auto offset = static_cast<off_t>(host.data() - hostBase());
+    auto length = static_cast<off_t>(host.size());
+    // Private pages go with MADV_DONTNEED; shared ones live in the memfd or the shared
+    // anonymous object and must be removed there, or the host keeps them.
+    if (backing_.shared && fd_)
+        ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+    else
+        ::madvise(host.data(), host.size(), backing_.shared ? MADV_REMOVE : MADV_DONTNEED);
 }
 
 }  // namespace mica

@@ -1,6 +1,8 @@
-// Guest RAM: one memfd (so snapshots, vhost-user and shared memory can reuse it later)
-// mapped once into this process and split into guest-physical regions around the
+// Guest RAM: one mapping in this process, split into guest-physical regions around the
 // 32-bit MMIO hole. Every access by guest-physical address is bounds-checked.
+// Its backing is what the configuration says (libvirt's <memoryBacking>): anonymous
+// memory or a memfd (which vhost-user back ends and snapshots can reuse), mapped private
+// or shared, from huge pages or not.
 #pragma once
 
 #include <cstdint>
@@ -19,16 +21,27 @@ struct MemoryRegion {
     uint64_t offset;   // offset in the memfd and in the host mapping
 };
 
+struct MemoryBacking {
+    bool hugePages = false;  // hugetlbfs pages
+    bool memfd = false;      // a memfd rather than anonymous memory
+    bool shared = false;     // MAP_SHARED: other processes mapping the same pages see writes
+};
+
 class GuestMemory {
 public:
     // `size` bytes of RAM; the part above `lowLimit` is placed at `highBase` (4 GiB) so
-    // [lowLimit, highBase) stays free for MMIO. hugePages backs it with hugetlbfs pages.
-    GuestMemory(uint64_t size, uint64_t lowLimit, uint64_t highBase, bool hugePages);
+    // [lowLimit, highBase) stays free for MMIO.
+    GuestMemory(uint64_t size, uint64_t lowLimit, uint64_t highBase, MemoryBacking backing = {});
 
     uint64_t size() const { return size_; }
     const std::vector<MemoryRegion>& regions() const { return regions_; }
     uint8_t* hostBase() const { return static_cast<uint8_t*>(mapping_.get()); }
+    const MemoryBacking& backing() const { return backing_; }
+    // -1 for anonymous memory.
     int fd() const { return fd_.get(); }
+    // Gives the host pages behind [host, host + length) back; the guest's next touch
+    // reads zeroes (the balloon's inflate).
+    void discard(std::span<uint8_t> host) const;
 
     // True when [gpa, gpa + length) lies entirely in RAM (one region).
     bool contains(uint64_t gpa, uint64_t length) const;
@@ -41,6 +54,7 @@ public:
 private:
     const MemoryRegion* find(uint64_t gpa, uint64_t length) const;
     uint64_t size_;
+    MemoryBacking backing_;
     UniqueFd fd_;
     MappedRegion mapping_;
     std::vector<MemoryRegion> regions_;

@@ -1,7 +1,6 @@
 #include "VirtioBalloon.h"
 
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,15 +109,7 @@ VirtioBalloon::Role VirtioBalloon::role(uint16_t index) const
 
 void VirtioBalloon::release(uint64_t gpa, uint64_t length)
 {
-    releaseHost(memory_.slice(gpa, length));  // throws for addresses outside RAM
-}
-
-void VirtioBalloon::releaseHost(std::span<uint8_t> span)
-{
-    auto offset = static_cast<off_t>(span.data() - memory_.hostBase());
-    auto length = span.size();
-    // Punching the memfd frees the host pages; the guest's next touch gets zeroes.
-    ::fallocate(memory_.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, static_cast<off_t>(length));
+    memory_.discard(memory_.slice(gpa, length));  // throws for addresses outside RAM
 }
 
 void VirtioBalloon::processQueue(uint16_t index)
@@ -151,9 +142,9 @@ void VirtioBalloon::processQueue(uint16_t index)
                 continue;
             } else if (r == Role::Reporting) {
                 for (auto buffer : chain->writable)
-                    releaseHost(buffer);
+                    memory_.discard(buffer);
                 for (auto buffer : chain->readable)
-                    releaseHost(buffer);
+                    memory_.discard(buffer);
             }
         } catch (const Error& e) {
             throw VirtQueueError(name() + ": " + e.what());

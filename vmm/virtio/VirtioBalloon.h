@@ -42,7 +42,6 @@ private:
     enum class Role { Inflate, Deflate, Stats, Reporting, None };
     Role role(uint16_t index) const;
     void release(uint64_t gpa, uint64_t length);
-    void releaseHost(std::span<uint8_t> span);
     void readTestControl();
 
     const GuestMemory& memory_;

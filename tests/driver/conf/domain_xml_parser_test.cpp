@@ -80,12 +80,17 @@ TEST(DomainXmlParser, Vcpus)
 
 TEST(DomainXmlParser, CpuModesAndTopology)
 {
-    auto d = parseDomainXml(domainXml("", "<cpu mode='host-model'><topology sockets='2' cores='1' threads='1'/></cpu>",
+    auto d = parseDomainXml(domainXml("", "<cpu mode='maximum'><topology sockets='2' cores='1' threads='1'/></cpu>",
                                       "<vcpu>2</vcpu>"));
-    EXPECT_EQ(d.cpu.mode, CpuDef::Mode::HostModel);
+    EXPECT_EQ(d.cpu.mode, CpuDef::Mode::Maximum);
     EXPECT_EQ(d.cpu.sockets, 2u);
-    parseError(domainXml("", "<cpu mode='custom'><model>Skylake</model></cpu>"), VIR_ERR_CONFIG_UNSUPPORTED);
-    parseError(domainXml("", "<cpu mode='maximum'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
+    EXPECT_EQ(parseDomainXml(domainXml("", "<cpu mode='host-passthrough'/>")).cpu.mode, CpuDef::Mode::HostPassthrough);
+    // mica-vmm cannot present a named model's CPUID (domcapabilities says host-model
+    // and custom supported='no'), so neither may quietly become host-passthrough.
+    for (const char* cpu : {"<cpu mode='custom'><model>Skylake</model></cpu>", "<cpu mode='host-model'/>"}) {
+        std::string m = parseError(domainXml("", cpu), VIR_ERR_CONFIG_UNSUPPORTED);
+        EXPECT_TRUE(m.find("custom") != std::string::npos || m.find("host-model") != std::string::npos) << m;
+    }
     parseError(domainXml("", "<cpu mode='host-passthrough'><feature policy='require' name='vmx'/></cpu>"),
                VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("", "<cpu mode='host-passthrough' migratable='on'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
@@ -126,6 +131,16 @@ TEST(DomainXmlParser, RefusalsNameWhatIsRefused)
     parseError(domainXml("", "", "<memoryBacking><hugepages><page size='1' unit='GiB'/></hugepages></memoryBacking>"),
                VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("", "", "<memoryBacking><source type='file'/></memoryBacking>"), VIR_ERR_CONFIG_UNSUPPORTED);
+    auto mb = parseDomainXml(domainXml("", "", "<memoryBacking><source type='anonymous'/><access mode='shared'/></memoryBacking>"));
+    EXPECT_FALSE(mb.memoryBacking.memfd());
+    EXPECT_TRUE(mb.memoryBacking.shared());
+    mb = parseDomainXml(domainXml("", "", "<memoryBacking><source type='memfd'/><access mode='private'/></memoryBacking>"));
+    EXPECT_TRUE(mb.memoryBacking.memfd());
+    EXPECT_FALSE(mb.memoryBacking.shared());
+    // The RTC raises no interrupts: there is no tick to catch up.
+    parseError(domainXml("", "<clock offset='utc'><timer name='rtc' tickpolicy='catchup'/></clock>"),
+               VIR_ERR_CONFIG_UNSUPPORTED);
+    parseError(domainXml("<console type='pty'><target type='virtio'/></console>"), VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("<controller type='virtio-serial'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("<controller type='pci' index='1' model='pcie-root-port'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("<video><model type='virtio'/></video>"), VIR_ERR_CONFIG_UNSUPPORTED);

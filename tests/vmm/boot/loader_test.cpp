@@ -101,7 +101,7 @@ std::vector<uint8_t> fakeVmlinux(bool withNote)
 
 TEST(GuestMemory, SplitsAroundTheMmioHoleAndChecksBounds)
 {
-    GuestMemory m(64ull << 20, 32ull << 20, 4ull << 30, false);
+    GuestMemory m(64ull << 20, 32ull << 20, 4ull << 30);
     ASSERT_EQ(m.regions().size(), 2u);
     EXPECT_EQ(m.regions()[1].gpa, 4ull << 30);
     EXPECT_EQ(m.regions()[1].size, 32ull << 20);
@@ -116,7 +116,7 @@ TEST(GuestMemory, SplitsAroundTheMmioHoleAndChecksBounds)
 
 TEST(LinuxBoot, LoadsPayloadZeroPageInitramfsAndE820)
 {
-    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g, false);
+    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g);
     TempFile kernel(fakeBzImage(4096));
     TempFile initrd(std::vector<uint8_t>(10000, 0x42));
     BootEntry entry = loadKernel(m, {kernel.path(), initrd.path(), "console=ttyS0"}, kRsdpAddr);
@@ -139,7 +139,7 @@ TEST(LinuxBoot, LoadsPayloadZeroPageInitramfsAndE820)
 
 TEST(LinuxBoot, RefusesKernelsWithoutA64BitEntry)
 {
-    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g, false);
+    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g);
     auto image = fakeBzImage(16);
     put<uint16_t>(image, 0x236, 0);
     TempFile kernel(image);
@@ -151,7 +151,7 @@ TEST(LinuxBoot, RefusesKernelsWithoutA64BitEntry)
 
 TEST(PvhBoot, LoadsSegmentsAndStartInfo)
 {
-    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g, false);
+    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g);
     std::memset(m.slice(0x1000100, 16).data(), 0xee, 16);  // bss must come back zeroed
     TempFile kernel(fakeVmlinux(true));
     TempFile initrd(std::vector<uint8_t>(5000, 0x17));
@@ -171,7 +171,7 @@ TEST(PvhBoot, LoadsSegmentsAndStartInfo)
 
 TEST(PvhBoot, RefusesElfWithoutPvhNoteAndGarbage)
 {
-    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g, false);
+    GuestMemory m(64ull << 20, kMmioHoleStart, kRamAbove4g);
     TempFile noNote(fakeVmlinux(false));
     try {
         loadKernel(m, {noNote.path(), "", ""}, kRsdpAddr);

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 {
     // 1 MiB of guest RAM; the input lands at 0 (descriptors, rings), the first bytes pick
     // the queue size, the features and the ring placement.
-    static mica::GuestMemory memory(1 << 20, 0xc0000000, 0x100000000, false);
+    static mica::GuestMemory memory(1 << 20, 0xc0000000, 0x100000000);
     if (size < 8)
         return 0;
     auto ram = memory.slice(0, 1 << 20);

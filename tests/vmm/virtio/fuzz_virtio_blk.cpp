@@ -52,7 +52,7 @@ std::unique_ptr<virtio::VirtioBlock> makeDisk(bool readOnly)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
-    static GuestMemory memory(1 << 20, 0xc0000000, 0x100000000, false);
+    static GuestMemory memory(1 << 20, 0xc0000000, 0x100000000);
     static auto writable = makeDisk(false), readOnly = makeDisk(true);
     if (size < 8)
         return 0;

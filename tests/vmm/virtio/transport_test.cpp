@@ -76,7 +76,7 @@ private:
 
 class TransportTest : public ::testing::Test {
 protected:
-    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000, false};
+    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000};
     FakeQueue queue{memory, 16};
 };
 
@@ -220,6 +220,16 @@ TEST(RawImage, ReadOnlyImagesShare)
     block::RawImage b(file.path, true, false);
     EXPECT_THROW(block::RawImage(file.path, false, false), Error);
     EXPECT_EQ(a.size(), 4096u);
+}
+
+TEST(RawImage, SharedWritableImagesShareOnlyWithEachOther)
+{
+    TempFile file(4096);
+    block::RawImage a(file.path, false, false, true);
+    block::RawImage b(file.path, false, false, true);   // both said shared: both write
+    block::RawImage reader(file.path, true, false);
+    EXPECT_THROW(block::RawImage(file.path, false, false), Error);  // an exclusive writer may not
+    EXPECT_FALSE(a.readOnly());
 }
 
 TEST(RawImage, MissingFileNamesThePath)

@@ -17,7 +17,7 @@ constexpr uint64_t kBuf = 0x100000;
 
 class VirtQueueTest : public ::testing::Test {
 protected:
-    GuestMemory memory{kMemSize, 0xc0000000, 0x100000000, false};
+    GuestMemory memory{kMemSize, 0xc0000000, 0x100000000};
     FakeQueue driver{memory, 8};
     VirtQueue make(bool eventIdx = false, bool indirect = true) { return VirtQueue(memory, driver.layout(), eventIdx, indirect); }
 };

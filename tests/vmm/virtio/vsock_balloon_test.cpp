@@ -55,7 +55,7 @@ void bringUp(VirtioPciDevice& dev, std::vector<FakeQueue*> queues, uint64_t feat
 
 class VsockTest : public ::testing::Test {
 protected:
-    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000, false};
+    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000};
     FakeQueue rx{memory, 8, 0x10000}, tx{memory, 8, 0x20000}, event{memory, 8, 0x30000};
     std::string dir = [] {
         char name[] = "/tmp/mica-vsock-XXXXXX";
@@ -163,7 +163,7 @@ TEST_F(VsockTest, PacketFromAnotherCidIsReset)
 
 TEST(Balloon, InflateGivesPagesBackAndTargetIsInConfig)
 {
-    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000, false};
+    GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000};
     FakeQueue inflate{memory, 8, 0x10000}, deflate{memory, 8, 0x20000}, stats{memory, 8, 0x30000};
     auto balloon = std::make_shared<VirtioBalloon>(memory, 8 << 20, false, nullptr);
     VirtioPciDevice dev(balloon, memory, nullptr, nullptr, nullptr);
@@ -182,7 +182,7 @@ TEST(Balloon, InflateGivesPagesBackAndTargetIsInConfig)
     inflate.offer(0);
     kick(dev, 0);
     EXPECT_EQ(inflate.usedIdx(), 1);
-    EXPECT_EQ(memory.slice(page, 1)[0], 0);  // punched out of the memfd: reads as zero now
+    EXPECT_EQ(memory.slice(page, 1)[0], 0);  // given back to the host: reads as zero now
 
     // A PFN outside RAM is the driver's bug: the device needs a reset, we do not crash.
     uint32_t bad = 0xfffff;
