@@ -1,5 +1,7 @@
 #include "CapabilitiesHooks.h"
 
+#include "CapabilitiesXml.h"
+#include "HostProbe.h"
 #include "RpcError.h"
 
 namespace mica::driver {
@@ -22,6 +24,11 @@ CapabilitiesHooks capabilitiesHooks(caps::Capabilities& capabilities)
         [&capabilities] { return answer([&] { return capabilities.hostXml(); }); },
         [&capabilities](const DomainCapsQuery& q) {
             return answer([&] { return capabilities.domainXml(q.emulatorbin, q.arch, q.machine, q.virttype); });
+        },
+        [&capabilities] {
+            auto host = capabilities.host();
+            unsigned limit = caps::guestVcpuLimit(*host);
+            return limit ? limit : host->vmm.maxVcpus;
         },
     };
 }

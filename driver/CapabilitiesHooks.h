@@ -24,6 +24,9 @@ struct DomainCapsQuery {
 struct CapabilitiesHooks {
     std::function<std::string()> hostXml;
     std::function<std::string(const DomainCapsQuery&)> domainXml;
+    // virConnectGetMaxVcpus: domcapabilities' vcpu max (KVM's limit and the VMM's), or
+    // the VMM's own limit on a host without KVM.
+    std::function<unsigned()> maxVcpus;
 };
 
 // Hooks answering from `capabilities`, which must outlive them.

@@ -34,12 +34,14 @@ std::string daemonUsage()
              "  --keepalive-interval S   ping a silent client after S seconds (0: never)\n"
              "  --keepalive-count N      drop it after N unanswered pings\n"
              "  --vmm PATH               the mica-vmm binary to run domains with\n"
+             "  --host-root DIR          probe the host (capabilities) under DIR instead of /\n"
+             "                           (tests: a recorded host of tests/data/domcaps/)\n"
              "  --help, --version\n");
 }
 
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
-    enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHelp, kVersion };
+    enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kHelp, kVersion };
     static const option longOpts[] = {
         {"root", required_argument, nullptr, kRoot},
         {"timeout", required_argument, nullptr, kTimeout},
@@ -48,6 +50,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"keepalive-interval", required_argument, nullptr, kKaInterval},
         {"keepalive-count", required_argument, nullptr, kKaCount},
         {"vmm", required_argument, nullptr, kVmm},
+        {"host-root", required_argument, nullptr, kHostRoot},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
         {nullptr, 0, nullptr, 0},
@@ -67,6 +70,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kKaInterval: o.keepaliveIntervalSecs = parseInt("--keepalive-interval", optarg, 0); break;
         case kKaCount: o.keepaliveCount = parseInt("--keepalive-count", optarg, 0); break;
         case kVmm: o.vmm = optarg; break;
+        case kHostRoot: o.hostRoot = optarg; break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:

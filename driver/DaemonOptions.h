@@ -16,6 +16,7 @@ struct DaemonOptions {
     int keepaliveIntervalSecs = 5;
     int keepaliveCount = 5;
     std::optional<std::string> vmm;    // --vmm PATH (for the domain driver)
+    std::optional<std::string> hostRoot;  // --host-root DIR: the capabilities probe reads DIR as /
     bool help = false;
     bool version = false;
 };

@@ -22,9 +22,6 @@ namespace {
 
 // What virsh prints as "Using API: MICA ..." and "Running hypervisor: MICA ...".
 constexpr const char* kDriverType = "MICA";
-// The largest guest our VMM is meant to run; KVM's own limit is probed later by
-// capabilities/, which should replace this.
-constexpr std::int32_t kMaxVcpus = 255;
 
 std::uint64_t versionNumber(const char* dotted)
 {
@@ -143,13 +140,17 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         args.expectEnd();
         ret.putI32(1);   // a local unix socket cannot be snooped
     });
-    add(d, rpc::kProcConnectGetMaxVcpus, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, rpc::kProcConnectGetMaxVcpus, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         auto type = args.getOptionalString(rpc::kRemoteStringMax);
         args.expectEnd();
         if (type && !type->empty() && *type != "kvm" && *type != "KVM" && *type != "mica")
             throw RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN,
                            std::string(_("unknown virtualization type: ")) + *type);
-        ret.putI32(kMaxVcpus);
+        if (!ctx.caps.maxVcpus)
+            throw RpcError(VIR_ERR_NO_SUPPORT, VIR_FROM_DOMAIN,
+                           rpc::formatMessage(_("this function is not supported by the connection driver: %s"),
+                                         {"virConnectGetMaxVcpus"}));
+        ret.putI32(static_cast<std::int32_t>(ctx.caps.maxVcpus()));
     });
 
     add(d, rpc::kProcNodeGetInfo, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {

@@ -72,6 +72,7 @@ int runDaemon(const DaemonOptions& options)
     HostInfo host;
     caps::Options capsOptions;
     capsOptions.vmmPath = options.vmm.value_or("");
+    capsOptions.root = options.hostRoot.value_or("/");
     caps::Capabilities capabilities(capsOptions);
 
     rpc::EventLoop loop;
@@ -89,6 +90,7 @@ int runDaemon(const DaemonOptions& options)
         server.emitDomainLifecycle(dom, event, detail);
     };
     hooks.reboot = [&server](const rpc::DomainRef& dom) { server.emitDomainReboot(dom); };
+    hooks.domainCaps = [&capabilities] { return capabilities.domainXml({}, {}, {}, {}); };
     domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks);
     domains.load();
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "ConfError.h"
+#include "DomainCapsCheck.h"
 #include "DomainXmlFormatter.h"
 #include "DomainXmlParser.h"
 #include "RpcError.h"
@@ -120,6 +121,7 @@ struct DomainManager::Domain {
     std::vector<std::string> createdTaps;
     bool destroying = false;      // destroy() asked the VMM to end
     bool guestPoweredOff = false; // the event monitor said "shutdown"
+    bool rebootOnPoweroff = false; // an ACPI reboot: start again once the guest powered off
     std::unique_ptr<Console> console;
 
     bool active() const { return id > 0; }
@@ -256,15 +258,22 @@ std::size_t DomainManager::activeCount() const { return activeIds().size(); }
 
 // --- definitions -----------------------------------------------------------------
 
-rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
+conf::DomainDef DomainManager::parseNew(const std::string& xml, unsigned parseFlags) const
 {
-    checkFlags(flags, VIR_DOMAIN_DEFINE_VALIDATE);
-    conf::DomainDef def;
     try {
-        def = conf::parseDomainXml(xml, flags);
+        conf::DomainDef def = conf::parseDomainXml(xml, parseFlags);
+        if (hooks_.domainCaps)
+            conf::checkAgainstDomainCaps(def, hooks_.domainCaps());
+        return def;
     } catch (const conf::ConfError& e) {
         failConf(e);
     }
+}
+
+rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
+{
+    checkFlags(flags, VIR_DOMAIN_DEFINE_VALIDATE);
+    conf::DomainDef def = parseNew(xml, flags);
     Domain* same = domains_.count(def.uuid) ? domains_[def.uuid].get() : nullptr;
     Domain* byName = findByName(def.name);
     if (byName && byName != same)
@@ -350,12 +359,7 @@ rpc::DomainRef DomainManager::start(const rpc::DomainRef& dom, unsigned flags)
 rpc::DomainRef DomainManager::createXml(const std::string& xml, unsigned flags)
 {
     checkFlags(flags, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_VALIDATE);
-    conf::DomainDef def;
-    try {
-        def = conf::parseDomainXml(xml, (flags & VIR_DOMAIN_START_VALIDATE) ? VIR_DOMAIN_DEFINE_VALIDATE : 0);
-    } catch (const conf::ConfError& e) {
-        failConf(e);
-    }
+    conf::DomainDef def = parseNew(xml, (flags & VIR_DOMAIN_START_VALIDATE) ? VIR_DOMAIN_DEFINE_VALIDATE : 0);
     Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
     if (existing && existing->active())
         fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
@@ -549,10 +553,18 @@ void DomainManager::onVmmEnded(Domain& d)
         detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
     }
     store_.note(d.def.name, "the VMM ended" + (status ? ", status " + std::to_string(*status) : std::string()));
-    bool restart = reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN && d.guestPoweredOff &&
-                   d.def.onPoweroff == conf::LifecycleAction::Restart && d.persistent;
+    // on_poweroff applies to a guest that powered off, on_crash to a VMM that ended
+    // otherwise (killed, crashed, a guest triple fault with nowhere to go).
+    bool poweredOff = reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN && d.guestPoweredOff;
+    bool rebooting = poweredOff && d.rebootOnPoweroff;
+    bool restart = rebooting ||
+                   (d.persistent && ((poweredOff && d.def.onPoweroff == conf::LifecycleAction::Restart) ||
+                                     (reason == VIR_DOMAIN_SHUTOFF_CRASHED &&
+                                      d.def.onCrash == conf::LifecycleAction::Restart)));
     std::string uuid = d.def.uuid;
-    stopped(d, reason, detail);
+    if (rebooting && hooks_.reboot)
+        hooks_.reboot(ref(d));
+    stopped(d, reason, detail, restart);
     if (restart && domains_.count(uuid)) {
         try {
             startDomain(*domains_[uuid], false);
@@ -562,7 +574,7 @@ void DomainManager::onVmmEnded(Domain& d)
     }
 }
 
-void DomainManager::stopped(Domain& d, int reason, int eventDetail)
+void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restarting)
 {
     loop_.unwatch(d.vmm->pidfd());
     closeConsole(d);
@@ -579,7 +591,8 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail)
     d.reason = reason;
     if (hooks_.lifecycle)
         hooks_.lifecycle(r, VIR_DOMAIN_EVENT_STOPPED, eventDetail);
-    if (!d.persistent) {
+    d.rebootOnPoweroff = false;
+    if (!d.persistent && !restarting) {
         domains_.erase(d.def.uuid);
         return;
     }
@@ -635,13 +648,20 @@ void DomainManager::shutdown(const rpc::DomainRef& dom, unsigned flags)
 
 void DomainManager::reboot(const rpc::DomainRef& dom, unsigned flags)
 {
-    // There is no ACPI reboot request a guest could answer; like the ch driver, a
-    // reboot resets the machine, which boots the same configuration again.
     if (flags & ~static_cast<unsigned>(VIR_DOMAIN_REBOOT_ACPI_POWER_BTN))
-        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("only the default reboot mode is supported"));
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("only the default and ACPI power button reboot modes are supported"));
+    Domain& d = running(dom);
+    if (flags & VIR_DOMAIN_REBOOT_ACPI_POWER_BTN) {
+        // As libvirt's QEMU driver does for this mode: the guest is asked to power off
+        // and, when it has, the domain starts again instead of shutting off.
+        vmmCall(d.apiSocket, "vm.power-button");
+        d.rebootOnPoweroff = true;
+        return;
+    }
+    // The default mode resets the machine, which boots the same configuration again
+    // (there is no ACPI reboot request a guest could answer).
     reset(dom, 0);
     // As libvirt's QEMU driver after its reboot: running, and the reason says it booted.
-    Domain& d = running(dom);
     d.state = VIR_DOMAIN_RUNNING;
     d.reason = VIR_DOMAIN_RUNNING_BOOTED;
     saveStatus(d);
@@ -706,8 +726,12 @@ std::pair<int, int> DomainManager::state(const rpc::DomainRef& dom) const
 
 std::string DomainManager::xml(const rpc::DomainRef& dom, unsigned flags) const
 {
-    checkFlags(flags, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_UPDATE_CPU |
-                          VIR_DOMAIN_XML_MIGRATABLE);
+    // UPDATE_CPU changes only host-model and custom CPUs, which mica refuses: with
+    // host-passthrough and maximum there is nothing to update. A migratable document
+    // is for a migration mica cannot do yet.
+    if (flags & VIR_DOMAIN_XML_MIGRATABLE)
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("migratable XML is not supported: mica does not migrate domains yet"));
+    checkFlags(flags, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_UPDATE_CPU);
     Domain& d = find(dom);
     if (d.active() && !(flags & VIR_DOMAIN_XML_INACTIVE))
         return conf::formatDomainXml(d.live, flags);

@@ -30,6 +30,8 @@ namespace mica::domain {
 struct DomainHooks {
     std::function<void(const rpc::DomainRef&, int event, int detail)> lifecycle;
     std::function<void(const rpc::DomainRef&)> reboot;
+    // The domain capabilities document new definitions are checked against (empty: none).
+    std::function<std::string()> domainCaps;
 };
 
 // virDomainBlockStats / virDomainInterfaceStats: -1 where mica does not count.
@@ -114,11 +116,14 @@ private:
     Domain* findByName(const std::string& name) const;
     rpc::DomainRef ref(const Domain& d) const;
     Domain& running(const rpc::DomainRef& dom) const;
+    // A new definition: parsed, then checked against the domain capabilities.
+    conf::DomainDef parseNew(const std::string& xml, unsigned parseFlags) const;
     void startDomain(Domain& d, bool paused);
     void watch(Domain& d);
     void readEvents(Domain& d);
     void onVmmEnded(Domain& d);
-    void stopped(Domain& d, int reason, int eventDetail);
+    // restarting: the domain starts again right away (kept even when transient).
+    void stopped(Domain& d, int reason, int eventDetail, bool restarting = false);
     void saveStatus(const Domain& d) const;
     void closeConsole(Domain& d);
     void emit(const Domain& d, int event, int detail) const;

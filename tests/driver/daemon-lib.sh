@@ -1,8 +1,13 @@
 # Shared by the driver's shell tests: start a private virtmicad under a temporary
 # --root, wait for its socket by polling, and always kill it and clean up on exit.
 # Sourcing scripts use: start_daemon [ARGS...]; $ROOT, $SOCK, $RO_SOCK, $URI, $RO_URI.
+# The daemon probes a recorded KVM host ($HOST_ROOT, tests/data/domcaps/emulated-svm), so
+# that what a test sees does not depend on the machine it runs on; the kvm suite's tests
+# (domain-lib.sh) set HOST_ROOT empty and get the live host.
 set -eu -o pipefail
-BUILD=${MICA_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+SRC=${MICA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${MICA_BUILD_DIR:-$SRC/build}
+HOST_ROOT=${HOST_ROOT-$SRC/tests/data/domcaps/emulated-svm}
 VIRTMICAD=$BUILD/driver/virtmicad
 ROOT=$(mktemp -d /tmp/virtmicad-test.XXXXXX)
 SOCK=$ROOT/virtmicad-sock
@@ -42,7 +47,7 @@ wait_for() {
 }
 
 start_daemon() {
-    "$VIRTMICAD" --root "$ROOT" "$@" >>"$ROOT/daemon.log" 2>&1 &
+    "$VIRTMICAD" --root "$ROOT" ${HOST_ROOT:+--host-root "$HOST_ROOT"} "$@" >>"$ROOT/daemon.log" 2>&1 &
     DAEMON_PID=$!
     wait_for test -S "$RO_SOCK" || fail "virtmicad did not create its sockets"
 }

@@ -1,5 +1,6 @@
 # Sourced by the domain tests (kvm suite): a private virtmicad (daemon-lib.sh), the test
 # guest (tests/lib/guest.sh), and helpers that drive domains with real virsh.
+HOST_ROOT=   # the live host: these tests run where KVM works
 . "$(dirname "$0")/daemon-lib.sh"
 . "$(dirname "$0")/../lib/guest.sh"
 mica_require_guest

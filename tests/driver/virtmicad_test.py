@@ -8,7 +8,11 @@ import subprocess
 import tempfile
 import time
 
-BUILD = os.environ.get("MICA_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+SRC = os.environ.get("MICA_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+BUILD = os.environ.get("MICA_BUILD_DIR") or os.path.join(SRC, "build")
+# The recorded KVM host the daemon probes unless a test asks for the live one (None), so
+# that what a test sees does not depend on the machine it runs on (see daemon-lib.sh).
+RECORDED_HOST = os.path.join(SRC, "tests", "data", "domcaps", "emulated-svm")
 VIRTMICAD = os.path.join(BUILD, "driver", "virtmicad")
 
 REMOTE_PROG = 0x20008086
@@ -27,7 +31,7 @@ def wait_for(cond, timeout=10.0, what="condition"):
 class Daemon:
     """root: reuse this directory (a restarted daemon) and leave it in place at close."""
 
-    def __init__(self, *args, root=None):
+    def __init__(self, *args, root=None, host_root=RECORDED_HOST):
         self.own_root = root is None
         self.root = root or tempfile.mkdtemp(prefix="virtmicad-py.")
         self.sock = os.path.join(self.root, "virtmicad-sock")
@@ -35,7 +39,8 @@ class Daemon:
         self.uri = "mica+unix:///system?socket=" + self.sock
         self.ro_uri = "mica+unix:///system?socket=" + self.ro_sock
         self.log = open(os.path.join(self.root, "daemon.log"), "a+")
-        self.proc = subprocess.Popen([VIRTMICAD, "--root", self.root, *args],
+        host = ["--host-root", host_root] if host_root else []
+        self.proc = subprocess.Popen([VIRTMICAD, "--root", self.root, *host, *args],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.ro_sock) or self.proc.poll() is not None,
                  what="virtmicad sockets")

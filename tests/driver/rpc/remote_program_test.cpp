@@ -181,10 +181,11 @@ TEST_F(RemoteProgramTest, ConnectionFacts)
     EXPECT_EQ(call(dispatcher_, session_, kProcConnectIsSecure).payload, hex("00000001"));
     XdrEncoder nullType;
     nullType.putOptionalString(std::nullopt);
+    ctx_.caps.maxVcpus = [] { return 240u; };  // what capabilities/ computes (domcaps vcpu max)
     auto mv = call(dispatcher_, session_, kProcConnectGetMaxVcpus, nullType.bytes());
     ASSERT_EQ(mv.status, MessageStatus::Ok);
     XdrDecoder d(mv.payload);
-    EXPECT_GT(d.getI32(), 0);
+    EXPECT_EQ(d.getI32(), 240);
 }
 
 TEST_F(RemoteProgramTest, NodeInfoLayout)
