@@ -28,8 +28,16 @@ struct Server::Client {
     std::size_t inFlight = 0;      // calls whose deferred reply is still to come
     bool dead = false;             // close at the next opportunity
     bool dispatching = false;      // inside a handler: do not re-enter the reader
+    bool yielded = false;          // spent its turn: not read until its resume runs
     std::uint32_t interest = 0;
 };
+
+namespace {
+
+// Calls of one client handled before the others get a turn.
+constexpr int kCallsPerTurn = 32;
+
+}  // namespace
 
 Server::Server(EventLoop& loop, const Dispatcher& dispatcher, ServerOptions options)
     : loop_(loop), dispatcher_(dispatcher), options_(options), idleSinceMs_(EventLoop::nowMs())
@@ -94,7 +102,7 @@ void Server::onClientEvents(std::uint64_t id, std::uint32_t events)
         ok = flush(c);
     // A hang-up still lets us read what the client sent before it; read() then
     // returns 0 and we close.
-    if (ok && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c.interest & EPOLLIN))
+    if (ok && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c.interest & EPOLLIN) && !c.yielded)
         ok = readFrom(c);
     else if (events & (EPOLLHUP | EPOLLERR))
         ok = false;   // gone while paused: nobody is left to read the replies
@@ -109,7 +117,10 @@ void Server::onClientEvents(std::uint64_t id, std::uint32_t events)
 
 bool Server::readFrom(Client& c)
 {
-    // Bounded per wakeup so a client streaming calls cannot starve the others.
+    // Bounded per wakeup so a client streaming calls cannot starve the others: so many
+    // bytes, and so many calls handled (what it sent beyond waits in the reader and in
+    // the socket until its next turn).
+    int handled = 0;
     for (int round = 0; round < 16; ++round) {
         std::uint8_t buf[65536];
         ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
@@ -133,6 +144,10 @@ bool Server::readFrom(Client& c)
                 return false;
             if (c.dead || paused(c))
                 return true;   // stop reading; the rest stays buffered in the reader
+            if (++handled == kCallsPerTurn) {
+                yieldTurn(c);
+                return true;
+            }
         }
         if (c.reader.invalid()) {
             std::fprintf(stderr, "virtmicad: client %llu: %s\n",
@@ -247,6 +262,19 @@ bool Server::flush(Client& c)
     return true;
 }
 
+void Server::yieldTurn(Client& c)
+{
+    // Its calls go on after what the other clients and the loop have waiting now.
+    c.yielded = true;
+    loop_.post([this, id = c.id] {
+        auto it = clients_.find(id);
+        if (it == clients_.end())
+            return;
+        it->second->yielded = false;
+        updateInterest(*it->second);
+    });
+}
+
 bool Server::paused(const Client& c) const
 {
     return c.queuedBytes > options_.readPauseBytes || c.inFlight >= options_.maxInFlight;
@@ -256,7 +284,7 @@ void Server::updateInterest(Client& c)
 {
     // Packets left in the reader while the client was paused are handled as soon as
     // there is room again, without waiting for the peer to send more bytes.
-    while (!c.dispatching && !c.dead && !paused(c) && c.reader.buffered() > 0) {
+    for (int handled = 0; !c.yielded && !c.dispatching && !c.dead && !paused(c) && c.reader.buffered() > 0;) {
         auto pkt = c.reader.next();
         if (!pkt) {
             if (c.reader.invalid())
@@ -265,6 +293,8 @@ void Server::updateInterest(Client& c)
         }
         if (!handlePacket(c, *pkt))
             c.dead = true;
+        else if (++handled == kCallsPerTurn && c.reader.buffered() > 0)
+            yieldTurn(c);
     }
     if (!flush(c)) {
         c.dead = true;
@@ -276,7 +306,7 @@ void Server::updateInterest(Client& c)
         return;
     }
     std::uint32_t want = 0;
-    if (!c.dead && !paused(c))
+    if (!c.dead && !paused(c) && !c.yielded)
         want |= EPOLLIN;
     if (!c.out.empty())
         want |= EPOLLOUT;

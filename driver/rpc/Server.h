@@ -72,6 +72,7 @@ private:
     bool flush(Client& c);         // false: close it
     void updateInterest(Client& c);
     bool paused(const Client& c) const;   // not read until replies drain
+    void yieldTurn(Client& c);            // handled its share of calls: resume later
     void close(std::uint64_t id);
     void broadcast(const std::function<std::vector<std::vector<std::uint8_t>>(const Session&)>& packetsFor);
 
