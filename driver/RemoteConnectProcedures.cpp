@@ -12,7 +12,6 @@
 
 namespace mica::driver {
 
-using rpc::Access;
 using rpc::CallContext;
 using rpc::RpcError;
 using rpc::XdrDecoder;
@@ -30,10 +29,13 @@ std::uint64_t versionNumber(const char* dotted)
     return major * 1000000ull + minor * 1000ull + micro;
 }
 
-void add(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h,
-         Access access = Access::Read, bool beforeOpen = false)
+// For the procedures a client calls before CONNECT_OPEN (and CONNECT_OPEN itself).
+constexpr bool kBeforeOpen = true;
+
+// What a read-only connection may call is RemoteProcedures.def's business, not ours.
+void add(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h, bool beforeOpen = false)
 {
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), access, beforeOpen});
+    d.add(rpc::kRemoteProgram, proc, {std::move(h), beforeOpen});
 }
 
 void rejectFlags(std::uint32_t flags, std::uint32_t allowed, const char* api)
@@ -66,7 +68,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         args.expectEnd();
         ret.putU32(1);
         ret.putI32(rpc::kAuthNone);   // local unix socket: the kernel vouches for the peer
-    }, Access::Read, true);
+    }, kBeforeOpen);
 
     add(d, rpc::kProcConnectSupportsFeature, [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t feature = args.getI32();
@@ -87,7 +89,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
             break;
         }
         ret.putI32(supported ? 1 : 0);
-    }, Access::Read, true);
+    }, kBeforeOpen);
 
     add(d, rpc::kProcConnectOpen, [&ctx](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         auto name = args.getOptionalString(rpc::kRemoteStringMax);
@@ -98,7 +100,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         c.session.uri = canonicalConnectUri(name, ctx.mode);
         c.session.readOnly = (flags & VIR_CONNECT_RO) || c.session.readOnlySocket;
         c.session.open = true;
-    }, Access::Read, true);
+    }, kBeforeOpen);
 
     add(d, rpc::kProcConnectClose, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         args.expectEnd();

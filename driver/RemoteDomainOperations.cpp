@@ -11,7 +11,6 @@
 
 namespace mica::driver {
 
-using rpc::Access;
 using rpc::CallContext;
 using rpc::DomainRef;
 using rpc::XdrDecoder;
@@ -37,27 +36,28 @@ constexpr std::uint32_t kMemoryStatsMax = 1024; // REMOTE_DOMAIN_MEMORY_STATS_MA
 
 using Handler = std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)>;
 
-void add(rpc::Dispatcher& d, std::int32_t proc, Access access, Handler h)
+// Whether a read-only connection may call them is RemoteProcedures.def's business.
+void add(rpc::Dispatcher& d, std::int32_t proc, Handler h)
 {
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), access, false});
+    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
 }
 
 // Procedures whose arguments are just {dom} or {dom, u32 flags}.
 using DomainHandler = std::function<void(const DomainRef&, XdrEncoder&)>;
 using DomainFlagsHandler = std::function<void(const DomainRef&, std::uint32_t, XdrEncoder&)>;
 
-void addDom(rpc::Dispatcher& d, std::int32_t proc, Access access, DomainHandler h)
+void addDom(rpc::Dispatcher& d, std::int32_t proc, DomainHandler h)
 {
-    add(d, proc, access, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         args.expectEnd();
         h(dom, ret);
     });
 }
 
-void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, Access access, DomainFlagsHandler h)
+void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, DomainFlagsHandler h)
 {
-    add(d, proc, access, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -69,43 +69,41 @@ void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, Access access, DomainFla
 
 void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
 {
-    const auto R = Access::Read, W = Access::Write;
-
     // Lookups
-    add(d, kLookupByName, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kLookupByName, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string name = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         rpc::encodeDomain(ret, m.lookupByName(name));
     });
-    add(d, kLookupByUuid, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kLookupByUuid, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         auto bytes = args.getFixedOpaque(rpc::kUuidLength);
         args.expectEnd();
         rpc::Uuid uuid{};
         std::copy(bytes.begin(), bytes.end(), uuid.begin());
         rpc::encodeDomain(ret, m.lookupByUuid(uuid));
     });
-    add(d, kLookupById, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kLookupById, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t id = args.getI32();
         args.expectEnd();
         rpc::encodeDomain(ret, m.lookupById(id));
     });
 
     // Definitions
-    add(d, kDefineXml, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kDefineXml, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         rpc::encodeDomain(ret, m.define(xml, 0));
     });
-    add(d, kDefineXmlFlags, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kDefineXmlFlags, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         rpc::encodeDomain(ret, m.define(xml, flags));
     });
-    addDom(d, kUndefine, W, [&m](const DomainRef& dom, XdrEncoder&) { m.undefine(dom, 0); });
-    addDomFlags(d, kUndefineFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.undefine(dom, f); });
-    addDom(d, kGetAutostart, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.autostart(dom)); });
-    add(d, kSetAutostart, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+    addDom(d, kUndefine, [&m](const DomainRef& dom, XdrEncoder&) { m.undefine(dom, 0); });
+    addDomFlags(d, kUndefineFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.undefine(dom, f); });
+    addDom(d, kGetAutostart, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.autostart(dom)); });
+    add(d, kSetAutostart, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t on = args.getI32();
         args.expectEnd();
@@ -113,27 +111,27 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Lifecycle
-    addDom(d, kCreate, W, [&m](const DomainRef& dom, XdrEncoder&) { m.start(dom, 0); });
-    addDomFlags(d, kCreateWithFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+    addDom(d, kCreate, [&m](const DomainRef& dom, XdrEncoder&) { m.start(dom, 0); });
+    addDomFlags(d, kCreateWithFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         rpc::encodeDomain(ret, m.start(dom, f));
     });
-    add(d, kCreateXml, W, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kCreateXml, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         rpc::encodeDomain(ret, m.createXml(xml, flags));
     });
-    addDom(d, kDestroy, W, [&m](const DomainRef& dom, XdrEncoder&) { m.destroy(dom, 0); });
-    addDomFlags(d, kDestroyFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.destroy(dom, f); });
-    addDom(d, kShutdown, W, [&m](const DomainRef& dom, XdrEncoder&) { m.shutdown(dom, 0); });
-    addDomFlags(d, kShutdownFlags, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.shutdown(dom, f); });
-    addDomFlags(d, kReboot, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reboot(dom, f); });
-    addDomFlags(d, kReset, W, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reset(dom, f); });
-    addDom(d, kSuspend, W, [&m](const DomainRef& dom, XdrEncoder&) { m.suspend(dom); });
-    addDom(d, kResume, W, [&m](const DomainRef& dom, XdrEncoder&) { m.resume(dom); });
+    addDom(d, kDestroy, [&m](const DomainRef& dom, XdrEncoder&) { m.destroy(dom, 0); });
+    addDomFlags(d, kDestroyFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.destroy(dom, f); });
+    addDom(d, kShutdown, [&m](const DomainRef& dom, XdrEncoder&) { m.shutdown(dom, 0); });
+    addDomFlags(d, kShutdownFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.shutdown(dom, f); });
+    addDomFlags(d, kReboot, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reboot(dom, f); });
+    addDomFlags(d, kReset, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reset(dom, f); });
+    addDom(d, kSuspend, [&m](const DomainRef& dom, XdrEncoder&) { m.suspend(dom); });
+    addDom(d, kResume, [&m](const DomainRef& dom, XdrEncoder&) { m.resume(dom); });
 
     // Queries
-    addDom(d, kGetInfo, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+    addDom(d, kGetInfo, [&m](const DomainRef& dom, XdrEncoder& ret) {
         domain::DomainInfo i = m.info(dom);
         ret.putU32(static_cast<std::uint32_t>(i.state));   // u_char, widened
         ret.putU64(i.maxMemKiB);
@@ -141,31 +139,31 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         ret.putU32(i.vcpus);                                // u_short, widened
         ret.putU64(i.cpuTimeNs);
     });
-    addDomFlags(d, kGetState, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+    addDomFlags(d, kGetState, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         if (f != 0)
             throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: flags must be 0"));
         auto [state, reason] = m.state(dom);
         ret.putI32(state);
         ret.putI32(reason);
     });
-    addDomFlags(d, kGetXmlDesc, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+    addDomFlags(d, kGetXmlDesc, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putString(m.xml(dom, f));
     });
-    addDom(d, kIsActive, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isActive(dom)); });
-    addDom(d, kIsPersistent, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isPersistent(dom)); });
-    addDom(d, kIsUpdated, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isUpdated(dom)); });
-    addDom(d, kGetOsType, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+    addDom(d, kIsActive, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isActive(dom)); });
+    addDom(d, kIsPersistent, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isPersistent(dom)); });
+    addDom(d, kIsUpdated, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isUpdated(dom)); });
+    addDom(d, kGetOsType, [&m](const DomainRef& dom, XdrEncoder& ret) {
         m.isActive(dom);   // the domain must exist
         ret.putString("hvm");
     });
-    addDom(d, kGetMaxMemory, R, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putU64(m.maxMemoryKiB(dom)); });
-    addDom(d, kGetMaxVcpus, R, [&m](const DomainRef& dom, XdrEncoder& ret) {
+    addDom(d, kGetMaxMemory, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putU64(m.maxMemoryKiB(dom)); });
+    addDom(d, kGetMaxVcpus, [&m](const DomainRef& dom, XdrEncoder& ret) {
         ret.putI32(m.vcpus(dom, VIR_DOMAIN_VCPU_MAXIMUM));
     });
-    addDomFlags(d, kGetVcpusFlags, R, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+    addDomFlags(d, kGetVcpusFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putI32(m.vcpus(dom, f));
     });
-    add(d, kGetVcpus, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kGetVcpus, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t maxinfo = args.getI32();
         std::int32_t maplen = args.getI32();
@@ -193,21 +191,21 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
     // Mica keeps no managed-save images, snapshots or messages (yet): the truthful
     // answers are "none", which is what virsh undefine and dominfo ask.
-    addDomFlags(d, kHasManagedSaveImage, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+    addDomFlags(d, kHasManagedSaveImage, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
         m.isActive(dom);
         ret.putI32(0);
     });
-    addDomFlags(d, kSnapshotNum, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+    addDomFlags(d, kSnapshotNum, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
         m.isActive(dom);
         ret.putI32(0);
     });
-    addDomFlags(d, kGetMessages, R, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
+    addDomFlags(d, kGetMessages, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
         m.isActive(dom);
         ret.putU32(0);
     });
 
     // Statistics (what virt-manager's details pages and Nova poll)
-    add(d, kBlockStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kBlockStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
@@ -215,7 +213,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         for (std::int64_t v : {s.rdReq, s.rdBytes, s.wrReq, s.wrBytes, s.errs})
             ret.putI64(v);
     });
-    add(d, kInterfaceStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kInterfaceStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string device = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
@@ -223,7 +221,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         for (std::int64_t v : {s.rxBytes, s.rxPackets, s.rxErrs, s.rxDrop, s.txBytes, s.txPackets, s.txErrs, s.txDrop})
             ret.putI64(v);
     });
-    add(d, kMemoryStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kMemoryStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t maxStats = args.getU32();
         std::uint32_t flags = args.getU32();
@@ -240,7 +238,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             ret.putU64(value);
         }
     });
-    add(d, kGetCpuStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kGetCpuStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t nparams = args.getU32();
         std::int32_t startCpu = args.getI32();
@@ -265,7 +263,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         rpc::encodeTypedParams(ret, params);
         ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
     });
-    add(d, kConnectGetAllDomainStats, R, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kConnectGetAllDomainStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);
         std::vector<DomainRef> doms;
         for (std::uint32_t i = 0; i < n; ++i)
@@ -282,7 +280,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Console: a bidirectional stream to the serial port's pty.
-    add(d, kOpenConsole, W, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    add(d, kOpenConsole, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         auto devName = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();

@@ -13,7 +13,6 @@
 
 namespace mica::driver {
 
-using rpc::Access;
 using rpc::CallContext;
 using rpc::RpcError;
 using rpc::XdrDecoder;
@@ -23,7 +22,7 @@ namespace {
 
 void add(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h)
 {
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), Access::Read, false});
+    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
 }
 
 // maxids/maxnames of the pre-0.9 listing calls: the reply may not exceed the

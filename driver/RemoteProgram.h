@@ -1,7 +1,8 @@
 // The remote program (0x20008086 v1) as virtmicad serves it: the connection, node,
 // capabilities, domain listing and event procedures. A domain driver adds its own
-// procedures to the same Dispatcher (Dispatcher::add with Access::Write for anything
-// that changes state) and answers listings through DomainTable.
+// procedures to the same Dispatcher (what a read-only connection may call is decided
+// by rpc/RemoteProcedures.def, not by the registration) and answers listings through
+// DomainTable.
 #pragma once
 
 #include <string>

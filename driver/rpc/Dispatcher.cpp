@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <utility>
 
-#include "ProcedureNames.h"
+#include "ProcedureTable.h"
+#include "ReadOnlyRule.h"
 #include "RpcError.h"
 #include "i18n.h"
 
@@ -14,7 +16,8 @@ namespace mica::rpc {
 
 namespace {
 
-// The module libvirt's public API layer names in a "not supported" error.
+// The module libvirt's public API layer names in its "not supported" and
+// "read only access prevents" errors (VIR_FROM_THIS of the libvirt-*.c defining it).
 virErrorDomain moduleOf(std::string_view name)
 {
     if (name.find("NODE_DEVICE") != std::string_view::npos)
@@ -42,6 +45,12 @@ void Dispatcher::addProgram(std::uint32_t prog, std::uint32_t vers)
 
 void Dispatcher::add(std::uint32_t prog, std::int32_t proc, Procedure procedure)
 {
+    if (prog == kRemoteProgram) {
+        const RemoteProcedure* known = findRemoteProcedure(proc);
+        if (!known || known->kind != ProcedureKind::Call)
+            throw std::logic_error("Dispatcher::add: remote procedure " + std::to_string(proc) +
+                                   " is not a call in RemoteProcedures.def");
+    }
     procedures_[{prog, proc}] = std::move(procedure);
 }
 
@@ -152,29 +161,34 @@ ReplyBody Dispatcher::callChecked(Session& session, const Header& header,
         std::snprintf(buf, sizeof buf, "%u version %u", header.prog, header.vers);
         throw RpcError(VIR_ERR_RPC, VIR_FROM_RPC, formatMessage(_("Cannot find program %s"), {buf}));
     }
+    bool remote = header.prog == kRemoteProgram;
     auto it = procedures_.find({header.prog, header.proc});
     const Procedure* proc = it == procedures_.end() ? nullptr : &it->second;
-    bool remote = header.prog == kRemoteProgram;
+
+    // As libvirtd: a number with no server-side procedure (not in the table, or an
+    // event, which only servers send) is unknown whatever the connection's state.
+    const RemoteProcedure* known = remote ? findRemoteProcedure(header.proc) : nullptr;
+    bool exists = remote ? known && known->kind == ProcedureKind::Call : proc != nullptr;
+    if (!exists)
+        throw RpcError(VIR_ERR_RPC, VIR_FROM_RPC,
+                       formatMessage(_("unknown procedure: %s"), {std::to_string(header.proc)}));
 
     if (!session.open && !(proc && proc->beforeOpen))
         throw RpcError(VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC,
                        _("internal error: connection not open; call virConnectOpen first"));
-    bool writes = proc ? proc->access == Access::Write
-                       : !(remote && remoteProcedureIsReadOnly(header.proc));
-    if ((session.readOnly || session.readOnlySocket) && writes) {
-        std::string api = remote ? remoteProcedureApiName(header.proc)
-                                 : "procedure " + std::to_string(header.proc);
-        throw RpcError(VIR_ERR_OPERATION_DENIED, VIR_FROM_NONE,
-                       formatMessage(_("operation forbidden: read only access prevents %s"), {api}));
+    if (session.readOnly || session.readOnlySocket) {
+        // Other programs have no ACL table to go by: nothing of theirs is read-only.
+        ReadOnlyVerdict verdict = remote ? readOnlyVerdict(header.proc, args)
+                                         : ReadOnlyVerdict{false, "procedure " + std::to_string(header.proc)};
+        if (!verdict.allowed)
+            throw RpcError(VIR_ERR_OPERATION_DENIED, remote ? moduleOf(known->name) : VIR_FROM_NONE,
+                           formatMessage(_("operation forbidden: read only access prevents %s"),
+                                         {verdict.refused}));
     }
-    if (!proc) {
-        if (remote && !remoteProcedureName(header.proc).empty())
-            throw RpcError(VIR_ERR_NO_SUPPORT, moduleOf(remoteProcedureName(header.proc)),
-                           formatMessage(_("this function is not supported by the connection driver: %s"),
-                                         {remoteProcedureApiName(header.proc)}));
-        throw RpcError(VIR_ERR_NO_SUPPORT, VIR_FROM_RPC,
-                       formatMessage(_("unknown procedure: %s"), {std::to_string(header.proc)}));
-    }
+    if (!proc)
+        throw RpcError(VIR_ERR_NO_SUPPORT, moduleOf(known->name),
+                       formatMessage(_("this function is not supported by the connection driver: %s"),
+                                     {remoteProcedureApiName(header.proc)}));
 
     XdrDecoder dec(args);
     XdrEncoder enc;

@@ -1,7 +1,9 @@
 // Routes a CALL to the handler registered for its (program, procedure) and turns the
 // outcome into a REPLY payload. Every failure, including arguments that do not decode
 // and exceptions nobody expected, becomes a remote_error; nothing a client sends can
-// make dispatch throw.
+// make dispatch throw. For the remote program, ProcedureTable says what a number is
+// (unknown, an event, a call we do not implement) and ReadOnlyRule what a read-only
+// connection may call, implemented or not.
 #pragma once
 
 #include <cstdint>
@@ -67,14 +69,8 @@ struct CallContext {
 // encodes its return value into ret, or throws RpcError.
 using ProcedureHandler = std::function<void(CallContext& ctx, XdrDecoder& args, XdrEncoder& ret)>;
 
-enum class Access {
-    Read,    // allowed on read-only connections
-    Write,   // changes state: refused with VIR_ERR_OPERATION_DENIED on read-only ones
-};
-
 struct Procedure {
     ProcedureHandler handler;
-    Access access = Access::Read;
     bool beforeOpen = false;   // callable before CONNECT_OPEN (auth, feature probes, open)
 };
 
@@ -89,6 +85,9 @@ public:
     // Declares a program so that calls to its unregistered procedures get "not
     // supported" rather than "unknown program".
     void addProgram(std::uint32_t prog, std::uint32_t vers);
+    // Registers a handler. For the remote program, proc must be a procedure clients
+    // call in ProcedureTable (std::logic_error otherwise): the table, not the
+    // registration, says what a read-only connection may call.
     void add(std::uint32_t prog, std::int32_t proc, Procedure procedure);
 
     ReplyBody call(Session& session, const Header& header, std::span<const std::uint8_t> args,

@@ -73,8 +73,9 @@ enum DriverFeature : std::int32_t {
     kFeatureNetworkUpdateHasCorrectOrder = 16,
 };
 
-// REMOTE_PROC_* numbers this daemon handles itself. Every other number is looked
-// up in ProcedureNames only to name it in a "not supported" error.
+// REMOTE_PROC_* numbers the daemon's own code refers to (calls it handles, events it
+// sends). The full list, with names and ACLs, is RemoteProcedures.def
+// (ProcedureTable.h); these must agree with it (tested).
 enum RemoteProc : std::int32_t {
     kProcConnectOpen = 1,
     kProcConnectClose = 2,

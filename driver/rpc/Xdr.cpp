@@ -112,12 +112,13 @@ std::uint64_t XdrDecoder::getU64()
     return (hi << 32) | getU32();
 }
 
+// tirpc's xdr_bool, which libvirt's generated code uses for bools and for the
+// presence word of every optional item, decodes any nonzero word as true. Clients
+// that do not go through tirpc (a pure-Go libvirt client sends 0x01000000) rely on
+// that, so we accept it too; what we send is always 0 or 1 (putBool).
 bool XdrDecoder::getBool()
 {
-    std::uint32_t v = getU32();
-    if (v > 1)
-        throw XdrError("boolean is " + std::to_string(v) + ", not 0 or 1");
-    return v == 1;
+    return getU32() != 0;
 }
 
 double XdrDecoder::getDouble()
@@ -166,10 +167,7 @@ std::vector<std::uint8_t> XdrDecoder::getVarOpaque(std::uint32_t max)
 
 bool XdrDecoder::getPresent()
 {
-    std::uint32_t v = getU32();
-    if (v > 1)
-        throw XdrError("optional item has presence word " + std::to_string(v));
-    return v == 1;
+    return getBool();   // xdr_pointer reads its presence word with xdr_bool
 }
 
 std::uint32_t XdrDecoder::getArrayCount(std::uint32_t max, std::size_t minElementBytes)

@@ -65,13 +65,15 @@ public:
     std::int32_t getI32() { return static_cast<std::int32_t>(getU32()); }
     std::uint64_t getU64();
     std::int64_t getI64() { return static_cast<std::int64_t>(getU64()); }
+    // Any nonzero word is true, as tirpc's xdr_bool decodes it.
     bool getBool();
     double getDouble();
     std::string getString(std::uint32_t max);
     std::optional<std::string> getOptionalString(std::uint32_t max);
     std::vector<std::uint8_t> getFixedOpaque(std::size_t n);
     std::vector<std::uint8_t> getVarOpaque(std::uint32_t max);
-    // Reads the presence word of an optional ("pointer") item.
+    // Reads the presence word of an optional ("pointer") item: a bool, so any
+    // nonzero word means present.
     bool getPresent();
     // Reads the element count of T x<max>, refusing counts the remaining bytes cannot
     // hold (each element takes at least minElementBytes).

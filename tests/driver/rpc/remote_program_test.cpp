@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ProcedureTable.h"
 #include "RemoteProgram.h"
 #include "RpcError.h"
 #include "TestClient.h"
@@ -275,9 +276,6 @@ TEST_F(RemoteProgramTest, UnimplementedProceduresSayNoSupportByName)
     EXPECT_NE(err.message->find("virConnectListAllStoragePools"), std::string::npos);
     err = errorOf(call(dispatcher_, session_, 14));   // DOMAIN_GET_XML_DESC
     EXPECT_NE(err.message->find("virDomainGetXMLDesc"), std::string::npos);
-    err = errorOf(call(dispatcher_, session_, 9999));
-    EXPECT_EQ(err.code, VIR_ERR_NO_SUPPORT);
-    EXPECT_NE(err.message->find("9999"), std::string::npos);
     // Capabilities hooks are empty until capabilities/ is wired in.
     EXPECT_EQ(errorOf(call(dispatcher_, session_, kProcConnectGetCapabilities)).code, VIR_ERR_NO_SUPPORT);
     EXPECT_EQ(errorOf(call(dispatcher_, session_, kProcConnectGetDomainCapabilities,
@@ -332,9 +330,81 @@ TEST_F(RemoteProgramTest, ReadOnlyConnectionsCannotWrite)
     // A driver-registered write procedure is refused as well.
     bool ran = false;
     dispatcher_.add(kRemoteProgram, 9, {[&](CallContext&, XdrDecoder&, XdrEncoder&) { ran = true; },
-                                        Access::Write, false});
+                                        false});
     EXPECT_EQ(errorOf(call(dispatcher_, session_, 9)).code, VIR_ERR_OPERATION_DENIED);
     EXPECT_FALSE(ran);
+}
+
+TEST_F(RemoteProgramTest, UnknownNumbersAndEventsAreUnknownProcedures)
+{
+    // libvirtd: VIR_ERR_RPC "unknown procedure: N" for a number it has no server-side
+    // procedure for (events included), whether or not the connection is open.
+    for (int opened = 0; opened < 2; ++opened) {
+        if (opened)
+            open();
+        for (std::int32_t proc : {9999, 0, -5, remoteProcedureMax() + 1,
+                                  static_cast<std::int32_t>(kProcDomainEventLifecycle),
+                                  static_cast<std::int32_t>(kProcDomainEventCallbackReboot)}) {
+            auto err = errorOf(call(dispatcher_, session_, proc));
+            EXPECT_EQ(err.code, VIR_ERR_RPC) << proc;
+            EXPECT_EQ(err.domain, VIR_FROM_RPC) << proc;
+            EXPECT_EQ(*err.message, "unknown procedure: " + std::to_string(proc));
+        }
+    }
+}
+
+TEST_F(RemoteProgramTest, ReadOnlyRulesComeFromTheTable)
+{
+    open("mica:///system", VIR_CONNECT_RO);
+    // virsh -r domblkstat asks DOMAIN_BLOCK_STATS_FLAGS first and falls back to
+    // DOMAIN_BLOCK_STATS only on VIR_ERR_NO_SUPPORT: an unimplemented read must say so.
+    XdrEncoder stats;
+    encodeDomain(stats, DomainRef{"t1", {}, -1});
+    stats.putString("vda");
+    stats.putI32(0);
+    stats.putU32(0);
+    auto err = errorOf(call(dispatcher_, session_, 243, stats.bytes()));   // DOMAIN_BLOCK_STATS_FLAGS
+    EXPECT_EQ(err.code, VIR_ERR_NO_SUPPORT);
+    EXPECT_EQ(err.domain, VIR_FROM_DOMAIN);
+    EXPECT_EQ(*err.message, "this function is not supported by the connection driver: virDomainBlockStatsFlags");
+    // An unimplemented write is refused first, as libvirt's API layer does.
+    err = errorOf(call(dispatcher_, session_, 8));   // DOMAIN_ATTACH_DEVICE
+    EXPECT_EQ(err.code, VIR_ERR_OPERATION_DENIED);
+    EXPECT_EQ(*err.message, "operation forbidden: read only access prevents virDomainAttachDevice");
+    // connect:write in libvirt's ACL, although it only reads: refused, implemented or not.
+    ctx_.caps.domainXml = [](const DomainCapsQuery&) { return std::string("<domainCapabilities/>"); };
+    err = errorOf(call(dispatcher_, session_, kProcConnectGetDomainCapabilities,
+                       hex("0000000000000000000000000000000000000000")));
+    EXPECT_EQ(err.code, VIR_ERR_OPERATION_DENIED);
+    EXPECT_NE(err.message->find("virConnectGetDomainCapabilities"), std::string::npos);
+    // DOMAIN_GET_XML_DESC reads, but with VIR_DOMAIN_XML_SECURE needs read_secure.
+    int ran = 0;
+    dispatcher_.add(kRemoteProgram, 14, {[&](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+                                             decodeDomain(args);
+                                             args.getU32();
+                                             args.expectEnd();
+                                             ++ran;
+                                             ret.putString("<domain/>");
+                                         }, false});
+    auto xmlDesc = [](std::uint32_t flags) {
+        XdrEncoder e;
+        encodeDomain(e, DomainRef{"t1", {}, -1});
+        e.putU32(flags);
+        return e.take();
+    };
+    EXPECT_EQ(call(dispatcher_, session_, 14, xmlDesc(0)).status, MessageStatus::Ok);
+    err = errorOf(call(dispatcher_, session_, 14, xmlDesc(VIR_DOMAIN_XML_SECURE)));
+    EXPECT_EQ(err.code, VIR_ERR_OPERATION_DENIED);
+    EXPECT_EQ(*err.message, "operation forbidden: read only access prevents virDomainGetXMLDesc with secure flag");
+    EXPECT_EQ(ran, 1);
+}
+
+TEST_F(RemoteProgramTest, RegistrationsMustBeCallsOfTheTable)
+{
+    auto h = [](CallContext&, XdrDecoder&, XdrEncoder&) {};
+    EXPECT_THROW(dispatcher_.add(kRemoteProgram, 9999, {h, false}), std::logic_error);
+    EXPECT_THROW(dispatcher_.add(kRemoteProgram, kProcDomainEventLifecycle, {h, false}), std::logic_error);
+    EXPECT_NO_THROW(dispatcher_.add(kRemoteProgram, 243, {h, false}));
 }
 
 TEST_F(RemoteProgramTest, MalformedArgumentsAreRpcErrors)
@@ -359,7 +429,7 @@ TEST_F(RemoteProgramTest, HandlerExceptionsBecomeInternalErrors)
 {
     dispatcher_.add(kRemoteProgram, 9, {[](CallContext&, XdrDecoder&, XdrEncoder&) {
                                             throw std::runtime_error("boom");
-                                        }, Access::Write, false});
+                                        }, false});
     open();
     auto err = errorOf(call(dispatcher_, session_, 9));
     EXPECT_EQ(err.code, VIR_ERR_INTERNAL_ERROR);
@@ -408,7 +478,7 @@ TEST_F(RemoteProgramTest, CloseMarksTheSession)
 TEST_F(RemoteProgramTest, DeferringNeedsASender)
 {
     dispatcher_.add(kRemoteProgram, 9, {[](CallContext& ctx, XdrDecoder&, XdrEncoder&) { ctx.defer(); },
-                                        Access::Write, false});
+                                        false});
     open();
     EXPECT_EQ(errorOf(call(dispatcher_, session_, 9)).code, VIR_ERR_INTERNAL_ERROR);
 }
@@ -419,7 +489,7 @@ TEST_F(RemoteProgramTest, HandlerThrowingAfterDeferAnswersExactlyOnce)
     dispatcher_.add(kRemoteProgram, 9, {[&](CallContext& ctx, XdrDecoder&, XdrEncoder&) {
                                             kept = ctx.defer();
                                             throw RpcError(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN, "not now");
-                                        }, Access::Write, false});
+                                        }, false});
     open();
     std::vector<std::vector<std::uint8_t>> sent;
     Header h = callHeader(9, 33);

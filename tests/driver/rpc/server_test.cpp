@@ -223,10 +223,10 @@ TEST_F(ServerTest, DeferredRepliesArriveLaterAndOutOfOrder)
                                                 std::lock_guard lock(m);
                                                 pending = ctx.defer();
                                                 cv.notify_all();
-                                            }, Access::Write, false});
+                                            }, false});
         dispatcher_.add(kRemoteProgram, 10, {[&](CallContext& ctx, XdrDecoder&, XdrEncoder&) {
                                                  ctx.defer();   // dropped at once
-                                             }, Access::Write, false});
+                                             }, false});
     });
     UniqueFd fd = connect();
     PacketReader r;
@@ -283,7 +283,7 @@ TEST_F(ServerTest, TooManyDeferredCallsPauseTheClient)
         dispatcher_.add(kRemoteProgram, 9, {[&](CallContext& ctx, XdrDecoder&, XdrEncoder&) {
                                                 std::lock_guard lock(m);
                                                 pending.push_back(ctx.defer());
-                                            }, Access::Write, false});
+                                            }, false});
     });
     UniqueFd fd = connect();
     PacketReader r;
@@ -316,7 +316,7 @@ TEST_F(ServerTest, HandlerMayEmitEventsBeforeItsReply)
     loop_.post([&] {
         dispatcher_.add(kRemoteProgram, 9, {[&](CallContext&, XdrDecoder&, XdrEncoder&) {
                                                 server_->emitDomainLifecycle(dom, VIR_DOMAIN_EVENT_STARTED, 0);
-                                            }, Access::Write, false});
+                                            }, false});
     });
     UniqueFd fd = connect();
     PacketReader r;
@@ -375,12 +375,12 @@ TEST_F(ServerTest, ConsoleStyleStreamEchoesFinishesAndAborts)
                                                   });
                                                   s->send(std::vector<std::uint8_t>{'>'});   // before the REPLY
                                                   live = s;
-                                              }, Access::Write, false});
+                                              }, false});
         dispatcher_.add(kRemoteProgram, 202, {[&](CallContext& ctx, XdrDecoder&, XdrEncoder&) {
                                                   auto s = ctx.openStream();
                                                   s->setHandlers({{}, {}, [&log] { ++log.aborted; }});
                                                   throw RpcError(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN, "no console");
-                                              }, Access::Write, false});
+                                              }, false});
     });
     UniqueFd fd = connect();
     PacketReader r;

@@ -120,13 +120,40 @@ TEST(Xdr, BoundsAreEnforcedBeforeAllocation)
     EXPECT_THROW(d4.getArrayCount(kRemoteDomainListMax, 0), XdrError);
 }
 
-TEST(Xdr, BadBooleanAndPresenceWordsAreErrors)
+TEST(Xdr, BooleansAndPresenceWordsDecodeAsTirpcDoes)
 {
-    auto b = hex("00000002");
-    XdrDecoder d(b);
-    EXPECT_THROW(d.getBool(), XdrError);
-    XdrDecoder d2(b);
-    EXPECT_THROW(d2.getPresent(), XdrError);
+    // tirpc's xdr_bool: zero is false, any other word true. A pure-Go client sends
+    // 0x01000000 for true (and libvirt's own decoder accepts it).
+    struct Case {
+        const char* word;
+        bool value;
+    };
+    for (Case c : {Case{"00000000", false}, Case{"00000001", true}, Case{"01000000", true},
+                   Case{"ffffffff", true}}) {
+        SCOPED_TRACE(c.word);
+        auto b = hex(c.word);
+        XdrDecoder d(b);
+        EXPECT_EQ(d.getBool(), c.value);
+        d.expectEnd();
+        XdrDecoder d2(b);
+        EXPECT_EQ(d2.getPresent(), c.value);
+        d2.expectEnd();
+    }
+    // An optional string behind a nonstandard presence word.
+    auto s = hex("01000000" "00000002" "6f6b0000");
+    XdrDecoder d(s);
+    EXPECT_EQ(d.getOptionalString(100), std::optional<std::string>("ok"));
+    d.expectEnd();
+    // What we send stays 0 or 1.
+    XdrEncoder e;
+    e.putBool(true);
+    e.putBool(false);
+    e.putOptionalString(std::string());
+    EXPECT_EQ(e.bytes(), hex("00000001" "00000000" "00000001" "00000000"));
+    // A truncated word is still an error.
+    auto t = hex("000000");
+    XdrDecoder dt(t);
+    EXPECT_THROW(dt.getBool(), XdrError);
 }
 
 TEST(Xdr, TrailingBytesAreAnError)
