@@ -19,11 +19,11 @@ EventLoop::EventLoop()
         throw systemError("epoll_ctl");
 }
 
-void EventLoop::add(int fd, Handler handler)
+void EventLoop::add(int fd, Handler handler, uint32_t events)
 {
     std::lock_guard lock(mutex_);
     epoll_event event{};
-    event.events = EPOLLIN;
+    event.events = events;
     event.data.fd = fd;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) < 0)
         throw systemError("epoll_ctl add fd " + std::to_string(fd));

@@ -2,7 +2,10 @@
 // stop eventfd so another thread can end it. Callbacks run on the loop's thread only.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,8 +20,9 @@ class EventLoop {
 public:
     using Handler = std::function<void()>;
     EventLoop();
-    // Calls `handler` whenever `fd` is readable (or hung up). Thread-safe.
-    void add(int fd, Handler handler);
+    // Calls `handler` whenever `fd` is readable (or hung up). Thread-safe. `events` may ask
+    // for something else: EPOLLOUT (writable), EPOLLET (only when its state changes).
+    void add(int fd, Handler handler, uint32_t events = EPOLLIN);
     void remove(int fd);
     // remove(), and when called from another thread while fd's callback runs, returns
     // only after it has: for destructors, whose objects the callback uses. The caller

@@ -60,11 +60,18 @@ void Vmm::create(VmConfig config)
         throw ApiError(409, _("a VM already exists: delete it first"));
     // The console backend is opened now, so a bad path fails vm.create, not vm.boot.
     auto serial = std::make_unique<CharBackend>(config.serial, "serial");
-    serial->attach(loop_, [this](std::span<const uint8_t> bytes) {
-        std::lock_guard lock(mutex_);
-        if (current_)
-            current_->serial().receive(bytes);
-    });
+    serial->attach(
+        loop_,
+        [this](std::span<const uint8_t> bytes) {
+            std::lock_guard lock(mutex_);
+            if (current_)
+                current_->serial().receive(bytes);
+        },
+        [this] {  // output that waited for a slow reader has gone: the UART may send again
+            std::lock_guard lock(mutex_);
+            if (current_)
+                current_->serial().transmitterReady();
+        });
     oldSerial = std::exchange(serial_, std::move(serial));
     // The virtio console's backend, like the serial port's, outlives each boot.
     oldConsole = std::move(console_);

@@ -1,11 +1,13 @@
 #include "CharBackend.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -66,11 +68,15 @@ CharBackend::CharBackend(const CharBackendConfig& config, const std::string& nam
         if (!master || ::grantpt(master.get()) < 0 || ::unlockpt(master.get()) < 0)
             throw systemError(name + ": " + _("cannot create a pseudo-terminal"));
         path_ = ::ptsname(master.get());
-        ptySlave_.reset(::open(path_.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+        // Raw from the start: the settings stay with the pty while the master is open.
+        // The other end is closed again, so that the master tells whether anybody holds
+        // it (POLLHUP when nobody does): output waits for a reader that is there, and is
+        // discarded when there is none (see write()).
+        UniqueFd slave(::open(path_.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
         struct termios raw{};
-        if (ptySlave_ && ::tcgetattr(ptySlave_.get(), &raw) == 0) {
+        if (slave && ::tcgetattr(slave.get(), &raw) == 0) {
             ::cfmakeraw(&raw);
-            ::tcsetattr(ptySlave_.get(), TCSANOW, &raw);
+            ::tcsetattr(slave.get(), TCSANOW, &raw);
         }
         setNonBlocking(master.get());
         in_.reset(::dup(master.get()));
@@ -98,9 +104,11 @@ CharBackend::CharBackend(const CharBackendConfig& config, const std::string& nam
 CharBackend::~CharBackend()
 {
     if (loop_) {
-        for (int fd : {in_.get(), listener_.get(), client_.get()})
+        // Vmm destroys backends without its lock held. The output fds are waited for too:
+        // their callback (flushPending) calls onDrained_ after it stopped watching them.
+        for (int fd : {in_.get(), listener_.get(), client_.get(), clientOut_.get(), out_.get()})
             if (fd >= 0)
-                loop_->removeAndWait(fd);  // Vmm destroys backends without its lock held
+                loop_->removeAndWait(fd);
     }
     if (ttyRaw_)
         ::tcsetattr(STDIN_FILENO, TCSANOW, &savedTermios);
@@ -108,32 +116,130 @@ CharBackend::~CharBackend()
         ::unlink(config_.path.c_str());
 }
 
-void CharBackend::write(std::span<const uint8_t> bytes)
+namespace {
+
+// Writes until done, an error or a full fd; returns how much was written, errno telling
+// why it stopped short.
+size_t writeSome(int fd, std::span<const uint8_t> bytes)
 {
-    int fd = out_.get();
-    std::unique_lock lock(clientMutex_);
-    if (config_.kind == CharBackendConfig::Kind::Socket)
-        fd = client_.get();
-    else
-        lock.unlock();
-    while (fd >= 0 && !bytes.empty()) {
-        ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return;  // EAGAIN (nobody reading), EIO, EPIPE: the bytes are lost, the guest goes on
-        bytes = bytes.subspan(static_cast<size_t>(n));
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            break;
+        }
+        done += static_cast<size_t>(n);
+    }
+    return done;
+}
+
+// A full fd with nobody at the other end: a pty master whose other end nobody holds, a
+// socket whose client left. Output for it is lost, not waited for.
+bool nobodyReads(int fd)
+{
+    pollfd p{fd, POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+}  // namespace
+
+int CharBackend::outputFd() const
+{
+    return config_.kind == CharBackendConfig::Kind::Socket ? clientOut_.get() : out_.get();
+}
+
+void CharBackend::write(std::span<const uint8_t> bytes)
+{
+    std::lock_guard lock(outMutex_);
+    int fd = outputFd();
+    if (fd < 0)
+        return;  // off, or no socket client: nobody to read
+    if (pendingSize() == 0) {
+        bytes = bytes.subspan(writeSome(fd, bytes));
+        if (bytes.empty())
+            return;
+        if (errno != EAGAIN || !loop_ || nobodyReads(fd)) {
+            dropped_ += bytes.size();  // EIO, EPIPE, ENOSPC, or a full pty nobody reads
+            return;
+        }
+    }
+    // Behind what already waits, in order.
+    size_t room = kMaxPending - std::min(kMaxPending, pendingSize());
+    size_t taken = std::min(room, bytes.size());
+    dropped_ += bytes.size() - taken;
+    if (pendingStart_ > 0 && pendingStart_ >= pending_.size() / 2) {
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(pendingStart_));
+        pendingStart_ = 0;
+    }
+    pending_.insert(pending_.end(), bytes.begin(), bytes.begin() + static_cast<long>(taken));
+    if (watchedFd_ < 0 && pendingSize() > 0) {
+        try {
+            loop_->add(fd, [this] { flushPending(); }, EPOLLOUT);
+            watchedFd_ = fd;
+        } catch (const Error&) {
+            discardPending();  // an fd epoll cannot watch (a regular file never gets here)
+        }
     }
 }
 
-void CharBackend::attach(EventLoop& loop, InputHandler onInput)
+bool CharBackend::busy()
+{
+    std::lock_guard lock(outMutex_);
+    return pendingSize() > 0;
+}
+
+uint64_t CharBackend::dropped()
+{
+    std::lock_guard lock(outMutex_);
+    return dropped_;
+}
+
+void CharBackend::flushPending()
+{
+    {
+        std::lock_guard lock(outMutex_);
+        if (watchedFd_ < 0)
+            return;
+        pendingStart_ += writeSome(watchedFd_, {pending_.data() + pendingStart_, pendingSize()});
+        if (pendingSize() > 0 && errno == EAGAIN && !nobodyReads(watchedFd_))
+            return;  // the reader took part of it: wait for more room
+        discardPending();  // nothing left; or the reader left, and what it did not take is lost
+        stopWatching();
+    }
+    if (onDrained_)
+        onDrained_();
+}
+
+void CharBackend::discardPending()
+{
+    dropped_ += pendingSize();
+    pending_.clear();
+    pendingStart_ = 0;
+}
+
+void CharBackend::stopWatching()
+{
+    if (watchedFd_ >= 0)
+        loop_->remove(watchedFd_);
+    watchedFd_ = -1;
+}
+
+void CharBackend::attach(EventLoop& loop, InputHandler onInput, DrainHandler onDrained)
 {
     loop_ = &loop;
     onInput_ = std::move(onInput);
+    onDrained_ = std::move(onDrained);
     if (in_) {
         int fd = in_.get();
         try {
-            loop.add(fd, [this, fd] { readFrom(fd); });
+            // The pty's master reads EIO and polls as hung up while nobody holds the other
+            // end: edge-triggered, that wakes the loop once per change, not forever.
+            loop.add(fd, [this, fd] { readFrom(fd); },
+                     config_.kind == CharBackendConfig::Kind::Pty ? EPOLLIN | EPOLLET : EPOLLIN);
         } catch (const Error&) {
             // epoll refuses regular files and /dev/null (EPERM): such stdin has no input
             // to wait for, and the guest simply gets none.
@@ -146,21 +252,41 @@ void CharBackend::attach(EventLoop& loop, InputHandler onInput)
 
 void CharBackend::readFrom(int fd)
 {
+    bool pty = config_.kind == CharBackendConfig::Kind::Pty;
     uint8_t buffer[4096];
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n > 0) {
-        onInput_({buffer, static_cast<size_t>(n)});
-        return;
+    for (;;) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n > 0) {
+            onInput_({buffer, static_cast<size_t>(n)});
+            if (pty)
+                continue;  // edge-triggered: read until there is no more
+            return;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || (pty && errno == EIO)))
+            return;  // nothing more now; EIO: nobody holds the pty's other end (yet)
+        break;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    // End of input: stdin at EOF, or the socket client left.
+    // End of input: stdin at EOF, or the socket client left (what waited for it is lost).
     loop_->remove(fd);
-    std::lock_guard lock(clientMutex_);
-    if (fd == client_.get())
-        client_.reset();
-    else if (fd == in_.get())
-        in_.reset();
+    bool discarded = false;
+    {
+        std::lock_guard lock(outMutex_);
+        if (fd == client_.get()) {
+            if (watchedFd_ == clientOut_.get()) {
+                discardPending();
+                stopWatching();
+                discarded = true;
+            }
+            client_.reset();
+            clientOut_.reset();
+        } else if (fd == in_.get()) {
+            in_.reset();
+        }
+    }
+    if (discarded && onDrained_)
+        onDrained_();
 }
 
 void CharBackend::acceptClient()
@@ -168,10 +294,15 @@ void CharBackend::acceptClient()
     UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client)
         return;
-    std::lock_guard lock(clientMutex_);
+    // Its own fd for output, so the loop can watch it for room apart from input.
+    UniqueFd out(::fcntl(client.get(), F_DUPFD_CLOEXEC, 0));
+    if (!out)
+        return;
+    std::lock_guard lock(outMutex_);
     if (client_)
         return;  // one client at a time; the newcomer is closed
     client_ = std::move(client);
+    clientOut_ = std::move(out);
     int fd = client_.get();
     loop_->add(fd, [this, fd] { readFrom(fd); });
 }

@@ -45,6 +45,23 @@ void Serial8250::receive(std::span<const uint8_t> bytes)
     updateIrq();
 }
 
+void Serial8250::transmitterReady()
+{
+    std::lock_guard lock(mutex_);
+    // Checked again: a vCPU may have filled the backend since it drained (then its next
+    // drain comes here too).
+    if (txWaiting_ && !transmitterBusy()) {
+        txWaiting_ = false;
+        thrInterrupt_ = true;
+        updateIrq();
+    }
+}
+
+bool Serial8250::transmitterBusy()
+{
+    return backend_ && backend_->busy();
+}
+
 Serial8250::Counters Serial8250::counters()
 {
     std::lock_guard lock(mutex_);
@@ -86,7 +103,9 @@ uint8_t Serial8250::readRegister(uint8_t reg)
     case kMcr:
         return mcr_;
     case kLsr:
-        return (rx_.empty() ? 0 : kLsrDataReady) | kLsrThrEmpty | kLsrIdle;
+        // THRE and TEMT clear while the backend holds output for a slow reader: Linux's
+        // console and its FIFO refill wait for them.
+        return (rx_.empty() ? 0 : kLsrDataReady) | (transmitterBusy() ? 0 : kLsrThrEmpty | kLsrIdle);
     case kMsr:
         if (mcr_ & kMcrLoop)  // loopback: outputs feed the status inputs
             return static_cast<uint8_t>(((mcr_ & 0x01) << 5) | ((mcr_ & 0x02) << 3) | ((mcr_ & 0x0c) << 4));
@@ -111,9 +130,12 @@ void Serial8250::writeRegister(uint8_t reg, uint8_t value)
         if (lcr_ & kLcrDlab) {
             dlm_ = value;
         } else {
-            // Enabling the THR interrupt with the transmitter empty raises it at once.
-            if (!(ier_ & kIerThr) && (value & kIerThr))
-                thrInterrupt_ = true;
+            // Enabling the THR interrupt with the transmitter empty raises it at once;
+            // with the transmitter busy, when it empties (transmitterReady()).
+            if (!(ier_ & kIerThr) && (value & kIerThr)) {
+                thrInterrupt_ = !transmitterBusy();
+                txWaiting_ = !thrInterrupt_;
+            }
             ier_ = value & 0x0f;
         }
         break;
@@ -141,11 +163,20 @@ void Serial8250::transmit(uint8_t byte)
     if (mcr_ & kMcrLoop) {
         if (rx_.size() < kRxLimit)
             rx_.push_back(byte);
-    } else if (backend_) {
+        thrInterrupt_ = true;
+        return;
+    }
+    if (backend_) {
+        // Taken even while the transmitter is busy: a driver that writes without waiting
+        // for THRE (Linux's console after 10 ms of polling LSR, or its 16-byte FIFO
+        // refill) loses nothing; the backend keeps it behind what waits.
         backend_->write({&byte, 1});
         ++counters_.txBytes;
     }
-    thrInterrupt_ = true;  // sent at once: the holding register is empty again
+    // Sent at once, the holding register is empty again; unless the backend holds output
+    // for a slow reader: then "transmitter empty" waits for transmitterReady().
+    thrInterrupt_ = !transmitterBusy();
+    txWaiting_ = !thrInterrupt_;
 }
 
 // The line follows "an enabled interrupt is pending" (gated by OUT2, as PCs wire it),

@@ -1,6 +1,9 @@
 // A 16550A UART (the PC's COM1 at 0x3f8, IRQ 4): what Linux's 8250 driver and
-// earlyprintk need. Output goes to a CharBackend at once (no baud-rate pacing); input
-// waits in a receive buffer and raises the receive interrupt.
+// earlyprintk need. Output goes to a CharBackend at once (no baud-rate pacing) while the
+// backend takes it; when the backend holds output for a slow reader, the transmitter
+// stays busy (LSR.THRE and TEMT clear, no "transmitter empty" interrupt) until it has
+// gone out, so a guest driver waits instead of its bytes being lost. Input waits in a
+// receive buffer and raises the receive interrupt.
 #pragma once
 
 #include <deque>
@@ -18,6 +21,9 @@ public:
     void write(uint64_t offset, std::span<const uint8_t> data) override;
     // Bytes from the backend (the devices thread).
     void receive(std::span<const uint8_t> bytes);
+    // The backend's waiting output has all gone out (the devices thread): the transmitter
+    // is empty again, which raises "transmitter empty" for a guest that waited for it.
+    void transmitterReady();
     struct Counters {
         uint64_t txBytes, rxBytes;
     };
@@ -29,6 +35,7 @@ private:
     uint8_t interruptId() const;
     void updateIrq();
     void transmit(uint8_t byte);
+    bool transmitterBusy();  // the backend holds output for a slow reader
 
     IrqLine irq_;
     CharBackend* backend_;
@@ -37,6 +44,7 @@ private:
     uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
     uint8_t dll_ = 0x0c, dlm_ = 0;   // 9600 baud until the guest says otherwise
     bool thrInterrupt_ = false;      // "transmitter empty" pending until IIR read or THR write
+    bool txWaiting_ = false;         // the transmitter was seen busy: transmitterReady() raises THRE
     bool irqLevel_ = false;
     Counters counters_{0, 0};
 };

@@ -43,8 +43,10 @@ const unsigned long kRunTimeKvmIoctls[] = {
 };
 
 // epoll_ctl: a virtio driver resetting its device (a config write on a vCPU) makes the
-// device stop watching its TAP or vsock sockets.
-constexpr int kVcpu[] = {SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(epoll_ctl)};
+// device stop watching its TAP or vsock sockets; a serial port whose reader is slow
+// makes its backend watch the pty or socket for room. poll: whether anybody reads a
+// full pty at all (CharBackend::write).
+constexpr int kVcpu[] = {SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(epoll_ctl), SCMP_SYS(poll)};
 
 constexpr int kDevices[] = {
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(accept4),
