@@ -1,5 +1,7 @@
 #include "VirtualMachine.h"
 
+#include <sys/timerfd.h>
+
 #include <csignal>
 #include <iostream>
 
@@ -97,12 +99,54 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
             x86::setupBootVcpu(*vcpu, memory_, entry);
         vcpus_.push_back(std::move(vcpu));
     }
+    loop_ = loop;
+    startCoalescing(kvm);
 }
 
 VirtualMachine::~VirtualMachine()
 {
     // run() joined its threads before returning; a VM that never ran has none.
     stop(VmExit::Stopped);
+    if (drainTimer_)
+        loop_->removeAndWait(drainTimer_.get());
+}
+
+// Only with the devices loop to run the backstop timer: without it, a guest that writes
+// and then halts (in-kernel HLT makes no exit) would keep its last bytes in the ring.
+void VirtualMachine::startCoalescing(const kvm::Kvm& kvm)
+{
+    if (!loop_)
+        return;
+    coalesced_ = kvm::CoalescedRing::create(vm_, *vcpus_.front(), kvm.vcpuMmapSize());
+    if (!coalesced_)
+        return;
+    coalesced_->addPorts(x86::kCom1Port, 1);
+    drainTimer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!drainTimer_)
+        throw systemError("timerfd_create");
+    loop_->add(drainTimer_.get(), [this] {
+        uint64_t expirations;
+        [[maybe_unused]] auto ignored = ::read(drainTimer_.get(), &expirations, sizeof expirations);
+        armDrainTimer(drainCoalesced() > 0 || serial_->sending());
+    });
+    armDrainTimer(false);
+}
+
+// Soon (10 ms) while the guest is sending; once a second otherwise, which costs an idle
+// VM almost nothing and still delivers what a guest wrote without waiting for THRE.
+void VirtualMachine::armDrainTimer(bool soon)
+{
+    itimerspec when{};
+    when.it_value.tv_sec = soon ? 0 : 1;
+    when.it_value.tv_nsec = soon ? 10'000'000 : 0;
+    ::timerfd_settime(drainTimer_.get(), 0, &when, nullptr);
+}
+
+size_t VirtualMachine::drainCoalesced()
+{
+    if (!coalesced_)
+        return 0;
+    return coalesced_->drain([this](uint16_t port, std::span<const uint8_t> bytes) { pio_.write(port, bytes); });
 }
 
 // KVM's default routing sends GSI n to IOAPIC pin n, but a PC wires the timer (ISA
@@ -239,6 +283,7 @@ VmExit VirtualMachine::run()
     lock.unlock();
     for (auto& t : threads_)
         t.join();
+    drainCoalesced();  // what the guest wrote last (a power-off message) still goes out
     lock.lock();
     threads_.clear();
     threadHandles_.clear();  // a pthread_t must not be signalled once joined
@@ -344,6 +389,8 @@ void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)
 
 void VirtualMachine::handleExit(kvm::Vcpu& vcpu)
 {
+    // Queued writes happened before this exit: the device sees them first.
+    drainCoalesced();
     kvm_run& run = vcpu.runState();
     switch (run.exit_reason) {
     case KVM_EXIT_IO: {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "AcpiPm.h"
+#include "CoalescedRing.h"
 #include "EventLoop.h"
 #include "GsiRouter.h"
 #include "GuestMemory.h"
@@ -72,6 +73,9 @@ private:
     void kickAll();  // with mutex_ held
     void handleExit(kvm::Vcpu& vcpu);
     void routeLegacyIrqs();
+    void startCoalescing(const kvm::Kvm& kvm);
+    size_t drainCoalesced();
+    void armDrainTimer(bool soon);
     IrqLine irqLine(uint32_t gsi);
 
     const VmConfig& config_;
@@ -90,6 +94,11 @@ private:
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
     std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+    // COM1's data register writes queue here (no exit per byte); drained before each exit
+    // is handled and by drainTimer_ on `loop_`, for a guest that writes and then waits.
+    std::unique_ptr<kvm::CoalescedRing> coalesced_;
+    EventLoop* loop_ = nullptr;
+    UniqueFd drainTimer_;
     std::vector<std::thread> threads_;
     std::vector<pthread_t> threadHandles_;
 

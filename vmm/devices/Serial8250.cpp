@@ -57,6 +57,12 @@ void Serial8250::transmitterReady()
     }
 }
 
+bool Serial8250::sending()
+{
+    std::lock_guard lock(mutex_);
+    return ier_ & kIerThr;
+}
+
 bool Serial8250::transmitterBusy()
 {
     return backend_ && backend_->busy();

@@ -1,9 +1,11 @@
 // A 16550A UART (the PC's COM1 at 0x3f8, IRQ 4): what Linux's 8250 driver and
-// earlyprintk need. Output goes to a CharBackend at once (no baud-rate pacing) while the
-// backend takes it; when the backend holds output for a slow reader, the transmitter
-// stays busy (LSR.THRE and TEMT clear, no "transmitter empty" interrupt) until it has
-// gone out, so a guest driver waits instead of its bytes being lost. Input waits in a
-// receive buffer and raises the receive interrupt.
+// earlyprintk need. Writes to the data register may come in bursts through KVM's
+// coalesced ring (VirtualMachine), so a FIFO load costs no VM exit. Output goes to a
+// CharBackend at once (no baud-rate pacing) while the backend takes it; when the
+// backend holds output for a slow reader, the transmitter stays busy (LSR.THRE and
+// TEMT clear, no "transmitter empty" interrupt) until it has gone out, so a guest
+// driver waits instead of its bytes being lost. Input waits in a receive buffer and
+// raises the receive interrupt.
 #pragma once
 
 #include <deque>
@@ -24,6 +26,8 @@ public:
     // The backend's waiting output has all gone out (the devices thread): the transmitter
     // is empty again, which raises "transmitter empty" for a guest that waited for it.
     void transmitterReady();
+    // The guest waits for "transmitter empty" interrupts (IER.THRI): it is sending.
+    bool sending();
     struct Counters {
         uint64_t txBytes, rxBytes;
     };

@@ -53,7 +53,7 @@ constexpr int kDevices[] = {
     SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
     SCMP_SYS(readv), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
     SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
-    SCMP_SYS(eventfd2), SCMP_SYS(unlink),
+    SCMP_SYS(eventfd2), SCMP_SYS(unlink), SCMP_SYS(timerfd_settime),  // the coalesced ring's drain timer
     SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(poll), SCMP_SYS(ppoll),  // vsock: guest connections to host sockets
 };
 
@@ -63,6 +63,7 @@ constexpr int kBuilder[] = {
     SCMP_SYS(fallocate), SCMP_SYS(ioctl), SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(prctl),
     SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup3), SCMP_SYS(eventfd2), SCMP_SYS(epoll_ctl),
     SCMP_SYS(epoll_create1),  // a disk or network device's own I/O thread
+    SCMP_SYS(timerfd_create),
     SCMP_SYS(socket), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(unlink), SCMP_SYS(getsockopt),
     SCMP_SYS(flock), SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink),
     SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getuid), SCMP_SYS(geteuid),
