@@ -20,6 +20,7 @@ const char* const kUsage =
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng src=PATH]\n"
     "                [--vsock cid=N,socket=PATH] [--balloon size=SIZE[,free_page_reporting=on]]\n"
     "       mica-vmm --api-socket PATH [...]   (no --kernel: wait for vm.create)\n"
+    "       mica-vmm --restore source_url=file:///DIR [--serial ...] [--api-socket ...] [--event-monitor ...]\n"
     "       mica-vmm --version | --features | --help\n";
 
 namespace {
@@ -264,6 +265,11 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             if (value == "restart") cl.onReboot = CommandLine::OnReboot::Restart;
             else if (value == "exit") cl.onReboot = CommandLine::OnReboot::Exit;
             else throw UsageError("--on-reboot: " + std::string(_("expected restart or exit, got '")) + value + "'");
+        } else if (name == "--restore") {
+            auto kv = parseKeyValues(value, "--restore", {"source_url"});
+            if (!kv.count("source_url") || kv["source_url"].empty())
+                throw UsageError(std::string("--restore: ") + _("source_url=file:///DIR is required"));
+            cl.restoreSource = kv["source_url"];
         } else if (name == "--api-socket") {
             cl.apiSocket = value;
         } else if (name == "--x-seccomp-selftest") {  // undocumented: tests prove the filters bite
@@ -286,6 +292,15 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
     if (cl.config.balloon.size > cl.config.memory.size)
         throw UsageError(std::string("--balloon: ") + _("size is larger than the guest's memory"));
     cl.hasVm = !cl.config.payload.kernel.empty();
+    cl.serialGiven = seen.count("--serial") > 0;
+    if (!cl.restoreSource.empty()) {
+        // The snapshot brings its own VM configuration; only where COM1 goes may change.
+        for (const char* option : {"--kernel", "--initramfs", "--cmdline", "--cpus", "--memory", "--disk", "--net",
+                                   "--console", "--rng", "--vsock", "--balloon"})
+            if (seen.count(option))
+                throw UsageError(std::string("--restore: ") + option + _(" comes from the snapshot's configuration"));
+        return cl;
+    }
     if (!cl.showVersion && !cl.showFeatures && !cl.showHelp && !cl.hasVm && cl.apiSocket.empty())
         throw UsageError(_("--kernel is required (or --api-socket, to create the VM through the API)"));
     return cl;

@@ -23,6 +23,8 @@ struct CommandLine {
     std::string eventMonitor;   // "path=PATH" or "fd=N"; empty: none
     std::string seccompSelfTest;  // hidden --x-seccomp-selftest ROLE (tests only)
     bool hasVm = false;         // --kernel given: create and boot a VM at start
+    std::string restoreSource;  // --restore source_url=URL: restore a snapshot at start, paused
+    bool serialGiven = false;   // --serial given (with --restore, it replaces the snapshot's)
     bool showVersion = false;
     bool showFeatures = false;
     bool showHelp = false;

@@ -11,6 +11,10 @@
 #include "Error.h"
 #include "I8042.h"
 #include "KernelLoader.h"
+#include "KvmState.h"
+#include "MemoryImage.h"
+#include "SnapshotDir.h"
+#include "StateJson.h"
 #include "Layout.h"
 #include "MpTable.h"
 #include "PciConfigAccess.h"
@@ -66,7 +70,7 @@ void installVcpuKickHandler()
 }
 
 VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop,
-                               CharBackend* console)
+                               CharBackend* console, const RestoreSource* restore)
     : config_(config),
       memory_(config.memory.size, x86::kMmioHoleStart, x86::kRamAbove4g,
               {config.memory.hugePages, config.memory.memfd, config.memory.shared}),
@@ -86,21 +90,114 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
 
     createDevices(serial);
     createPciDevices(loop, console);
-    x86::KernelImage image{config.payload.kernel, config.payload.initramfs, config.payload.cmdline};
-    x86::BootEntry entry = x86::loadKernel(memory_, image, x86::kRsdpAddr);
-    writePlatformTables();
+    std::optional<x86::BootEntry> entry;
+    if (!restore) {
+        x86::KernelImage image{config.payload.kernel, config.payload.initramfs, config.payload.cmdline};
+        entry = x86::loadKernel(memory_, image, x86::kRsdpAddr);
+        writePlatformTables();
+    }
 
     auto supported = kvm.supportedCpuid();
     bool tscDeadline = vm_.checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     for (unsigned id = 0; id < config.cpus.boot; ++id) {
         auto vcpu = std::make_unique<kvm::Vcpu>(vm_.createVcpu(id));
         x86::setupVcpu(*vcpu, x86::guestCpuid(supported, id, config.cpus.topology, tscDeadline));
-        if (id == 0)
-            x86::setupBootVcpu(*vcpu, memory_, entry);
+        if (id == 0 && entry)
+            x86::setupBootVcpu(*vcpu, memory_, *entry);
         vcpus_.push_back(std::move(vcpu));
     }
     loop_ = loop;
     startCoalescing(kvm);
+    msrIndices_ = kvm.msrIndexList();
+    if (restore)
+        restoreFrom(*restore);
+}
+
+void VirtualMachine::restoreFrom(const RestoreSource& source)
+{
+    const auto& state = source.state;
+    snapshot::checkFormat(state);
+    uint64_t size = readState<uint64_t>(stateField(stateField(state, "memory", "state"), "size", "memory"), "memory.size");
+    if (size != memory_.size())
+        throw StateError("the snapshot has " + std::to_string(size >> 20) + " MiB of RAM, the configuration " +
+                         std::to_string(memory_.size() >> 20) + " MiB");
+    const auto& vcpus = stateField(state, "vcpus", "state");
+    if (!vcpus.is_array() || vcpus.size() != vcpus_.size())
+        throw StateError("the snapshot has " + std::to_string(vcpus.is_array() ? vcpus.size() : 0) +
+                         " vCPUs, the configuration " + std::to_string(vcpus_.size()));
+    const auto& devices = stateField(state, "devices", "state");
+    const auto& pci = stateField(devices, "pci", "devices");
+    if (!pci.is_array() || pci.size() != pciDevices_.size())
+        throw StateError("the snapshot has " + std::to_string(pci.is_array() ? pci.size() : 0) +
+                         " PCI devices, the configuration " + std::to_string(pciDevices_.size()));
+    // The same device set in the same slots: each saved one names its device.
+    for (size_t i = 0; i < pci.size(); ++i) {
+        auto slot = readState<unsigned>(stateField(pci[i], "slot", "pci"), "pci.slot");
+        auto name = readState<std::string>(stateField(pci[i], "name", "pci"), "pci.name");
+        const auto& [ourSlot, device] = pciDevices_[i];
+        if (slot != ourSlot || name != device->device().name())
+            throw StateError("the snapshot has " + name + " in PCI slot " + std::to_string(slot) +
+                             ", the configuration " + device->device().name() + " in slot " + std::to_string(ourSlot));
+    }
+
+    snapshot::loadMemory(memory_, source.memoryFd);
+    pausedClock_ = x86::restoreVmChips(vm_, stateField(state, "vm", "state"));
+    serial_->pause();
+    serial_->restore(stateField(devices, "serial", "devices"));
+    rtc_->restore(stateField(devices, "rtc", "devices"));
+    i8042_->restore(stateField(devices, "i8042", "devices"));
+    acpiPm_->restore(stateField(devices, "acpi-pm", "devices"));
+    for (size_t i = 0; i < pci.size(); ++i)
+        pciDevices_[i].second->restore(stateField(pci[i], "state", "pci"));
+    pciBus_->followAllBars();
+    for (size_t i = 0; i < vcpus_.size(); ++i)
+        x86::restoreVcpu(*vcpus_[i], vcpus[i]);
+    pauseRequested_ = true;  // run() parks every vCPU until resume()
+}
+
+nlohmann::json VirtualMachine::saveState()
+{
+    std::lock_guard lock(mutex_);
+    if (!pauseRequested_)
+        throw Error("the VM must be paused to save its state");
+    nlohmann::json pci = nlohmann::json::array();
+    for (const auto& [slot, device] : pciDevices_)
+        pci.push_back({{"slot", slot}, {"name", device->device().name()}, {"state", device->save()}});
+    nlohmann::json vcpus = nlohmann::json::array();
+    for (const auto& vcpu : vcpus_)
+        vcpus.push_back(x86::saveVcpu(*vcpu, msrIndices_));
+    return {
+        {"format", snapshot::kFormat},
+        {"version", snapshot::kVersion},
+        {"memory", {{"size", memory_.size()}, {"file", snapshot::kMemoryFile}}},
+        {"vm", x86::saveVmChips(vm_, pausedClock_)},
+        {"vcpus", vcpus},
+        {"devices",
+         {{"serial", serial_->save()}, {"rtc", rtc_->save()}, {"i8042", i8042_->save()}, {"acpi-pm", acpiPm_->save()}, {"pci", pci}}},
+    };
+}
+
+uint64_t VirtualMachine::saveMemory(int memoryFd)
+{
+    std::lock_guard lock(mutex_);
+    if (!pauseRequested_)
+        throw Error("the VM must be paused to save its memory");
+    return snapshot::saveMemory(memory_, memoryFd).bytesWritten;
+}
+
+void VirtualMachine::pauseDevices()
+{
+    drainCoalesced();  // the guest wrote these before it stopped
+    serial_->pause();
+    for (auto& [slot, device] : pciDevices_)
+        device->pause();
+}
+
+void VirtualMachine::resumeDevices()
+{
+    for (auto& [slot, device] : pciDevices_)
+        device->resume();
+    serial_->resume();
 }
 
 VirtualMachine::~VirtualMachine()
@@ -181,8 +278,12 @@ void VirtualMachine::createDevices(CharBackend* serialBackend)
 {
     serial_ = std::make_shared<Serial8250>(irqLine(x86::kCom1Irq), serialBackend);
     pio_.add(x86::kCom1Port, 8, serial_);
-    pio_.add(0x60, 5, std::make_shared<I8042>([this] { stop(VmExit::Reset); }));
-    pio_.add(0x70, 2, std::make_shared<CmosRtc>());
+    auto i8042 = std::make_shared<I8042>([this] { stop(VmExit::Reset); });
+    auto rtc = std::make_shared<CmosRtc>();
+    pio_.add(0x60, 5, i8042);
+    pio_.add(0x70, 2, rtc);
+    i8042_ = i8042;
+    rtc_ = rtc;
     acpiPm_ = std::make_shared<AcpiPm>(irqLine(x86::kSciIrq), x86::kS5SleepType, [this] { stop(VmExit::PowerOff); });
     pio_.add(x86::kPmEventPort, 6, acpiPm_);
 }
@@ -197,7 +298,8 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     if (wanted && !loop)
         throw Error(_("virtio devices need the devices event loop"));
     auto plug = [&](std::shared_ptr<virtio::VirtioDevice> device, EventLoop* deviceLoop) {
-        pciBus_->add(std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop));
+        auto pci = std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop);
+        pciDevices_.emplace_back(pciBus_->add(pci).slot, pci);
     };
     // Disks and NICs get their own I/O thread (`_disk0`, `_net0`); the consoles, rng,
     // vsock and balloon share the `devices` loop.
@@ -326,6 +428,7 @@ void VirtualMachine::pause()
     pausedClock_ = vm_.getClock();
     for (auto& vcpu : vcpus_)
         vcpu->kvmclockCtrl();
+    pauseDevices();
 }
 
 void VirtualMachine::resume()
@@ -333,6 +436,7 @@ void VirtualMachine::resume()
     std::lock_guard lock(mutex_);
     if (!pauseRequested_)
         return;
+    resumeDevices();
     vm_.setClock(pausedClock_);
     pauseRequested_ = false;
     vcpuWake_.notify_all();

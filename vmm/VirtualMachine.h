@@ -37,14 +37,23 @@ enum class VmExit { PowerOff, Reset, Stopped, Error };
 // main() installs it once, before any thread (and its seccomp filter) starts.
 void installVcpuKickHandler();
 
+// What a VM is restored from: a snapshot's state.json and its memory file.
+struct RestoreSource {
+    const nlohmann::json& state;
+    int memoryFd;
+};
+
 class VirtualMachine {
 public:
     // Builds everything and loads the kernel; throws Error on any failure, before any
     // vCPU runs. The serial port writes to `serial` (which outlives this VM). Virtio
     // devices serve their queues on `loop` and the virtio console writes to `console`
     // (both outlive this VM too).
+    // With `restore`, nothing is loaded: RAM, KVM and device state come from the
+    // snapshot (StateError when it does not fit this configuration), and the VM starts
+    // paused: run() parks every vCPU until resume().
     VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop = nullptr,
-                   CharBackend* console = nullptr);
+                   CharBackend* console = nullptr, const RestoreSource* restore = nullptr);
     ~VirtualMachine();
 
     // Starts the vCPUs and blocks until the guest (or stop()) ends this boot.
@@ -52,10 +61,14 @@ public:
     // Ends the boot from another thread (a signal, the API). The first reason wins.
     void stop(VmExit reason);
     void pressPowerButton() { acpiPm_->pressPowerButton(); }
-    // Stops every vCPU outside KVM_RUN and freezes the guest's kvmclock; resume()
-    // restarts them with the clock where it stopped, so guest time does not jump.
+    // Stops every vCPU outside KVM_RUN, freezes the guest's kvmclock and pauses every
+    // device (none touches guest memory or raises an interrupt); resume() restarts them
+    // with the clock where it stopped, so guest time does not jump.
     void pause();
     void resume();
+    // A paused VM's state (state.json) and RAM (into `memoryFd`); returns bytes written.
+    nlohmann::json saveState();
+    uint64_t saveMemory(int memoryFd);
     Serial8250& serial() { return *serial_; }
     // Bytes from the console backend for the guest's hvc0 (dropped without a console).
     void consoleInput(std::span<const uint8_t> bytes);
@@ -66,6 +79,9 @@ public:
 
 private:
     void createDevices(CharBackend* serialBackend);
+    void restoreFrom(const RestoreSource& source);
+    void pauseDevices();
+    void resumeDevices();
     void createPciDevices(EventLoop* loop, CharBackend* consoleBackend);
     void writePlatformTables();
     void vcpuLoop(kvm::Vcpu& vcpu);
@@ -85,12 +101,15 @@ private:
     IoBus mmio_{"MMIO"};
     std::shared_ptr<Serial8250> serial_;
     std::shared_ptr<AcpiPm> acpiPm_;
+    std::shared_ptr<Component> rtc_, i8042_;
     // Declared in teardown order: devices unmap from the bus and leave their I/O
     // threads' loops, then drop their routes; the I/O threads end last.
     std::vector<std::unique_ptr<virtio::IoThread>> ioThreads_;
     std::unique_ptr<pci::GsiRouter> gsiRouter_;
     std::unique_ptr<pci::PciBus> pciBus_;
     std::shared_ptr<virtio::VirtioConsole> console_;
+    // Every PCI function but the host bridge, by slot: their state in a snapshot.
+    std::vector<std::pair<uint8_t, std::shared_ptr<virtio::VirtioPciDevice>>> pciDevices_;
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
     std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
@@ -99,6 +118,7 @@ private:
     std::unique_ptr<kvm::CoalescedRing> coalesced_;
     EventLoop* loop_ = nullptr;
     UniqueFd drainTimer_;
+    std::vector<uint32_t> msrIndices_;  // what KVM saves per vCPU (KVM_GET_MSR_INDEX_LIST)
     std::vector<std::thread> threads_;
     std::vector<pthread_t> threadHandles_;
 

@@ -6,6 +6,9 @@
 #include <utility>
 
 #include "Seccomp.h"
+#include "SnapshotDir.h"
+
+#include <sys/stat.h>
 #include "VmConfigJson.h"
 #include "i18n.h"
 
@@ -56,6 +59,11 @@ void Vmm::create(VmConfig config)
     // destructors wait for a running input callback, and those take the lock.
     std::unique_ptr<CharBackend> oldSerial, oldConsole;
     std::lock_guard lock(mutex_);
+    createLocked(std::move(config), oldSerial, oldConsole);
+}
+
+void Vmm::createLocked(VmConfig config, std::unique_ptr<CharBackend>& oldSerial, std::unique_ptr<CharBackend>& oldConsole)
+{
     if (state_ != VmState::NotCreated)
         throw ApiError(409, _("a VM already exists: delete it first"));
     // The console backend is opened now, so a bad path fails vm.create, not vm.boot.
@@ -100,13 +108,81 @@ void Vmm::boot()
         kvm_.emplace();
     auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
     events_.emit("booting");
-    current_ = vm.get();
     state_ = VmState::Running;
-    std::lock_guard joinLock(joinMutex_);
-    vmThread_ = std::thread([this, vm = std::move(vm)]() mutable { runLoop(std::move(vm)); });
+    startVmThread(std::move(vm), "booted");
 }
 
-void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm)
+void Vmm::startVmThread(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
+{
+    current_ = vm.get();
+    std::lock_guard joinLock(joinMutex_);
+    vmThread_ = std::thread([this, startEvent, vm = std::move(vm)]() mutable { runLoop(std::move(vm), startEvent); });
+}
+
+void Vmm::snapshot(const std::string& destinationUrl)
+{
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::Paused)
+        throw ApiError(409, _("the VM must be paused to snapshot it"));
+    std::string dir;
+    try {
+        dir = snapshot::directoryFromUrl(destinationUrl);
+    } catch (const Error& e) {
+        throw ApiError(400, e.what());
+    }
+    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
+        throw systemError(dir);
+    // state.json last: a directory that has one holds a whole snapshot.
+    ::unlink((dir + "/" + snapshot::kStateFile).c_str());
+    snapshot::writeJson(dir, snapshot::kConfigFile, vmConfigToJson(*config_));
+    auto memory = snapshot::createMemoryFile(dir);
+    uint64_t written = current_->saveMemory(memory.get());
+    snapshot::writeJson(dir, snapshot::kStateFile, current_->saveState());
+    events_.emit("snapshotted", {{"destination_url", destinationUrl}, {"memory_bytes_written", written}});
+}
+
+void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial)
+{
+    std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
+    std::lock_guard lock(mutex_);
+    if (state_ != VmState::NotCreated)
+        throw ApiError(409, _("a VM already exists: delete it first"));
+    VmConfig config;
+    nlohmann::json state;
+    UniqueFd memory;
+    try {
+        std::string dir = snapshot::directoryFromUrl(sourceUrl);
+        state = snapshot::readJson(dir, snapshot::kStateFile);
+        snapshot::checkFormat(state);
+        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile));
+        memory = snapshot::openMemoryFile(dir);
+    } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault
+        throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
+    }
+    if (serial)
+        config.serial = *serial;
+    createLocked(std::move(config), oldSerial, oldConsole);
+    try {
+        if (!kvm_)
+            kvm_.emplace();
+        RestoreSource source{state, memory.get()};
+        auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get(), &source);
+        state_ = VmState::Paused;
+        startVmThread(std::move(vm), "restored");
+    } catch (const std::exception& e) {
+        // Nothing half-made stays: the VMM is back to having no VM.
+        oldSerial = std::move(serial_);
+        oldConsole = std::move(console_);
+        config_.reset();
+        state_ = VmState::NotCreated;
+        if (dynamic_cast<const StateError*>(&e))
+            throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
+        throw;
+    }
+    events_.emit("restored", {{"source_url", sourceUrl}});
+}
+
+void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
 {
     pthread_setname_np(pthread_self(), "vm");
     try {
@@ -117,7 +193,8 @@ void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm)
         std::cerr << "mica-vmm: " << e.what() << std::endl;
     }
     for (;;) {
-        events_.emit("booted");
+        events_.emit(startEvent);
+        startEvent = "booted";  // after a reboot
         VmExit exit = vm->run();
         std::string error = vm->error();
         {

@@ -47,6 +47,11 @@ public:
     void reboot();
     void powerButton();
     void remove();         // vm.delete
+    // vm.snapshot: a paused VM's config, state and RAM into the directory of a file://
+    // URL; vm.restore: a VM rebuilt from one, paused (no VM may exist yet). `serial`
+    // replaces the snapshot's serial backend (the command line's --serial).
+    void snapshot(const std::string& destinationUrl);
+    void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt);
     nlohmann::json info();
     nlohmann::json counters();
 
@@ -56,7 +61,9 @@ public:
     int waitForExit();
 
 private:
-    void runLoop(std::unique_ptr<VirtualMachine> vm);
+    void runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent);
+    void startVmThread(std::unique_ptr<VirtualMachine> vm, const char* startEvent);  // with mutex_ held
+    void createLocked(VmConfig config, std::unique_ptr<CharBackend>& oldSerial, std::unique_ptr<CharBackend>& oldConsole);
     VirtualMachine& running();  // with mutex_ held; throws ApiError unless Running/Paused
     void joinVmThread();        // without mutex_ held: the vm thread takes it
 

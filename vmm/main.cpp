@@ -120,7 +120,9 @@ int main(int argc, char** argv)
         std::optional<ApiServer> api;
         if (apiListener)
             api.emplace(std::move(apiListener), vmm);
-        if (cl.hasVm) {
+        if (!cl.restoreSource.empty()) {
+            vmm.restore(cl.restoreSource, cl.serialGiven ? std::optional(cl.config.serial) : std::nullopt);
+        } else if (cl.hasVm) {
             vmm.create(cl.config);
             vmm.boot();
         }

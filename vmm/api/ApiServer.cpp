@@ -67,7 +67,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
     };
     router_.add("GET", std::string(kPrefix) + "vmm.ping", [](const http::Request&) {
         return jsonResponse({{"version", MICA_VERSION}, {"pid", ::getpid()},
-                             {"features", {"acpi", "pause", "event-monitor", "seccomp"}}});
+                             {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot"}}});
     });
     router_.add("PUT", std::string(kPrefix) + "vm.create", [this](const http::Request& r) {
         VmConfig config;
@@ -82,6 +82,22 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
     router_.add("GET", std::string(kPrefix) + "vm.info", [this](const http::Request&) { return jsonResponse(vmm_.info()); });
     router_.add("GET", std::string(kPrefix) + "vm.counters",
                 [this](const http::Request&) { return jsonResponse(vmm_.counters()); });
+    // vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...}:
+    // Cloud Hypervisor's names and bodies.
+    auto urlOf = [](const http::Request& r, const char* key) {
+        auto body = parseBody(r);
+        if (!body.is_object() || !body.contains(key) || !body[key].is_string() || body.size() != 1)
+            throw ApiError(400, std::string(_("expected a body {\"")) + key + "\": \"file:///DIR\"}");
+        return body[key].get<std::string>();
+    };
+    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](const http::Request& r) {
+        vmm_.snapshot(urlOf(r, "destination_url"));
+        return http::Response::noContent();
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](const http::Request& r) {
+        vmm_.restore(urlOf(r, "source_url"));
+        return http::Response::noContent();
+    });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
     put("vm.boot", [this] { vmm_.boot(); });
     put("vm.pause", [this] { vmm_.pause(); });

@@ -1,5 +1,7 @@
 #include "AcpiPm.h"
 
+#include "StateJson.h"
+
 namespace mica {
 
 namespace {
@@ -14,6 +16,28 @@ AcpiPm::AcpiPm(IrqLine sci, uint8_t s5SleepType, std::function<void()> onPowerOf
 {
     // No SMI_CMD in the FADT: the platform is always in ACPI mode.
     regs_[kControl] = kSciEnable;
+}
+
+struct AcpiPmState {
+    std::vector<uint8_t> regs;
+    bool sci_level;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AcpiPmState, regs, sci_level)
+
+nlohmann::json AcpiPm::save()
+{
+    std::lock_guard lock(mutex_);
+    return AcpiPmState{{std::begin(regs_), std::end(regs_)}, sciLevel_};
+}
+
+void AcpiPm::restore(const nlohmann::json& state)
+{
+    auto s = readState<AcpiPmState>(state, "acpi-pm");
+    if (s.regs.size() != sizeof regs_)
+        throw StateError("acpi-pm: expected " + std::to_string(sizeof regs_) + " register bytes");
+    std::lock_guard lock(mutex_);
+    std::copy(s.regs.begin(), s.regs.end(), regs_);
+    sciLevel_ = s.sci_level;
 }
 
 void AcpiPm::read(uint64_t offset, std::span<uint8_t> data)

@@ -3,6 +3,8 @@
 // it) and S5 soft-off (SLP_TYP = S5 with SLP_EN powers the VM off).
 #pragma once
 
+#include "Component.h"
+
 #include <functional>
 #include <mutex>
 
@@ -10,8 +12,10 @@
 
 namespace mica {
 
-class AcpiPm : public BusDevice {
+class AcpiPm : public BusDevice, public Component {
 public:
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
     // Registered over PM1a_EVT_BLK (4 bytes) followed by PM1a_CNT_BLK (2 bytes).
     AcpiPm(IrqLine sci, uint8_t s5SleepType, std::function<void()> onPowerOff);
     void read(uint64_t offset, std::span<uint8_t> data) override;

@@ -1,5 +1,7 @@
 #include "CmosRtc.h"
 
+#include "StateJson.h"
+
 namespace mica {
 
 namespace {
@@ -9,6 +11,34 @@ constexpr uint8_t kSeconds = 0x00, kMinutes = 0x02, kHours = 0x04, kWeekday = 0x
 uint8_t bcd(int value) { return static_cast<uint8_t>(((value / 10) << 4) | (value % 10)); }
 int fromBcd(uint8_t value) { return (value >> 4) * 10 + (value & 0x0f); }
 }  // namespace
+
+namespace {
+// The guest's clock is kept as its offset from the host's, so a restored guest reads
+// the host's time plus whatever it set, as after a reboot.
+struct RtcState {
+    uint8_t index;
+    std::vector<uint8_t> nvram;
+    int64_t offset;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RtcState, index, nvram, offset)
+}  // namespace
+
+nlohmann::json CmosRtc::save()
+{
+    std::lock_guard lock(mutex_);
+    return RtcState{index_, {std::begin(nvram_), std::end(nvram_)}, static_cast<int64_t>(offset_)};
+}
+
+void CmosRtc::restore(const nlohmann::json& state)
+{
+    auto s = readState<RtcState>(state, "rtc");
+    if (s.nvram.size() != sizeof nvram_ || s.index >= sizeof nvram_)
+        throw StateError("rtc: the CMOS holds " + std::to_string(sizeof nvram_) + " bytes");
+    std::lock_guard lock(mutex_);
+    index_ = s.index;
+    std::copy(s.nvram.begin(), s.nvram.end(), nvram_);
+    offset_ = static_cast<time_t>(s.offset);
+}
 
 uint8_t CmosRtc::readRegister(uint8_t index)
 {

@@ -3,6 +3,8 @@
 // accepted and kept as an offset from the host's time.
 #pragma once
 
+#include "Component.h"
+
 #include <ctime>
 #include <mutex>
 
@@ -10,8 +12,10 @@
 
 namespace mica {
 
-class CmosRtc : public BusDevice {
+class CmosRtc : public BusDevice, public Component {
 public:
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 

@@ -1,5 +1,7 @@
 #include "I8042.h"
 
+#include "StateJson.h"
+
 namespace mica {
 
 namespace {
@@ -7,6 +9,27 @@ constexpr uint8_t kStatusOutputFull = 0x01, kStatusSystem = 0x04, kStatusCommand
 constexpr uint8_t kReadCommandByte = 0x20, kWriteCommandByte = 0x60, kSelfTest = 0xaa,
                   kTestPort1 = 0xab, kTestPort2 = 0xa9, kWriteOutputPort = 0xd1, kPulseReset = 0xfe;
 }  // namespace
+
+struct I8042State {
+    uint8_t command_byte, pending_command;
+    int output;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(I8042State, command_byte, pending_command, output)
+
+nlohmann::json I8042::save()
+{
+    std::lock_guard lock(mutex_);
+    return I8042State{commandByte_, pendingCommand_, output_};
+}
+
+void I8042::restore(const nlohmann::json& state)
+{
+    auto s = readState<I8042State>(state, "i8042");
+    if (s.output < -1 || s.output > 0xff)
+        throw StateError("i8042: output byte " + std::to_string(s.output) + " out of range");
+    std::lock_guard lock(mutex_);
+    commandByte_ = s.command_byte, pendingCommand_ = s.pending_command, output_ = s.output;
+}
 
 void I8042::read(uint64_t offset, std::span<uint8_t> data)
 {

@@ -4,6 +4,8 @@
 // reset register points here as well).
 #pragma once
 
+#include "Component.h"
+
 #include <functional>
 #include <mutex>
 
@@ -11,8 +13,10 @@
 
 namespace mica {
 
-class I8042 : public BusDevice {
+class I8042 : public BusDevice, public Component {
 public:
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
     explicit I8042(std::function<void()> onReset) : onReset_(std::move(onReset)) {}
     // Registered at 0x60 with length 5: offset 0 is the data port, offset 4 the command port.
     void read(uint64_t offset, std::span<uint8_t> data) override;

@@ -1,6 +1,19 @@
 #include "Serial8250.h"
 
+#include "StateJson.h"
+
 namespace mica {
+
+namespace {
+// What a snapshot keeps of the UART: every register, the pending interrupt and line, the
+// input the guest has not read.
+struct SerialState {
+    uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+    bool thr_interrupt, tx_waiting, irq_level;
+    std::vector<uint8_t> rx;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SerialState, ier, lcr, mcr, scr, fcr, dll, dlm, thr_interrupt, tx_waiting, irq_level, rx)
+}  // namespace
 
 namespace {
 // Register offsets and bits of the 16550A.
@@ -187,8 +200,40 @@ void Serial8250::transmit(uint8_t byte)
 
 // The line follows "an enabled interrupt is pending" (gated by OUT2, as PCs wire it),
 // so every new pending interrupt is a rising edge for the edge-triggered ISA pin.
+void Serial8250::pause()
+{
+    std::lock_guard lock(mutex_);
+    paused_ = true;
+}
+
+void Serial8250::resume()
+{
+    std::lock_guard lock(mutex_);
+    paused_ = false;
+    updateIrq();
+}
+
+nlohmann::json Serial8250::save()
+{
+    std::lock_guard lock(mutex_);
+    return SerialState{ier_, lcr_, mcr_, scr_, fcr_, dll_, dlm_, thrInterrupt_, txWaiting_, irqLevel_, {rx_.begin(), rx_.end()}};
+}
+
+void Serial8250::restore(const nlohmann::json& state)
+{
+    auto s = readState<SerialState>(state, "serial");
+    if (s.rx.size() > kRxLimit)
+        throw StateError("serial: " + std::to_string(s.rx.size()) + " bytes of input, more than the UART keeps");
+    std::lock_guard lock(mutex_);
+    ier_ = s.ier & 0x0f, lcr_ = s.lcr, mcr_ = s.mcr & 0x1f, scr_ = s.scr, fcr_ = s.fcr, dll_ = s.dll, dlm_ = s.dlm;
+    thrInterrupt_ = s.thr_interrupt, txWaiting_ = s.tx_waiting, irqLevel_ = s.irq_level;
+    rx_.assign(s.rx.begin(), s.rx.end());
+}
+
 void Serial8250::updateIrq()
 {
+    if (paused_)
+        return;
     bool level = interruptId() != kIirNone && (mcr_ & kMcrOut2);
     if (level != irqLevel_) {
         irqLevel_ = level;

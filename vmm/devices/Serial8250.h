@@ -12,11 +12,12 @@
 #include <mutex>
 
 #include "BusDevice.h"
+#include "Component.h"
 #include "CharBackend.h"
 
 namespace mica {
 
-class Serial8250 : public BusDevice {
+class Serial8250 : public BusDevice, public Component {
 public:
     Serial8250(IrqLine irq, CharBackend* backend);
     void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -32,6 +33,11 @@ public:
         uint64_t txBytes, rxBytes;
     };
     Counters counters();
+    // Paused, input still queues but raises no interrupt until resume().
+    void pause() override;
+    void resume() override;
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
 
 private:
     uint8_t readRegister(uint8_t reg);
@@ -50,6 +56,7 @@ private:
     bool thrInterrupt_ = false;      // "transmitter empty" pending until IIR read or THR write
     bool txWaiting_ = false;         // the transmitter was seen busy: transmitterReady() raises THRE
     bool irqLevel_ = false;
+    bool paused_ = false;
     Counters counters_{0, 0};
 };
 

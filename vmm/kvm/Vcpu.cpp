@@ -53,6 +53,14 @@ kvm_lapic_state Vcpu::lapic() const { return get<kvm_lapic_state>(fd_.get(), KVM
 void Vcpu::setLapic(const kvm_lapic_state& v) { set(fd_.get(), KVM_SET_LAPIC, "KVM_SET_LAPIC", v); }
 kvm_mp_state Vcpu::mpState() const { return get<kvm_mp_state>(fd_.get(), KVM_GET_MP_STATE, "KVM_GET_MP_STATE"); }
 void Vcpu::setMpState(const kvm_mp_state& v) { set(fd_.get(), KVM_SET_MP_STATE, "KVM_SET_MP_STATE", v); }
+kvm_xsave Vcpu::xsave() const { return get<kvm_xsave>(fd_.get(), KVM_GET_XSAVE, "KVM_GET_XSAVE"); }
+void Vcpu::setXsave(const kvm_xsave& v) { set(fd_.get(), KVM_SET_XSAVE, "KVM_SET_XSAVE", v); }
+kvm_xcrs Vcpu::xcrs() const { return get<kvm_xcrs>(fd_.get(), KVM_GET_XCRS, "KVM_GET_XCRS"); }
+void Vcpu::setXcrs(const kvm_xcrs& v) { set(fd_.get(), KVM_SET_XCRS, "KVM_SET_XCRS", v); }
+kvm_vcpu_events Vcpu::events() const { return get<kvm_vcpu_events>(fd_.get(), KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS"); }
+void Vcpu::setEvents(const kvm_vcpu_events& v) { set(fd_.get(), KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS", v); }
+kvm_debugregs Vcpu::debugRegs() const { return get<kvm_debugregs>(fd_.get(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"); }
+void Vcpu::setDebugRegs(const kvm_debugregs& v) { set(fd_.get(), KVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS", v); }
 
 void Vcpu::setCpuid(const std::vector<kvm_cpuid_entry2>& entries)
 {
@@ -78,17 +86,29 @@ static std::unique_ptr<uint64_t[]> msrBuffer(size_t count, kvm_msrs** out)
 
 void Vcpu::setMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& values)
 {
-    kvm_msrs* msrs = nullptr;
-    auto buffer = msrBuffer(values.size(), &msrs);
-    for (size_t i = 0; i < values.size(); ++i) {
-        msrs->entries[i].index = values[i].first;
-        msrs->entries[i].data = values[i].second;
+    auto refused = trySetMsrs(values);
+    if (!refused.empty())
+        throw Error("KVM_SET_MSRS: MSR " + std::to_string(refused.front()) + " was refused");
+}
+
+std::vector<uint32_t> Vcpu::trySetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>& values)
+{
+    std::vector<uint32_t> refused;
+    for (size_t start = 0; start < values.size();) {
+        kvm_msrs* msrs = nullptr;
+        auto buffer = msrBuffer(values.size() - start, &msrs);
+        for (size_t i = start; i < values.size(); ++i) {
+            msrs->entries[i - start].index = values[i].first;
+            msrs->entries[i - start].data = values[i].second;
+        }
+        int done = ::ioctl(fd_.get(), KVM_SET_MSRS, msrs);
+        if (done < 0)
+            throw systemError("KVM_SET_MSRS");
+        start += static_cast<size_t>(done);
+        if (start < values.size())
+            refused.push_back(values[start++].first);
     }
-    int done = ::ioctl(fd_.get(), KVM_SET_MSRS, msrs);
-    if (done < 0)
-        throw systemError("KVM_SET_MSRS");
-    if (static_cast<size_t>(done) != values.size())
-        throw Error("KVM_SET_MSRS: MSR " + std::to_string(values[done].first) + " was refused");
+    return refused;
 }
 
 std::vector<std::pair<uint32_t, uint64_t>> Vcpu::msrs(const std::vector<uint32_t>& indices) const

@@ -36,9 +36,21 @@ public:
     void setLapic(const kvm_lapic_state&);
     kvm_mp_state mpState() const;
     void setMpState(const kvm_mp_state&);
+    // The rest of what a snapshot needs: extended FPU state, XCR0, pending exceptions
+    // and interrupts, debug registers.
+    kvm_xsave xsave() const;
+    void setXsave(const kvm_xsave&);
+    kvm_xcrs xcrs() const;
+    void setXcrs(const kvm_xcrs&);
+    kvm_vcpu_events events() const;
+    void setEvents(const kvm_vcpu_events&);
+    kvm_debugregs debugRegs() const;
+    void setDebugRegs(const kvm_debugregs&);
     void setCpuid(const std::vector<kvm_cpuid_entry2>&);
     // MSRs as (index, value) pairs; every one must be accepted or this throws.
     void setMsrs(const std::vector<std::pair<uint32_t, uint64_t>>&);
+    // Sets what KVM accepts, in order; returns the indices it refused.
+    std::vector<uint32_t> trySetMsrs(const std::vector<std::pair<uint32_t, uint64_t>>&);
     std::vector<std::pair<uint32_t, uint64_t>> msrs(const std::vector<uint32_t>& indices) const;
     // Tells the guest's kvmclock it was paused, so its soft-lockup watchdog does not fire.
     void kvmclockCtrl();

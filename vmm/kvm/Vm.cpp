@@ -135,6 +135,35 @@ void Vm::setClock(const kvm_clock_data& data)
         throw systemError("KVM_SET_CLOCK");
 }
 
+kvm_irqchip Vm::irqchip(uint32_t chip) const
+{
+    kvm_irqchip value{};
+    value.chip_id = chip;
+    if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &value) < 0)
+        throw systemError("KVM_GET_IRQCHIP " + std::to_string(chip));
+    return value;
+}
+
+void Vm::setIrqchip(const kvm_irqchip& value)
+{
+    if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &value) < 0)
+        throw systemError("KVM_SET_IRQCHIP " + std::to_string(value.chip_id));
+}
+
+kvm_pit_state2 Vm::pit() const
+{
+    kvm_pit_state2 value{};
+    if (::ioctl(fd_.get(), KVM_GET_PIT2, &value) < 0)
+        throw systemError("KVM_GET_PIT2");
+    return value;
+}
+
+void Vm::setPit(const kvm_pit_state2& value)
+{
+    if (::ioctl(fd_.get(), KVM_SET_PIT2, &value) < 0)
+        throw systemError("KVM_SET_PIT2");
+}
+
 Vcpu Vm::createVcpu(unsigned id)
 {
     int fd = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));

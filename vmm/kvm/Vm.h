@@ -44,6 +44,12 @@ public:
     kvm_clock_data getClock() const;
     void setClock(const kvm_clock_data&);
 
+    // The in-kernel PIC (chip 0 master, 1 slave) and IOAPIC (chip 2), and the PIT.
+    kvm_irqchip irqchip(uint32_t chip) const;
+    void setIrqchip(const kvm_irqchip&);
+    kvm_pit_state2 pit() const;
+    void setPit(const kvm_pit_state2&);
+
     Vcpu createVcpu(unsigned id);
     int fd() const { return fd_.get(); }
 

@@ -4,9 +4,24 @@
 #include <unistd.h>
 
 #include "Error.h"
+#include "StateJson.h"
 #include "Vm.h"
 
 namespace mica::pci {
+
+namespace {
+struct VectorState {
+    uint64_t address;
+    uint32_t data;
+    bool masked, pending;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VectorState, address, data, masked, pending)
+struct MsixState {
+    bool enabled, function_masked;
+    std::vector<VectorState> vectors;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MsixState, enabled, function_masked, vectors)
+}  // namespace
 
 MsixTable::MsixTable(uint16_t vectors, MsiSink& sink) : sink_(sink), entries_(vectors) {}
 
@@ -95,6 +110,31 @@ void MsixTable::refresh(uint16_t vector)
     if (usable && e.pending) {
         e.pending = false;
         sink_.fire(vector);
+    }
+}
+
+nlohmann::json MsixTable::save()
+{
+    std::lock_guard lock(mutex_);
+    MsixState state{enabled_, functionMasked_, {}};
+    for (const auto& e : entries_)
+        state.vectors.push_back({e.message.address, e.message.data, e.masked, e.pending});
+    return state;
+}
+
+void MsixTable::restore(const nlohmann::json& json)
+{
+    auto state = readState<MsixState>(json, "MSI-X");
+    std::lock_guard lock(mutex_);
+    if (state.vectors.size() != entries_.size())
+        throw StateError("MSI-X: " + std::to_string(state.vectors.size()) + " vectors saved, the device has " +
+                         std::to_string(entries_.size()));
+    enabled_ = state.enabled;
+    functionMasked_ = state.function_masked;
+    for (size_t v = 0; v < entries_.size(); ++v) {
+        const auto& s = state.vectors[v];
+        entries_[v] = Entry{MsiMessage{s.address, s.data}, s.masked, s.pending};
+        refresh(static_cast<uint16_t>(v));
     }
 }
 

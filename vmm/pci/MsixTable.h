@@ -10,6 +10,8 @@
 
 #include "GsiRouter.h"
 
+#include <nlohmann/json.hpp>
+
 namespace mica::pci {
 
 class MsiSink {
@@ -36,6 +38,10 @@ public:
     // The device wants `vector` raised: delivered now, or left pending while masked.
     // Returns false when MSI-X is off (the caller has no other way to interrupt).
     bool signal(uint16_t vector);
+    // Every vector's message, mask and pending bit, and the enable and function-mask
+    // bits; restore() re-routes every vector and fires what is pending and deliverable.
+    nlohmann::json save();
+    void restore(const nlohmann::json& state);
     // The capability body (after id and next) and which of its bits the guest may write.
     std::vector<uint8_t> capabilityBody(uint8_t bar, uint32_t tableOffset, uint32_t pbaOffset) const;
     static std::vector<uint8_t> capabilityWritable();

@@ -93,6 +93,14 @@ std::shared_ptr<PciDevice> PciBus::at(PciAddress address) const
     return slots_[address.slot].device;
 }
 
+void PciBus::followAllBars()
+{
+    std::lock_guard lock(mutex_);
+    for (auto& slot : slots_)
+        if (slot.device)
+            followBars(slot);
+}
+
 void PciBus::configRead(PciAddress address, uint16_t offset, std::span<uint8_t> data)
 {
     auto device = at(address);

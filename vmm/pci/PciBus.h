@@ -30,6 +30,8 @@ public:
     // Throws Error when the slot is taken or the window is full.
     PciAddress add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> slot = std::nullopt);
     std::shared_ptr<PciDevice> at(PciAddress address) const;
+    // Maps every device's BARs where its configuration says (after a restore).
+    void followAllBars();
 
     // Configuration access; absent functions read as all-ones.
     void configRead(PciAddress address, uint16_t offset, std::span<uint8_t> data);

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "StateJson.h"
+
 namespace mica::pci {
 
 PciConfigSpace::PciConfigSpace(const PciIds& ids)
@@ -110,6 +112,30 @@ uint8_t PciConfigSpace::addCapability(uint8_t id, std::span<const uint8_t> body,
     lastCapability_ = at;
     nextCapability_ = static_cast<uint16_t>((at + length + 3) & ~3u);
     return at;
+}
+
+}  // namespace mica::pci
+
+namespace mica::pci {
+
+nlohmann::json PciConfigSpace::save() const
+{
+    return encodeBase64(bytes_);
+}
+
+void PciConfigSpace::restore(const nlohmann::json& state)
+{
+    if (!state.is_string())
+        throw StateError("PCI configuration: expected a base64 string");
+    auto bytes = decodeBase64(state.get<std::string>(), "PCI configuration");
+    if (bytes.size() != kConfigSize)
+        throw StateError("PCI configuration: " + std::to_string(bytes.size()) + " bytes, not " + std::to_string(kConfigSize));
+    // Vendor and device ids (0x00-0x03), revision and class (0x08-0x0b): the same function.
+    for (uint16_t at : {0, 1, 2, 3, 8, 9, 10, 11})
+        if (bytes[at] != bytes_[at])
+            throw StateError("PCI configuration: saved from a different device (" + std::to_string(read16(2)) +
+                             " here, " + std::to_string(bytes[2] | bytes[3] << 8) + " saved)");
+    std::copy(bytes.begin(), bytes.end(), bytes_.begin());
 }
 
 }  // namespace mica::pci

@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace mica::pci {
 
 constexpr uint16_t kCommand = 0x04;
@@ -55,6 +57,10 @@ public:
     uint8_t read8(uint16_t offset) const { return bytes_[offset]; }
     uint16_t read16(uint16_t offset) const;
     uint32_t read32(uint16_t offset) const;
+    // The header as the guest left it; restore() refuses a state of another device
+    // (vendor, device, class or revision differ).
+    nlohmann::json save() const;
+    void restore(const nlohmann::json& state);
     // Sets bytes as the device (not the guest), ignoring write masks.
     void poke16(uint16_t offset, uint16_t value);
 

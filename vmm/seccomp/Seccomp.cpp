@@ -72,6 +72,7 @@ constexpr int kBuilder[] = {
 constexpr int kApi[] = {
     SCMP_SYS(accept4), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
     SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
+    SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),  // vm.snapshot
 };
 
 struct CtxDeleter {

@@ -51,6 +51,17 @@ public:
     // Whether the driver wants an interrupt for what was used since the last call.
     bool needsInterrupt();
     uint16_t size() const { return layout_.size; }
+    // Where the device is in the rings, for snapshots: set on a queue built over the same
+    // layout in restored guest memory.
+    struct Position {
+        uint16_t lastAvail, usedIdx, signalledUsed;
+        bool signalledValid;
+    };
+    Position position() const { return {lastAvail_, usedIdx_, signalledUsed_, signalledValid_}; }
+    void setPosition(const Position& p)
+    {
+        lastAvail_ = p.lastAvail, usedIdx_ = p.usedIdx, signalledUsed_ = p.signalledUsed, signalledValid_ = p.signalledValid;
+    }
 
     // Walks the chain starting at `head` in `table` (exposed for the fuzzer and tests).
     static DescriptorChain walk(const GuestMemory& memory, uint64_t table, uint16_t tableSize, uint16_t head,

@@ -1,5 +1,7 @@
 #include "VirtioBalloon.h"
 
+#include "StateJson.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,7 +30,7 @@ VirtioBalloon::VirtioBalloon(const GuestMemory& memory, uint64_t targetBytes, bo
     if (control && *control && loop_) {
         testControl_.reset(::open(control, O_RDWR | O_NONBLOCK | O_CLOEXEC));  // RDWR: never EOF
         if (testControl_)
-            loop_->add(testControl_.get(), [this] { readTestControl(); });
+            resumeIo();
     }
 }
 
@@ -39,9 +41,35 @@ VirtioBalloon::~VirtioBalloon()
 
 void VirtioBalloon::quiesce()
 {
+    pauseIo();
+    loop_ = nullptr;
+}
+
+void VirtioBalloon::pauseIo()
+{
     if (testControl_ && loop_)
         loop_->removeAndWait(testControl_.get());
-    loop_ = nullptr;
+}
+
+void VirtioBalloon::resumeIo()
+{
+    if (testControl_ && loop_)
+        loop_->add(testControl_.get(), [this] { readTestControl(); });
+}
+
+nlohmann::json VirtioBalloon::save()
+{
+    return {{"target_pages", targetPages_}, {"actual_pages", actualPages_}};
+}
+
+void VirtioBalloon::restore(const nlohmann::json& state)
+{
+    auto target = readState<uint32_t>(stateField(state, "target_pages", name()), name());
+    auto actual = readState<uint32_t>(stateField(state, "actual_pages", name()), name());
+    if (uint64_t{target} * kPage > memory_.size() || uint64_t{actual} * kPage > memory_.size())
+        throw StateError(name() + ": a balloon larger than guest memory");
+    targetPages_ = target;
+    actualPages_ = actual;
 }
 
 void VirtioBalloon::readTestControl()

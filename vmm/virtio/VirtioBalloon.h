@@ -27,6 +27,11 @@ public:
     void writeConfig(uint64_t offset, std::span<const uint8_t> data) override;
     void activate(QueueHost& host) override;
     void quiesce() override;
+    void pauseIo() override;
+    void resumeIo() override;
+    // The target the host set and the size the guest reported.
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
     void processQueue(uint16_t index) override;
     std::string name() const override { return "balloon"; }
 

@@ -1,5 +1,7 @@
 #include "VirtioConsole.h"
 
+#include "StateJson.h"
+
 #include <vector>
 
 #include "VirtioSpec.h"
@@ -61,8 +63,40 @@ void VirtioConsole::receive(std::span<const uint8_t> bytes)
     }
 }
 
+void VirtioConsole::pauseIo()
+{
+    std::lock_guard lock(mutex());
+    paused_ = true;
+}
+
+void VirtioConsole::resumeIo()
+{
+    std::lock_guard lock(mutex());
+    paused_ = false;
+    try {
+        deliver();
+    } catch (const VirtQueueError&) {
+        // reported at the driver's next kick, as in receive()
+    }
+}
+
+nlohmann::json VirtioConsole::save()
+{
+    return {{"pending_input", std::vector<uint8_t>(pending_.begin(), pending_.end())}};
+}
+
+void VirtioConsole::restore(const nlohmann::json& state)
+{
+    auto input = readState<std::vector<uint8_t>>(stateField(state, "pending_input", name()), name());
+    if (input.size() > kMaxPending)
+        throw StateError(name() + ": more pending input than the console keeps");
+    pending_.assign(input.begin(), input.end());
+}
+
 void VirtioConsole::deliver()
 {
+    if (paused_)
+        return;
     VirtQueue* queue = host_ ? host_->queue(kReceiveQueue) : nullptr;
     if (!queue || pending_.empty())
         return;

@@ -24,7 +24,14 @@ public:
     // Bytes from the backend (devices thread). Takes the device mutex itself.
     void receive(std::span<const uint8_t> bytes);
 
+    // Paused, input waits in pending_ (and in a snapshot) instead of reaching the guest.
+    void pauseIo() override;
+    void resumeIo() override;
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
+
 private:
+    bool paused_ = false;
     void deliver();
     CharBackend* backend_;
     std::deque<uint8_t> pending_;

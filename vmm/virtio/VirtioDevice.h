@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <utility>
@@ -50,6 +51,17 @@ public:
     // loop, waiting for a running callback, since callbacks use the transport's queues.
     // Called without the device's mutex (the callbacks take it); no callback runs after.
     virtual void quiesce() {}
+    // Pause: stop every I/O of its own (fds it watches, input it is handed) until
+    // resumeIo(), so nothing reaches guest memory or raises an interrupt meanwhile.
+    // Called without the device's mutex, with no doorbell callback running.
+    virtual void pauseIo() {}
+    virtual void resumeIo() {}
+    // What a snapshot keeps beyond the transport's state (queues, features, status):
+    // null for devices whose configuration is all in the VM config.
+    virtual nlohmann::json save() { return nullptr; }
+    // Called with the device's mutex held, after activate() when the driver had set
+    // DRIVER_OK. Throws StateError.
+    virtual void restore(const nlohmann::json& /*state*/) {}
     // A short name for errors and logs, such as "disk 'vda'".
     virtual std::string name() const = 0;
     // I/O counters for vm.counters (and libvirt's block/interface statistics), read

@@ -44,6 +44,17 @@ void VirtioNet::quiesce()
     loop_ = nullptr;
 }
 
+void VirtioNet::pauseIo()
+{
+    if (!loop_)
+        return;
+    for (auto& p : pairs_)
+        if (p.polling) {
+            loop_->removeAndWait(p.tap.get());
+            p.polling = false;
+        }
+}
+
 uint16_t VirtioNet::deviceType() const
 {
     return kTypeNet;

@@ -34,6 +34,9 @@ public:
     void processQueue(uint16_t index) override;
     void reset() override;
     void quiesce() override;
+    // Stops reading the TAP: frames wait in its queue (or the TAP drops them) and
+    // none is written into guest memory. The next receive kick watches it again.
+    void pauseIo() override;
     std::string name() const override { return "net '" + options_.id + "'"; }
     Counters counters() const override;
 

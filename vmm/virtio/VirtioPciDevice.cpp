@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "Error.h"
+#include "StateJson.h"
 #include "VirtioSpec.h"
 #include "Vm.h"
 #include "i18n.h"
@@ -92,22 +93,159 @@ VirtioPciDevice::VirtioPciDevice(std::shared_ptr<VirtioDevice> device, const Gue
         queues_[q].doorbell.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!queues_[q].doorbell)
             throw systemError(device_->name() + ": eventfd");
-        if (loop_) {
-            int fd = queues_[q].doorbell.get();
-            loop_->add(fd, [this, fd, q] {
-                uint64_t count;
-                if (::read(fd, &count, sizeof count) == sizeof count)
-                    kick(q);
-            });
-        }
     }
+    watchDoorbells();
+}
+
+void VirtioPciDevice::watchDoorbells()
+{
+    if (!loop_)
+        return;
+    for (uint16_t q = 0; q < queues_.size(); ++q) {
+        int fd = queues_[q].doorbell.get();
+        loop_->add(fd, [this, fd, q] {
+            uint64_t count;
+            if (::read(fd, &count, sizeof count) == sizeof count)
+                kick(q);
+        });
+    }
+}
+
+// Serves whatever the driver queued while nobody listened (before DRIVER_OK, during a
+// pause, in a restored VM).
+void VirtioPciDevice::ringDoorbells()
+{
+    for (auto& q : queues_) {
+        uint64_t one = 1;
+        if (q.ring)
+            [[maybe_unused]] auto ignored = ::write(q.doorbell.get(), &one, sizeof one);
+    }
+}
+
+void VirtioPciDevice::pause()
+{
+    if (paused_)
+        return;
+    paused_ = true;
+    // A doorbell the guest rang before its vCPU parked stays counted in its eventfd.
+    if (loop_)
+        for (auto& q : queues_)
+            loop_->removeAndWait(q.doorbell.get());
+    device_->pauseIo();
+}
+
+void VirtioPciDevice::resume()
+{
+    if (!paused_)
+        return;
+    paused_ = false;
+    watchDoorbells();
+    device_->resumeIo();
+    std::lock_guard lock(device_->mutex());
+    ringDoorbells();
+}
+
+namespace {
+struct QueueState {
+    uint16_t size, vector;
+    bool enabled;
+    uint64_t desc, avail, used;
+    // Where the device was in the rings; absent while the queue had no ring.
+    std::optional<std::array<uint16_t, 3>> position;
+    bool signalled_valid = false;
+};
+void to_json(nlohmann::json& j, const QueueState& q)
+{
+    j = {{"size", q.size}, {"vector", q.vector}, {"enabled", q.enabled}, {"desc", q.desc}, {"avail", q.avail},
+         {"used", q.used}, {"position", q.position ? nlohmann::json(*q.position) : nlohmann::json()},
+         {"signalled_valid", q.signalled_valid}};
+}
+void from_json(const nlohmann::json& j, QueueState& q)
+{
+    j.at("size").get_to(q.size), j.at("vector").get_to(q.vector), j.at("enabled").get_to(q.enabled);
+    j.at("desc").get_to(q.desc), j.at("avail").get_to(q.avail), j.at("used").get_to(q.used);
+    if (!j.at("position").is_null())
+        q.position = j.at("position").get<std::array<uint16_t, 3>>();
+    j.at("signalled_valid").get_to(q.signalled_valid);
+}
+struct TransportState {
+    uint32_t device_feature_select, driver_feature_select;
+    uint64_t driver_features;
+    uint16_t queue_select, config_vector;
+    uint8_t status, isr;
+    std::vector<QueueState> queues;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TransportState, device_feature_select, driver_feature_select, driver_features,
+                                   queue_select, config_vector, status, isr, queues)
+}  // namespace
+
+nlohmann::json VirtioPciDevice::save()
+{
+    std::lock_guard lock(device_->mutex());
+    TransportState t{deviceFeatureSelect_, driverFeatureSelect_, driverFeatures_, queueSelect_, configVector_, status_, isr_, {}};
+    for (const auto& q : queues_) {
+        QueueState s{q.size, q.vector, q.enabled, q.desc, q.avail, q.used, std::nullopt, false};
+        if (q.ring) {
+            auto p = q.ring->position();
+            s.position = std::array<uint16_t, 3>{p.lastAvail, p.usedIdx, p.signalledUsed};
+            s.signalled_valid = p.signalledValid;
+        }
+        t.queues.push_back(s);
+    }
+    return {{"config", config_.save()}, {"msix", msix_->save()}, {"transport", t}, {"device", device_->save()}};
+}
+
+// Onto a device built from the same configuration, before the VM first runs; the
+// device stays paused until resume().
+void VirtioPciDevice::restore(const nlohmann::json& state)
+{
+    std::string what = device_->name();
+    auto t = readState<TransportState>(stateField(state, "transport", what), what);
+    if (t.queues.size() != queues_.size())
+        throw StateError(what + ": " + std::to_string(t.queues.size()) + " queues saved, the device has " +
+                         std::to_string(queues_.size()));
+    try {
+        config_.restore(stateField(state, "config", what));
+        msix_->restore(stateField(state, "msix", what));
+    } catch (const StateError& e) {
+        throw StateError(what + ": " + e.what());
+    }
+    pause();
+    std::lock_guard lock(device_->mutex());
+    deviceFeatureSelect_ = t.device_feature_select, driverFeatureSelect_ = t.driver_feature_select;
+    driverFeatures_ = t.driver_features, queueSelect_ = t.queue_select, configVector_ = t.config_vector;
+    status_ = t.status, isr_ = t.isr;
+    for (size_t i = 0; i < queues_.size(); ++i) {
+        const auto& s = t.queues[i];
+        auto& q = queues_[i];
+        q.size = s.size, q.vector = s.vector, q.enabled = s.enabled, q.desc = s.desc, q.avail = s.avail, q.used = s.used;
+    }
+    bool live = (status_ & kStatusDriverOk) && (status_ & kStatusFeaturesOk) && !(status_ & kStatusNeedsReset);
+    if (!live)
+        return;
+    try {
+        for (size_t i = 0; i < queues_.size(); ++i) {
+            auto& q = queues_[i];
+            if (!q.enabled)
+                continue;
+            q.ring = std::make_unique<VirtQueue>(memory_, QueueLayout{q.size, q.desc, q.avail, q.used},
+                                                 driverFeatures_ & bit(kFeatureEventIdx),
+                                                 driverFeatures_ & bit(kFeatureIndirectDesc));
+            if (const auto& p = t.queues[i].position)
+                q.ring->setPosition({(*p)[0], (*p)[1], (*p)[2], t.queues[i].signalled_valid});
+        }
+    } catch (const VirtQueueError& e) {
+        throw StateError(what + ": " + e.what());
+    }
+    device_->activate(*this);
+    device_->restore(stateField(state, "device", what));
 }
 
 VirtioPciDevice::~VirtioPciDevice()
 {
     if (mappedAt_)
         barUnmapped(0, *mappedAt_);
-    if (loop_)
+    if (loop_ && !paused_)
         for (auto& q : queues_)
             loop_->removeAndWait(q.doorbell.get());
     device_->quiesce();  // before queues_ go: the device's own callbacks use them
@@ -298,12 +436,7 @@ void VirtioPciDevice::setStatus(uint8_t status)
             needsReset(e.what());
             return;
         }
-        // Buffers the driver queued before DRIVER_OK are served now.
-        for (uint16_t i = 0; i < queues_.size(); ++i) {
-            uint64_t one = 1;
-            if (queues_[i].ring)
-                [[maybe_unused]] auto ignored = ::write(queues_[i].doorbell.get(), &one, sizeof one);
-        }
+        ringDoorbells();  // buffers the driver queued before DRIVER_OK
     }
 }
 

@@ -13,6 +13,7 @@
 #include "PciDevice.h"
 #include "UniqueFd.h"
 #include "VirtioDevice.h"
+#include "Component.h"
 
 namespace mica::kvm {
 class Vm;
@@ -20,7 +21,7 @@ class Vm;
 
 namespace mica::virtio {
 
-class VirtioPciDevice : public pci::PciDevice, private QueueHost {
+class VirtioPciDevice : public pci::PciDevice, public Component, private QueueHost {
 public:
     // BAR 0 layout.
     static constexpr uint64_t kCommonOffset = 0x0000, kIsrOffset = 0x1000, kDeviceOffset = 0x2000,
@@ -37,6 +38,14 @@ public:
     void barWrite(unsigned bar, uint64_t offset, std::span<const uint8_t> data) override;
     void barMapped(unsigned bar, uint64_t address) override;
     void barUnmapped(unsigned bar, uint64_t address) override;
+
+    // The component contract for the transport and its device together: pause stops the
+    // doorbells and the device's own I/O; save covers configuration space, MSI-X, the
+    // common configuration, every queue's layout and position, and the device's state.
+    void pause() override;
+    void resume() override;
+    nlohmann::json save() override;
+    void restore(const nlohmann::json& state) override;
 
     VirtioDevice& device() { return *device_; }
     uint8_t status() const { return status_; }
@@ -63,6 +72,8 @@ private:
     void resetLocked();
     void needsReset(const std::string& why);
     uint64_t offeredFeatures() const;
+    void watchDoorbells();
+    void ringDoorbells();
 
     std::shared_ptr<VirtioDevice> device_;
     const GuestMemory& memory_;
@@ -73,6 +84,7 @@ private:
     uint8_t msixCap_ = 0;
     std::vector<Queue> queues_;
     std::optional<uint64_t> mappedAt_;
+    bool paused_ = false;
 
     // Guarded by device_->mutex().
     uint32_t deviceFeatureSelect_ = 0, driverFeatureSelect_ = 0;

@@ -68,11 +68,42 @@ VirtioVsock::VirtioVsock(uint64_t cid, const std::string& socketPath, EventLoop*
     if (!listener_ || ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
         ::listen(listener_.get(), 16) < 0)
         throw systemError("vsock: " + socketPath);
+    watchListener();
+}
+
+void VirtioVsock::watchListener()
+{
     if (loop_)
         loop_->add(listener_.get(), [this] {
             std::lock_guard lock(mutex());
             acceptHost();
         });
+}
+
+void VirtioVsock::pauseIo()
+{
+    if (!loop_)
+        return;
+    loop_->removeAndWait(listener_.get());
+    for (auto& [fd, c] : handshakes_)
+        loop_->removeAndWait(fd);
+    std::lock_guard lock(mutex());
+    handshakes_.clear();
+    for (auto& [key, c] : connections_)
+        if (c->polling) {
+            loop_->remove(c->socket.get());
+            c->polling = false;
+            c->pausedPolling = true;
+        }
+}
+
+void VirtioVsock::resumeIo()
+{
+    watchListener();
+    std::lock_guard lock(mutex());
+    for (auto& [key, c] : connections_)
+        if (std::exchange(c->pausedPolling, false))
+            poll(key, true);
 }
 
 VirtioVsock::~VirtioVsock()

@@ -38,9 +38,14 @@ public:
     void processQueue(uint16_t index) override;
     void reset() override;
     void quiesce() override;
+    // Stops accepting and reading host sockets; a handshake under way is dropped (its
+    // client sees the connection close).
+    void pauseIo() override;
+    void resumeIo() override;
     std::string name() const override { return "vsock"; }
 
 private:
+    void watchListener();
     enum class State { AwaitingConnect, Connecting, Established };
     struct Connection {
         UniqueFd socket;
@@ -48,6 +53,7 @@ private:
         uint32_t hostPort = 0, guestPort = 0;
         std::string line;            // the host's "CONNECT n" line as it arrives
         bool polling = false;
+        bool pausedPolling = false;  // polled when pauseIo() came: polled again at resumeIo()
         uint32_t peerBufAlloc = 0, peerFwdCnt = 0;  // the guest's receive credit
         uint32_t txCnt = 0;          // bytes sent to the guest
         uint32_t fwdCnt = 0;         // bytes from the guest written to the socket

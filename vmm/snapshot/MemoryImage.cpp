@@ -1,0 +1,113 @@
+#include "MemoryImage.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "Component.h"
+#include "Error.h"
+
+namespace mica::snapshot {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+bool zeroPage(const uint8_t* page)
+{
+    const auto* words = reinterpret_cast<const uint64_t*>(page);
+    for (size_t i = 0; i < kPage / sizeof(uint64_t); ++i)
+        if (words[i])
+            return false;
+    return true;
+}
+
+void writeAll(int fd, const uint8_t* data, uint64_t length, uint64_t offset)
+{
+    while (length) {
+        ssize_t n = ::pwrite(fd, data, std::min<uint64_t>(length, 1 << 30), static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            throw systemError("snapshot memory: write");
+        data += n, length -= static_cast<uint64_t>(n), offset += static_cast<uint64_t>(n);
+    }
+}
+
+// The ranges of [0, size) that may hold data: a memfd's data extents (reading one of
+// its holes would allocate a page), everything for anonymous memory.
+template <typename Visit>
+void forEachExtent(int fd, uint64_t size, Visit visit)
+{
+    if (fd < 0) {
+        visit(0, size);
+        return;
+    }
+    off_t at = 0;
+    while (static_cast<uint64_t>(at) < size) {
+        off_t data = ::lseek(fd, at, SEEK_DATA);
+        if (data < 0)
+            return;  // ENXIO: no data past `at`
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = static_cast<off_t>(size);
+        visit(static_cast<uint64_t>(data), std::min<uint64_t>(static_cast<uint64_t>(hole), size) - static_cast<uint64_t>(data));
+        at = hole;
+    }
+}
+
+}  // namespace
+
+MemoryImageStats saveMemory(const GuestMemory& memory, int fd)
+{
+    MemoryImageStats stats;
+    if (::ftruncate(fd, static_cast<off_t>(memory.size())) < 0)
+        throw systemError("snapshot memory: size the file");
+    const uint8_t* base = memory.hostBase();
+    forEachExtent(memory.fd(), memory.size(), [&](uint64_t start, uint64_t length) {
+        // Runs of non-zero pages go out in one write each.
+        uint64_t end = start + length, page = start & ~(kPage - 1);
+        while (page < end) {
+            while (page < end && zeroPage(base + page))
+                page += kPage;
+            uint64_t run = page;
+            while (page < end && !zeroPage(base + page))
+                page += kPage;
+            if (page > run) {
+                writeAll(fd, base + run, std::min(page, end) - run, run);
+                stats.bytesWritten += std::min(page, end) - run;
+            }
+        }
+    });
+    if (::fsync(fd) < 0)
+        throw systemError("snapshot memory: fsync");
+    return stats;
+}
+
+void loadMemory(const GuestMemory& memory, int fd)
+{
+    struct stat st{};
+    if (::fstat(fd, &st) < 0)
+        throw systemError("snapshot memory");
+    if (static_cast<uint64_t>(st.st_size) != memory.size())
+        throw StateError("the memory file holds " + std::to_string(st.st_size) + " bytes, the VM has " +
+                         std::to_string(memory.size()) + " bytes of RAM");
+    uint8_t* base = memory.hostBase();
+    // Only the file's data extents: its holes are zeroes, which fresh RAM already is.
+    forEachExtent(fd, memory.size(), [&](uint64_t start, uint64_t length) {
+        while (length) {
+            ssize_t n = ::pread(fd, base + start, std::min<uint64_t>(length, 1 << 30), static_cast<off_t>(start));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                throw systemError("snapshot memory: read");
+            if (n == 0)
+                throw StateError("the memory file ended early");
+            start += static_cast<uint64_t>(n), length -= static_cast<uint64_t>(n);
+        }
+    });
+}
+
+}  // namespace mica::snapshot
