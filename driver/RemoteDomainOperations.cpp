@@ -1,6 +1,8 @@
 // The remote program's per-domain procedures: define, start, stop, query, console.
 // Each decodes its arguments, asks the DomainManager and encodes the answer; the
-// semantics live in domain/DomainManager.
+// semantics live in domain/DomainManager. Procedures that change a domain, and those
+// that need a VMM's counters, are answered later (DeferredReply): the loop goes on
+// serving everyone else while the VMM works.
 #include <libvirt/libvirt.h>
 
 #include "DomainManager.h"
@@ -65,6 +67,35 @@ void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, DomainFlagsHandler h)
     });
 }
 
+// The answer of a job: nothing, or the domain it leaves.
+domain::JobDone answer(CallContext& c, bool returnsDomain)
+{
+    std::shared_ptr<rpc::DeferredReply> reply = c.defer();
+    return [reply, returnsDomain](domain::JobOutcome o) {
+        if (o.error) {
+            reply->fail(*o.error);
+            return;
+        }
+        XdrEncoder ret;
+        if (returnsDomain)
+            rpc::encodeDomain(ret, o.dom);
+        reply->succeed(ret.take());
+    };
+}
+
+// Procedures whose arguments are {dom} or {dom, u32 flags} and that are jobs.
+using DomainJob = std::function<void(const DomainRef&, std::uint32_t flags, domain::JobDone)>;
+
+void addDomJob(rpc::Dispatcher& d, std::int32_t proc, bool hasFlags, bool returnsDomain, DomainJob job)
+{
+    add(d, proc, [job, hasFlags, returnsDomain](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t flags = hasFlags ? args.getU32() : 0;
+        args.expectEnd();
+        job(dom, flags, answer(c, returnsDomain));
+    });
+}
+
 }  // namespace
 
 void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
@@ -100,8 +131,9 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         args.expectEnd();
         rpc::encodeDomain(ret, m.define(xml, flags));
     });
-    addDom(d, kUndefine, [&m](const DomainRef& dom, XdrEncoder&) { m.undefine(dom, 0); });
-    addDomFlags(d, kUndefineFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.undefine(dom, f); });
+    auto undefine = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.undefine(dom, f, done); };
+    addDomJob(d, kUndefine, false, false, undefine);
+    addDomJob(d, kUndefineFlags, true, false, undefine);
     addDom(d, kGetAutostart, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.autostart(dom)); });
     add(d, kSetAutostart, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
@@ -111,24 +143,29 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Lifecycle
-    addDom(d, kCreate, [&m](const DomainRef& dom, XdrEncoder&) { m.start(dom, 0); });
-    addDomFlags(d, kCreateWithFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
-        rpc::encodeDomain(ret, m.start(dom, f));
-    });
-    add(d, kCreateXml, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    auto start = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.start(dom, f, done); };
+    addDomJob(d, kCreate, false, false, start);
+    addDomJob(d, kCreateWithFlags, true, true, start);
+    add(d, kCreateXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        rpc::encodeDomain(ret, m.createXml(xml, flags));
+        m.createXml(xml, flags, answer(c, true));
     });
-    addDom(d, kDestroy, [&m](const DomainRef& dom, XdrEncoder&) { m.destroy(dom, 0); });
-    addDomFlags(d, kDestroyFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.destroy(dom, f); });
-    addDom(d, kShutdown, [&m](const DomainRef& dom, XdrEncoder&) { m.shutdown(dom, 0); });
-    addDomFlags(d, kShutdownFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.shutdown(dom, f); });
-    addDomFlags(d, kReboot, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reboot(dom, f); });
-    addDomFlags(d, kReset, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder&) { m.reset(dom, f); });
-    addDom(d, kSuspend, [&m](const DomainRef& dom, XdrEncoder&) { m.suspend(dom); });
-    addDom(d, kResume, [&m](const DomainRef& dom, XdrEncoder&) { m.resume(dom); });
+    auto destroy = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.destroy(dom, f, done); };
+    addDomJob(d, kDestroy, false, false, destroy);
+    addDomJob(d, kDestroyFlags, true, false, destroy);
+    auto shutdown = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.shutdown(dom, f, done); };
+    addDomJob(d, kShutdown, false, false, shutdown);
+    addDomJob(d, kShutdownFlags, true, false, shutdown);
+    addDomJob(d, kReboot, true, false,
+              [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.reboot(dom, f, done); });
+    addDomJob(d, kReset, true, false,
+              [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.reset(dom, f, done); });
+    addDomJob(d, kSuspend, false, false,
+              [&m](const DomainRef& dom, std::uint32_t, domain::JobDone done) { m.suspend(dom, done); });
+    addDomJob(d, kResume, false, false,
+              [&m](const DomainRef& dom, std::uint32_t, domain::JobDone done) { m.resume(dom, done); });
 
     // Queries
     addDom(d, kGetInfo, [&m](const DomainRef& dom, XdrEncoder& ret) {
@@ -205,21 +242,30 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Statistics (what virt-manager's details pages and Nova poll)
-    add(d, kBlockStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kBlockStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
-        domain::BlockStats s = m.blockStats(dom, path);
-        for (std::int64_t v : {s.rdReq, s.rdBytes, s.wrReq, s.wrBytes, s.errs})
-            ret.putI64(v);
+        auto reply = c.defer();
+        m.blockStats(dom, path, [reply](domain::BlockStats s) {
+            XdrEncoder ret;
+            for (std::int64_t v : {s.rdReq, s.rdBytes, s.wrReq, s.wrBytes, s.errs})
+                ret.putI64(v);
+            reply->succeed(ret.take());
+        });
     });
-    add(d, kInterfaceStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kInterfaceStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string device = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
-        domain::InterfaceStats s = m.interfaceStats(dom, device);
-        for (std::int64_t v : {s.rxBytes, s.rxPackets, s.rxErrs, s.rxDrop, s.txBytes, s.txPackets, s.txErrs, s.txDrop})
-            ret.putI64(v);
+        auto reply = c.defer();
+        m.interfaceStats(dom, device, [reply](domain::InterfaceStats s) {
+            XdrEncoder ret;
+            for (std::int64_t v :
+                 {s.rxBytes, s.rxPackets, s.rxErrs, s.rxDrop, s.txBytes, s.txPackets, s.txErrs, s.txDrop})
+                ret.putI64(v);
+            reply->succeed(ret.take());
+        });
     });
     add(d, kMemoryStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
@@ -263,7 +309,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         rpc::encodeTypedParams(ret, params);
         ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
     });
-    add(d, kConnectGetAllDomainStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    add(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);
         std::vector<DomainRef> doms;
         for (std::uint32_t i = 0; i < n; ++i)
@@ -271,12 +317,16 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::uint32_t stats = args.getU32();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        auto records = m.allStats(doms, stats, flags);
-        ret.putU32(static_cast<std::uint32_t>(records.size()));
-        for (const auto& [dom, params] : records) {
-            rpc::encodeDomain(ret, dom);
-            rpc::encodeTypedParams(ret, params);
-        }
+        auto reply = c.defer();
+        m.allStats(doms, stats, flags, [reply](domain::StatsRecords records) {
+            XdrEncoder ret;
+            ret.putU32(static_cast<std::uint32_t>(records.size()));
+            for (const auto& [dom, params] : records) {
+                rpc::encodeDomain(ret, dom);
+                rpc::encodeTypedParams(ret, params);
+            }
+            reply->succeed(ret.take());
+        });
     });
 
     // Console: a bidirectional stream to the serial port's pty.

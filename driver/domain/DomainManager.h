@@ -1,7 +1,13 @@
 // The domains of one daemon: definitions (DomainStore), the mica-vmm process of each
-// running one (VmmProcess, VmmClient), their states and lifecycle events, and the
-// console streams. Everything runs on the daemon's event-loop thread; a VMM call
-// blocks it for at most VmmClient's timeout.
+// running one, their states and lifecycle events, and the console streams.
+//
+// Threads: all domain state lives on the event loop thread. Operations that change a
+// domain are jobs (Domain.h, DomainJob.h): they serialize per domain, and their VMM
+// calls run on a WorkerPool thread and come back to the loop, which answers through the
+// JobDone the caller passed (the RPC layer's DeferredReply). Queries (listings, info,
+// state, XML, statistics) take no job and never wait on a VMM call; statistics that need
+// the VMM's counters ask every VMM at once on worker threads, bounded by a short timeout.
+// VMM events arrive on a FIFO watched by the loop, a VMM's end on its pidfd.
 //
 // A domain is found by UUID (what libvirt drivers trust in a client's handle). Ids are
 // handed out in increasing order and never reused while the daemon runs; a new daemon
@@ -17,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "Domain.h"
 #include "DomainDef.h"
 #include "DomainStore.h"
 #include "DomainTable.h"
@@ -24,6 +31,7 @@
 #include "RemoteTypes.h"
 #include "Stream.h"
 #include "VmmProcess.h"
+#include "WorkerPool.h"
 
 namespace mica::domain {
 
@@ -50,16 +58,29 @@ struct DomainInfo {
     std::uint64_t cpuTimeNs = 0;
 };
 
+using StatsRecords = std::vector<std::pair<rpc::DomainRef, std::vector<rpc::TypedParam>>>;
+
+struct ManagerOptions {
+    // How long a job waits for another job of its domain before giving up (libvirt's
+    // VIR_JOB_WAIT_TIME).
+    std::int64_t jobWaitMs = 30000;
+    // How long statistics wait for a VMM's counters before reporting without them.
+    int countersTimeoutMs = 5000;
+    // Destroy: SIGTERM, then SIGKILL after this long.
+    std::int64_t destroyTermMs = 3000;
+};
+
 class DomainManager final : public driver::DomainTable {
 public:
-    DomainManager(rpc::EventLoop& loop, DomainStore& store, std::string vmmPath, DomainHooks hooks);
+    DomainManager(rpc::EventLoop& loop, DomainStore& store, std::string vmmPath, DomainHooks hooks,
+                  ManagerOptions options = {});
     ~DomainManager() override;
     DomainManager(const DomainManager&) = delete;
     DomainManager& operator=(const DomainManager&) = delete;
 
     // At daemon start: load definitions, find running VMMs again, start autostart ones.
     void load();
-    // From the loop's tick: reads the VMMs' event monitors.
+    // From the loop's tick: job wait timeouts and destroy escalation (timers, no I/O).
     void tick();
 
     // DomainTable
@@ -68,21 +89,23 @@ public:
     std::vector<std::string> inactiveNames() const override;
     std::size_t activeCount() const override;
 
-    // Every call below throws rpc::RpcError with libvirt's error code on failure.
+    // Every call below throws rpc::RpcError with libvirt's error code when it fails at
+    // once; the asynchronous ones otherwise answer through done, exactly once, on the
+    // loop thread (possibly before they return).
     rpc::DomainRef lookupByName(const std::string& name) const;
     rpc::DomainRef lookupByUuid(const rpc::Uuid& uuid) const;
     rpc::DomainRef lookupById(int id) const;
 
     rpc::DomainRef define(const std::string& xml, unsigned flags);
-    void undefine(const rpc::DomainRef& dom, unsigned flags);
-    rpc::DomainRef start(const rpc::DomainRef& dom, unsigned flags);
-    rpc::DomainRef createXml(const std::string& xml, unsigned flags);
-    void destroy(const rpc::DomainRef& dom, unsigned flags);
-    void shutdown(const rpc::DomainRef& dom, unsigned flags);
-    void reboot(const rpc::DomainRef& dom, unsigned flags);
-    void reset(const rpc::DomainRef& dom, unsigned flags);
-    void suspend(const rpc::DomainRef& dom);
-    void resume(const rpc::DomainRef& dom);
+    void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void start(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void createXml(const std::string& xml, unsigned flags, JobDone done);
+    void destroy(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void shutdown(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void reboot(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void reset(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    void suspend(const rpc::DomainRef& dom, JobDone done);
+    void resume(const rpc::DomainRef& dom, JobDone done);
 
     DomainInfo info(const rpc::DomainRef& dom) const;
     std::pair<int, int> state(const rpc::DomainRef& dom) const;
@@ -96,46 +119,77 @@ public:
     std::uint64_t maxMemoryKiB(const rpc::DomainRef& dom) const;
     // Statistics of a running domain, from the VMM's counters and its process.
     // path: a disk's target ("vda") or source file; device: a TAP name or MAC.
-    BlockStats blockStats(const rpc::DomainRef& dom, const std::string& path) const;
-    InterfaceStats interfaceStats(const rpc::DomainRef& dom, const std::string& device) const;
+    void blockStats(const rpc::DomainRef& dom, const std::string& path, std::function<void(BlockStats)> done);
+    void interfaceStats(const rpc::DomainRef& dom, const std::string& device,
+                        std::function<void(InterfaceStats)> done);
     // (virDomainMemoryStatTags, value) pairs.
     std::vector<std::pair<int, std::uint64_t>> memoryStats(const rpc::DomainRef& dom) const;
     process::VmmProcess::CpuTimes cpuTimes(const rpc::DomainRef& dom) const;
     // virConnectGetAllDomainStats: doms (empty: every domain matching the listing
     // flags), stats groups (0: all mica has).
-    std::vector<std::pair<rpc::DomainRef, std::vector<rpc::TypedParam>>> allStats(
-        const std::vector<rpc::DomainRef>& doms, unsigned stats, unsigned flags) const;
+    void allStats(const std::vector<rpc::DomainRef>& doms, unsigned stats, unsigned flags,
+                  std::function<void(StatsRecords)> done);
     // Connects stream to the serial console's pty. devName: null or "serial0".
     void openConsole(const rpc::DomainRef& dom, const std::optional<std::string>& devName, unsigned flags,
                      std::shared_ptr<rpc::Stream> stream);
 
 private:
-    struct Domain;
-    struct Console;
+    using Counters = std::map<std::string, nlohmann::json>;   // by uuid; {} when the VMM did not say
+    struct PendingCounters {
+        std::size_t remaining = 0;
+        Counters counters;
+        std::function<void(Counters)> then;
+    };
+
     Domain& find(const rpc::DomainRef& dom) const;
     Domain* findByName(const std::string& name) const;
+    Domain* findLive(const std::string& uuid, std::uint64_t serial) const;
+    Domain& insert(std::unique_ptr<Domain> d);
     rpc::DomainRef ref(const Domain& d) const;
     Domain& running(const rpc::DomainRef& dom) const;
     // A new definition: parsed, then checked against the domain capabilities.
     conf::DomainDef parseNew(const std::string& xml, unsigned parseFlags) const;
-    void startDomain(Domain& d, bool paused);
+
+    // Jobs (DomainJob.h). body runs once the lock is ours; it throws to fail at once,
+    // or arranges for finishJob later.
+    void runJob(Domain& d, const char* name, std::function<void(Domain&)> body, JobDone done);
+    void finishJob(Domain& d, JobOutcome outcome);
+    // Calls the VMM on a worker thread; back on the loop, applies onSuccess if the
+    // domain still runs the same VMM, then finishes the job.
+    void vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess);
+    // Erases a domain: whoever waits on it is told it is gone.
+    void erase(Domain& d);
+
+    // undoFailure: restores what the caller changed before starting (see createXml).
+    void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {});
     void watch(Domain& d);
     void readEvents(Domain& d);
     void onVmmEnded(Domain& d);
+    // Destroy escalation: SIGKILL after SIGTERM, or giving up.
+    void tickDestroys(std::int64_t nowMs);
     // restarting: the domain starts again right away (kept even when transient).
     void stopped(Domain& d, int reason, int eventDetail, bool restarting = false);
     void saveStatus(const Domain& d) const;
     void closeConsole(Domain& d);
     void emit(const Domain& d, int event, int detail) const;
-    nlohmann::json counters(const Domain& d) const;   // {} when the VMM cannot say
-    std::vector<rpc::TypedParam> statsOf(const Domain& d, unsigned groups) const;
+
+    // The counters of the running domains among uuids, asked of every VMM at once.
+    void withCounters(const std::vector<const Domain*>& doms, std::function<void(Counters)> then);
+    std::vector<rpc::TypedParam> statsOf(const Domain& d, unsigned groups, const nlohmann::json& counters) const;
 
     rpc::EventLoop& loop_;
     DomainStore& store_;
     std::string vmmPath_;
     DomainHooks hooks_;
+    ManagerOptions options_;
     std::map<std::string, std::unique_ptr<Domain>> domains_;   // by canonical uuid
+    std::map<std::uint64_t, PendingCounters> pendingCounters_;
     int nextId_ = 1;
+    std::uint64_t nextSerial_ = 1;
+    std::uint64_t nextTicket_ = 1;
+    // Last: destroyed first, so no worker's result reaches the loop once the rest of
+    // this object is gone.
+    WorkerPool pool_;
 };
 
 }  // namespace mica::domain

@@ -3,7 +3,7 @@
 //   configDir/autostart/NAME.xml  symlink to the definition: start with the daemon
 //   stateDir/NAME.xml             status of a running domain (<domstatus>): what a new
 //                                 daemon needs to find and reattach its VMM
-//   stateDir/NAME/                the VMM's API socket and event monitor file
+//   stateDir/NAME/                the VMM's API socket and event FIFO
 //   logDir/NAME.log               the VMM's output and the daemon's notes
 // Every write goes to a temporary file, is fsynced and renamed over the old one, so a
 // crash leaves either the old or the new file, never half of one.

@@ -31,7 +31,7 @@ int pidfdOpen(pid_t pid)
 
 }  // namespace
 
-VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath)
+VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd)
 {
     // Everything the child needs is prepared here: after fork it may only call
     // async-signal-safe functions.
@@ -58,7 +58,16 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
         ::dup2(null.get(), 0);
         ::dup2(log.get(), 1);
         ::dup2(log.get(), 2);
-        ::syscall(SYS_close_range, 3u, ~0u, 0u);
+        unsigned firstClosed = 3;
+        if (eventFd >= 0) {
+            // dup2 onto itself would keep FD_CLOEXEC: clear it by hand then.
+            if (eventFd == 3)
+                ::fcntl(3, F_SETFD, 0);
+            else
+                ::dup2(eventFd, 3);
+            firstClosed = 4;
+        }
+        ::syscall(SYS_close_range, firstClosed, ~0u, 0u);
         ::execv(args[0], args.data());
         const char msg[] = "virtmicad: cannot execute the VMM\n";
         (void)!::write(2, msg, sizeof msg - 1);

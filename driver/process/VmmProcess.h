@@ -16,9 +16,10 @@ namespace mica::process {
 
 class VmmProcess {
 public:
-    // Starts argv[0] with argv, stdin /dev/null, stdout and stderr appended to logPath.
-    // Throws std::runtime_error when it cannot.
-    static VmmProcess spawn(const std::vector<std::string>& argv, const std::string& logPath);
+    // Starts argv[0] with argv, stdin /dev/null, stdout and stderr appended to logPath,
+    // and eventFd (if >= 0) as its fd 3 (for `--event-monitor fd=3`); nothing else of the
+    // daemon's is inherited. Throws std::runtime_error when it cannot.
+    static VmmProcess spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd = -1);
     // A process this daemon did not start (found from a status file); nullopt when pid
     // no longer runs.
     static std::optional<VmmProcess> adopt(pid_t pid);

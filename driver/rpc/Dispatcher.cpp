@@ -198,12 +198,12 @@ ReplyBody Dispatcher::callChecked(Session& session, const Header& header,
     } catch (...) {
         if (!ctx.deferred)
             throw;
-        // The reply belongs to the DeferredReply now: answer the error through it
-        // (if it is already gone, its destructor has answered).
-        if (auto reply = ctx.deferredReply.lock())
-            reply->fail(toRemoteError(std::current_exception()));
+        // The reply belongs to the DeferredReply now: answer the error through it.
+        std::exchange(ctx.deferredReply, nullptr)->fail(toRemoteError(std::current_exception()));
         return {MessageStatus::Ok, {}, true};
     }
+    // Whoever the handler gave the reply to answers it; nobody: its destructor does.
+    ctx.deferredReply.reset();
     if (ctx.deferred)
         return {MessageStatus::Ok, {}, true};
     return {MessageStatus::Ok, enc.take(), false};

@@ -52,7 +52,10 @@ struct CallContext {
     // Set by the server; empty where replies cannot be deferred (tests, fuzzing).
     DeferredReply::Sender sender;
     bool deferred = false;
-    std::weak_ptr<DeferredReply> deferredReply;
+    // Held while the handler runs, so that a handler which throws after defer() (its
+    // own copies of the reply already unwound) is still answered with its error rather
+    // than with "dropped without answering".
+    std::shared_ptr<DeferredReply> deferredReply;
     // Set by the server; empty where streams cannot exist.
     Stream::Sink streamSink;
 

@@ -1,0 +1,77 @@
+// One domain as the daemon holds it: its definitions, its running VMM (process, API
+// socket, event channel), its state, its job lock and the answers still owed for it.
+// Owned by DomainManager and touched only on the event loop thread; worker threads get
+// copies of what they need (see WorkerPool.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <libvirt/libvirt.h>
+
+#include "DomainDef.h"
+#include "DomainJob.h"
+#include "RemoteTypes.h"
+#include "Stream.h"
+#include "UniqueFd.h"
+#include "VmmEventChannel.h"
+#include "VmmProcess.h"
+
+namespace mica::domain {
+
+// How a job (or a destroy) ends: an error, or the domain as it leaves it.
+struct JobOutcome {
+    std::optional<rpc::RemoteError> error;
+    rpc::DomainRef dom;
+};
+using JobDone = std::function<void(JobOutcome)>;
+
+struct DomainConsole {
+    UniqueFd fd;
+    std::shared_ptr<rpc::Stream> stream;
+};
+
+struct Domain {
+    std::uint64_t serial = 0;             // tells this object from a later one with the same uuid
+    conf::DomainDef def;                  // the definition (next start uses newDef if set)
+    std::optional<conf::DomainDef> newDef;  // defined while running (or starting)
+    conf::DomainDef live;                 // while running: def as started + runtime facts
+    bool persistent = true;
+    int id = -1;
+    int state = VIR_DOMAIN_SHUTOFF;
+    int reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
+
+    // Bumped whenever the domain starts or stops: the answer of a VMM call made for an
+    // earlier run of the domain is stale.
+    std::uint64_t incarnation = 0;
+    std::optional<process::VmmProcess> vmm;
+    std::optional<process::VmmEventChannel> events;
+    std::string apiSocket;
+    std::vector<std::string> createdTaps;
+    bool starting = false;                // a start job is launching the VMM
+    std::optional<unsigned> startingCid;  // the vsock CID that start has taken
+    bool guestPoweredOff = false;         // the event monitor said "shutdown"
+    bool rebootOnPoweroff = false;        // an ACPI reboot: start again once the guest powered off
+
+    // Destroy does not queue behind the job lock (the job may be waiting on the very VMM
+    // it kills, as libvirt's destroy does): it signals the VMM and answers when the
+    // pidfd says it ended.
+    bool destroying = false;
+    bool destroyGraceful = true;          // every caller asked for VIR_DOMAIN_DESTROY_GRACEFUL
+    bool destroyKilled = false;           // SIGKILL sent
+    std::int64_t destroyDeadlineMs = 0;   // next escalation (SIGKILL, or giving up)
+    std::vector<JobDone> destroyWaiters;
+
+    DomainJob job;
+    JobDone jobDone;                      // the answer of the job holding the lock
+
+    std::unique_ptr<DomainConsole> console;
+
+    bool active() const { return id > 0; }
+};
+
+}  // namespace mica::domain

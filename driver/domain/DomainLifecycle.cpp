@@ -1,0 +1,501 @@
+// DomainManager: starting and stopping domains, and the jobs that change a running one.
+// The blocking halves (launching a VMM, its REST calls) run on the worker pool; what
+// they come back with is applied here, on the loop thread, if the domain still runs the
+// VMM they talked to (Domain::incarnation).
+#include "DomainManager.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <filesystem>
+#include <set>
+
+#include "ConfError.h"
+#include "ManagerSupport.h"
+#include "Tap.h"
+#include "VmConfigTranslator.h"
+#include "VmmClient.h"
+#include "VmmLaunch.h"
+#include "i18n.h"
+
+namespace mica::domain {
+
+using rpc::RpcError;
+
+namespace {
+
+// Destroy: how long the VMM gets to end after SIGKILL before destroy reports failure
+// (a process stuck in the kernel, in uninterruptible sleep on a dead NFS disk, say).
+constexpr std::int64_t kKillWaitMs = 10000;
+
+rpc::RemoteError notRunning()
+{
+    return error(VIR_ERR_OPERATION_INVALID, _("domain is not running")).error();
+}
+
+}  // namespace
+
+// --- start ------------------------------------------------------------------------
+
+void DomainManager::start(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY | VIR_DOMAIN_START_FORCE_BOOT);
+    if (flags & VIR_DOMAIN_START_AUTODESTROY)
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("autodestroy is not supported"));
+    Domain& d = find(dom);
+    if (d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
+    bool paused = flags & VIR_DOMAIN_START_PAUSED;
+    runJob(d, "start", [this, paused](Domain& x) {
+        if (x.active())
+            fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
+        startDomain(x, paused);
+    }, std::move(done));
+}
+
+void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_VALIDATE);
+    conf::DomainDef def = parseNew(xml, (flags & VIR_DOMAIN_START_VALIDATE) ? VIR_DOMAIN_DEFINE_VALIDATE : 0);
+    bool paused = flags & VIR_DOMAIN_START_PAUSED;
+    Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
+    auto check = [](const Domain& e, const conf::DomainDef& def) {
+        if (e.active() || e.starting)
+            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
+        if (e.def.uuid != def.uuid || e.def.name != def.name)
+            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("domain '%1' already exists with uuid %2"),
+                                                       {e.def.name, e.def.uuid}));
+    };
+    if (!existing) {
+        auto owned = std::make_unique<Domain>();
+        owned->persistent = false;
+        owned->def = def;
+        Domain& d = insert(std::move(owned));
+        runJob(d, "create", [this, paused](Domain& x) { startDomain(x, paused); }, std::move(done));
+        return;
+    }
+    check(*existing, def);
+    runJob(*existing, "create", [this, def, paused, check](Domain& x) {
+        check(x, def);
+        // A persistent domain started from other XML keeps its definition.
+        x.newDef = x.def;
+        x.def = def;
+        startDomain(x, paused, [](Domain& y) {
+            if (y.newDef)
+                y.def = *std::exchange(y.newDef, std::nullopt);
+        });
+    }, std::move(done));
+}
+
+void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure)
+{
+    // Every failure, now or from the worker, ends here: the job answers, and a transient
+    // domain that never ran goes away.
+    auto failStart = [this, undoFailure](Domain& x, const rpc::RemoteError& e) {
+        x.starting = false;
+        x.startingCid.reset();
+        x.events.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(store_.runDir(x.def.name), ec);
+        if (undoFailure)
+            undoFailure(x);
+        finishJob(x, {e, {}});
+        if (!x.persistent && !x.active())
+            erase(x);
+    };
+
+    process::VmmLaunchRequest rq;
+    conf::DomainDef def;
+    conf::RuntimePaths paths;
+    try {
+        if (d.newDef)
+            d.def = *std::exchange(d.newDef, std::nullopt);
+        def = d.def;
+        const std::string name = def.name;
+        paths.stateDir = store_.paths().stateDir;
+        // <cid auto='yes'/>: the lowest guest CID no running or starting domain uses.
+        std::set<unsigned> cids;
+        for (auto& [uuid, other] : domains_) {
+            if (other->active() && other->live.vsock)
+                cids.insert(other->live.vsock->cid);
+            if (other->startingCid)
+                cids.insert(*other->startingCid);
+        }
+        while (cids.count(paths.autoVsockCid))
+            ++paths.autoVsockCid;
+
+        conf::Translation t;
+        try {
+            t = conf::toVmConfig(def, paths);
+        } catch (const conf::ConfError& e) {
+            failConf(e);
+        }
+        std::string runDir = store_.runDir(name);
+        std::error_code ec;
+        std::filesystem::remove_all(runDir, ec);
+        std::filesystem::create_directories(runDir, ec);
+        d.apiSocket = runDir + "/api.sock";
+        d.createdTaps.clear();
+        d.destroying = d.guestPoweredOff = false;
+        d.events = process::VmmEventChannel::open(runDir + "/events");
+
+        // The TAP names the VMM will open: given, or generated from the uuid.
+        for (size_t i = 0; i < def.nets.size(); ++i)
+            if (def.nets[i].targetDev.empty())
+                def.nets[i].targetDev = conf::generatedTapName(def, i);
+        for (const auto& action : t.hostActions) {
+            unsigned pairs = 1;
+            for (const auto& net : def.nets)
+                if (net.targetDev == action.tap)
+                    pairs = std::max(1u, net.queues);
+            rq.taps.push_back({action.tap, action.bridge, pairs, action.mtu});
+        }
+        rq.argv = {vmmPath_, "--api-socket", d.apiSocket, "--event-monitor", "fd=3"};
+        if (def.onReboot == conf::LifecycleAction::Destroy)
+            rq.argv.insert(rq.argv.end(), {"--on-reboot", "exit"});
+        rq.apiSocket = d.apiSocket;
+        rq.logPath = store_.logPath(name);
+        rq.config = nlohmann::json(t.config);
+        rq.paused = paused;
+        store_.note(name, "starting " + vmmPath_);
+    } catch (...) {
+        failStart(d, remoteError(std::current_exception()));
+        return;
+    }
+    auto writer = std::make_shared<UniqueFd>();
+    try {
+        *writer = d.events->writer();
+    } catch (...) {
+        failStart(d, remoteError(std::current_exception()));
+        return;
+    }
+    rq.eventFd = writer->get();
+    d.starting = true;
+    if (def.vsock && def.vsock->autoCid)
+        d.startingCid = paths.autoVsockCid;
+
+    // Plain data in, plain data out: nothing here may own an answer (WorkerPool.h).
+    pool_.run([this, rq = std::move(rq), writer, uuid = d.def.uuid, serial = d.serial, def, paused,
+               cid = paths.autoVsockCid, failStart]() -> std::function<void()> {
+        auto result = std::make_shared<process::VmmLaunchResult>(process::launchVmm(rq));
+        return [this, result, uuid, serial, def, paused, cid, failStart] {
+            Domain* dp = findLive(uuid, serial);
+            if (!dp) {
+                // Cannot happen while the start job holds the domain; if it did, the
+                // VMM must not run on unowned.
+                if (result->vmm)
+                    result->vmm->kill(SIGKILL);
+                for (const auto& tap : result->createdTaps)
+                    process::deleteTap(tap);
+                return;
+            }
+            Domain& d = *dp;
+            if (!result->vmm) {
+                store_.note(def.name, "start failed: " + result->error);
+                failStart(d, error(VIR_ERR_OPERATION_FAILED, result->error).error());
+                return;
+            }
+            d.starting = false;
+            d.startingCid.reset();
+            d.vmm = std::move(*result->vmm);
+            d.createdTaps = result->createdTaps;
+            d.live = def;
+            if (!result->serialPath.empty() && d.live.serial)
+                d.live.serial->source.path = result->serialPath;
+            if (d.live.vsock && d.live.vsock->autoCid)
+                d.live.vsock->cid = cid;
+            d.id = nextId_++;
+            d.live.id = d.id;
+            ++d.incarnation;
+            d.state = paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
+            d.reason = paused ? int(VIR_DOMAIN_PAUSED_USER) : int(VIR_DOMAIN_RUNNING_BOOTED);
+            saveStatus(d);
+            watch(d);
+            store_.note(def.name, "started, pid " + std::to_string(d.vmm->pid()) + ", id " + std::to_string(d.id));
+            emit(d, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
+            if (paused)
+                emit(d, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+            finishJob(d, {std::nullopt, ref(d)});
+        };
+    });
+}
+
+// --- the VMM's end and its events ---------------------------------------------------
+
+void DomainManager::watch(Domain& d)
+{
+    std::string uuid = d.def.uuid;
+    std::uint64_t serial = d.serial;
+    loop_.watch(d.vmm->pidfd(), EPOLLIN, [this, uuid, serial](std::uint32_t) {
+        Domain* d = findLive(uuid, serial);
+        if (d && d->vmm && d->vmm->ended())
+            onVmmEnded(*d);
+    });
+    if (d.events)
+        loop_.watch(d.events->fd(), EPOLLIN, [this, uuid, serial](std::uint32_t) {
+            if (Domain* d = findLive(uuid, serial))
+                readEvents(*d);
+        });
+}
+
+void DomainManager::readEvents(Domain& d)
+{
+    if (!d.events)
+        return;
+    for (const auto& line : d.events->readLines()) {
+        auto ev = nlohmann::json::parse(line, nullptr, false);
+        if (!ev.is_object() || !ev.contains("event") || !ev["event"].is_string())
+            continue;
+        std::string name = ev["event"].get<std::string>();
+        if (name == "reboot") {
+            if (hooks_.reboot)
+                hooks_.reboot(ref(d));
+        } else if (name == "shutdown") {
+            d.guestPoweredOff = true;
+        }
+    }
+}
+
+void DomainManager::onVmmEnded(Domain& d)
+{
+    readEvents(d);   // what the VMM said last is still in the FIFO
+    std::optional<int> status = d.vmm->exitStatus();
+    int reason, detail;
+    if (d.destroying) {
+        reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+    } else if (d.guestPoweredOff || (status && (*status == 0 || *status == 3))) {
+        reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+        detail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    } else {
+        reason = VIR_DOMAIN_SHUTOFF_CRASHED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
+    }
+    store_.note(d.def.name, "the VMM ended" + (status ? ", status " + std::to_string(*status) : std::string()));
+    // on_poweroff applies to a guest that powered off, on_crash to a VMM that ended
+    // otherwise (killed, crashed, a guest triple fault with nowhere to go).
+    bool poweredOff = reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN && d.guestPoweredOff;
+    bool rebooting = poweredOff && d.rebootOnPoweroff;
+    bool restart = rebooting ||
+                   (d.persistent && ((poweredOff && d.def.onPoweroff == conf::LifecycleAction::Restart) ||
+                                     (reason == VIR_DOMAIN_SHUTOFF_CRASHED &&
+                                      d.def.onCrash == conf::LifecycleAction::Restart)));
+    std::string uuid = d.def.uuid, name = d.def.name;
+    std::uint64_t serial = d.serial;
+    if (rebooting && hooks_.reboot)
+        hooks_.reboot(ref(d));
+    stopped(d, reason, detail, restart);
+    if (Domain* again = restart ? findLive(uuid, serial) : nullptr) {
+        runJob(*again, "restart", [this](Domain& x) {
+            if (x.active() || x.starting)
+                finishJob(x, {std::nullopt, ref(x)});
+            else
+                startDomain(x, false);
+        }, [this, name](JobOutcome o) {
+            if (o.error)
+                store_.note(name, "restart failed: " + o.error->message.value_or(""));
+        });
+    }
+}
+
+void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restarting)
+{
+    loop_.unwatch(d.vmm->pidfd());
+    if (d.events)
+        loop_.unwatch(d.events->fd());
+    d.events.reset();
+    closeConsole(d);
+    for (const auto& tap : d.createdTaps)
+        process::deleteTap(tap);
+    d.createdTaps.clear();
+    std::error_code ec;
+    std::filesystem::remove_all(store_.runDir(d.def.name), ec);
+    store_.removeStatus(d.def.name);
+    rpc::DomainRef r = ref(d);
+    d.vmm.reset();
+    d.id = -1;
+    ++d.incarnation;
+    d.state = VIR_DOMAIN_SHUTOFF;
+    d.reason = reason;
+    d.destroying = false;
+    std::vector<JobDone> destroyers = std::move(d.destroyWaiters);
+    d.destroyWaiters.clear();
+    if (hooks_.lifecycle)
+        hooks_.lifecycle(r, VIR_DOMAIN_EVENT_STOPPED, eventDetail);
+    d.rebootOnPoweroff = false;
+    for (auto& w : destroyers)
+        w({std::nullopt, r});
+    if (!d.persistent && !restarting) {
+        erase(d);
+        return;
+    }
+    if (d.newDef)
+        d.def = *std::exchange(d.newDef, std::nullopt);
+}
+
+// --- destroy ------------------------------------------------------------------------
+
+void DomainManager::destroy(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_DESTROY_GRACEFUL);
+    Domain& d = running(dom);
+    bool graceful = flags & VIR_DOMAIN_DESTROY_GRACEFUL;
+    d.destroyWaiters.push_back(std::move(done));
+    if (d.destroying) {
+        d.destroyGraceful = d.destroyGraceful && graceful;
+        return;
+    }
+    // SIGTERM first: the VMM stops its vCPUs and exits cleanly. A graceful destroy
+    // stops there; otherwise SIGKILL follows (tickDestroys). A job waiting on this VMM
+    // sees its connection close and ends; the pidfd answers the destroy.
+    d.destroying = true;
+    d.destroyGraceful = graceful;
+    d.destroyKilled = false;
+    d.destroyDeadlineMs = rpc::EventLoop::nowMs() + options_.destroyTermMs;
+    d.vmm->kill(SIGTERM);
+}
+
+void DomainManager::tickDestroys(std::int64_t now)
+{
+    std::vector<std::pair<std::vector<JobDone>, rpc::RemoteError>> failed;
+    for (auto& [uuid, dp] : domains_) {
+        Domain& d = *dp;
+        if (!d.destroying || !d.vmm || now < d.destroyDeadlineMs)
+            continue;
+        if (!d.destroyKilled && !d.destroyGraceful) {
+            d.vmm->kill(SIGKILL);
+            d.destroyKilled = true;
+            d.destroyDeadlineMs = now + kKillWaitMs;
+            continue;
+        }
+        d.destroying = false;
+        failed.emplace_back(std::move(d.destroyWaiters),
+                            error(VIR_ERR_OPERATION_FAILED, d.destroyKilled ? _("the VMM did not end on SIGKILL")
+                                                                            : _("the VMM did not end on SIGTERM"))
+                                .error());
+        d.destroyWaiters.clear();
+    }
+    for (auto& [waiters, e] : failed)
+        for (auto& w : waiters)
+            w({e, {}});
+}
+
+// --- jobs on a running domain ---------------------------------------------------------
+
+void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess)
+{
+    if (!d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    pool_.run([this, socket = d.apiSocket, ep = std::string(endpoint), uuid = d.def.uuid, serial = d.serial,
+               incarnation = d.incarnation, onSuccess]() -> std::function<void()> {
+        std::optional<rpc::RemoteError> err;
+        try {
+            auto r = process::vmmRequest(socket, "PUT", ep);
+            if (!r.ok())
+                err = error(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED, r.errorText())
+                          .error();
+        } catch (const std::exception& e) {
+            err = error(VIR_ERR_OPERATION_FAILED, e.what()).error();
+        }
+        return [this, uuid, serial, incarnation, err, onSuccess] {
+            Domain* d = findLive(uuid, serial);
+            if (!d || !d->jobDone)
+                return;   // gone: erase() answered
+            if (d->incarnation != incarnation || !d->active()) {
+                finishJob(*d, {notRunning(), {}});
+                return;
+            }
+            if (err) {
+                finishJob(*d, {err, {}});
+                return;
+            }
+            try {
+                if (onSuccess)
+                    onSuccess(*d);
+                finishJob(*d, {std::nullopt, ref(*d)});
+            } catch (...) {
+                finishJob(*d, {remoteError(std::current_exception()), {}});
+            }
+        };
+    });
+}
+
+void DomainManager::shutdown(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    if (flags & ~static_cast<unsigned>(VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN))
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("only the ACPI power button shutdown mode is supported"));
+    // Stays running until the guest powers off; the VMM's exit is the "stopped" event.
+    runJob(running(dom), "shutdown", [this](Domain& d) { vmmJob(d, "vm.power-button", {}); }, std::move(done));
+}
+
+void DomainManager::reboot(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    if (flags & ~static_cast<unsigned>(VIR_DOMAIN_REBOOT_ACPI_POWER_BTN))
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("only the default and ACPI power button reboot modes are supported"));
+    bool acpi = flags & VIR_DOMAIN_REBOOT_ACPI_POWER_BTN;
+    runJob(running(dom), "reboot", [this, acpi](Domain& d) {
+        if (acpi) {
+            // As libvirt's QEMU driver does for this mode: the guest is asked to power
+            // off and, when it has, the domain starts again instead of shutting off.
+            vmmJob(d, "vm.power-button", [](Domain& x) { x.rebootOnPoweroff = true; });
+            return;
+        }
+        // The default mode resets the machine, which boots the same configuration again
+        // (there is no ACPI reboot request a guest could answer). As libvirt's QEMU
+        // driver after its reboot: running, and the reason says it booted.
+        vmmJob(d, "vm.reboot", [this](Domain& x) {
+            x.state = VIR_DOMAIN_RUNNING;
+            x.reason = VIR_DOMAIN_RUNNING_BOOTED;
+            saveStatus(x);
+        });
+    }, std::move(done));
+}
+
+void DomainManager::reset(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    checkFlags(flags, 0);
+    runJob(running(dom), "reset", [this](Domain& d) {
+        vmmJob(d, "vm.reboot", [this](Domain& x) {
+            if (x.state == VIR_DOMAIN_PAUSED) {
+                x.state = VIR_DOMAIN_RUNNING;
+                x.reason = VIR_DOMAIN_RUNNING_BOOTED;
+                saveStatus(x);
+            }
+        });
+    }, std::move(done));
+}
+
+void DomainManager::suspend(const rpc::DomainRef& dom, JobDone done)
+{
+    runJob(running(dom), "suspend", [this](Domain& d) {
+        if (d.active() && d.state == VIR_DOMAIN_PAUSED) {
+            finishJob(d, {std::nullopt, ref(d)});   // libvirt: suspending a paused domain succeeds
+            return;
+        }
+        vmmJob(d, "vm.pause", [this](Domain& x) {
+            x.state = VIR_DOMAIN_PAUSED;
+            x.reason = VIR_DOMAIN_PAUSED_USER;
+            saveStatus(x);
+            emit(x, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        });
+    }, std::move(done));
+}
+
+void DomainManager::resume(const rpc::DomainRef& dom, JobDone done)
+{
+    runJob(running(dom), "resume", [this](Domain& d) {
+        if (d.active() && d.state != VIR_DOMAIN_PAUSED)
+            fail(VIR_ERR_OPERATION_INVALID, _("domain is not paused"));
+        vmmJob(d, "vm.resume", [this](Domain& x) {
+            x.state = VIR_DOMAIN_RUNNING;
+            x.reason = VIR_DOMAIN_RUNNING_UNPAUSED;
+            saveStatus(x);
+            emit(x, VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+        });
+    }, std::move(done));
+}
+
+}  // namespace mica::domain

@@ -1,0 +1,93 @@
+#include "ManagerSupport.h"
+
+#include <cstdio>
+
+#include "i18n.h"
+
+namespace mica::domain {
+
+namespace {
+
+const char* prefix(virErrorNumber code)
+{
+    switch (code) {
+    case VIR_ERR_NO_DOMAIN: return _("Domain not found");
+    case VIR_ERR_OPERATION_INVALID: return _("Requested operation is not valid");
+    case VIR_ERR_OPERATION_FAILED: return _("operation failed");
+    case VIR_ERR_OPERATION_TIMEOUT: return _("Timed out during operation");
+    case VIR_ERR_INVALID_ARG: return _("invalid argument");
+    case VIR_ERR_ARGUMENT_UNSUPPORTED: return _("argument unsupported");
+    case VIR_ERR_NO_SUPPORT: return _("this function is not supported by the connection driver");
+    default: return _("internal error");
+    }
+}
+
+}  // namespace
+
+rpc::RpcError error(virErrorNumber code, const std::string& message)
+{
+    return rpc::RpcError(code, VIR_FROM_DOMAIN, std::string(prefix(code)) + ": " + message);
+}
+
+void fail(virErrorNumber code, const std::string& message)
+{
+    throw error(code, message);
+}
+
+void failConf(const conf::ConfError& e)
+{
+    throw rpc::RpcError(e.code(), VIR_FROM_DOMAIN, std::string(conf::errorCodePrefix(e.code())) + ": " + e.what());
+}
+
+void checkFlags(unsigned flags, unsigned allowed)
+{
+    if (flags & ~allowed) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, _("unsupported flags (0x%x)"), flags & ~allowed);
+        fail(VIR_ERR_INVALID_ARG, buf);
+    }
+}
+
+rpc::RemoteError remoteError(const std::exception_ptr& e)
+{
+    try {
+        std::rethrow_exception(e);
+    } catch (const rpc::RpcError& r) {
+        return r.error();
+    } catch (const conf::ConfError& c) {
+        return rpc::RpcError(c.code(), VIR_FROM_DOMAIN, std::string(conf::errorCodePrefix(c.code())) + ": " + c.what())
+            .error();
+    } catch (const std::exception& x) {
+        return error(VIR_ERR_INTERNAL_ERROR, x.what()).error();
+    } catch (...) {
+        return error(VIR_ERR_INTERNAL_ERROR, "unknown exception").error();
+    }
+}
+
+std::string uuidText(const rpc::Uuid& u)
+{
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < u.size(); ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out += '-';
+        out += hex[u[i] >> 4];
+        out += hex[u[i] & 15];
+    }
+    return out;
+}
+
+rpc::Uuid uuidBytes(const std::string& text)
+{
+    rpc::Uuid u{};
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < text.size() && n < u.size(); ++i) {
+        if (text[i] == '-')
+            continue;
+        u[n++] = static_cast<std::uint8_t>(std::stoi(text.substr(i, 2), nullptr, 16));
+        ++i;
+    }
+    return u;
+}
+
+}  // namespace mica::domain

@@ -1,0 +1,26 @@
+// Helpers the DomainManager's files share: libvirt-style errors, uuid text.
+#pragma once
+
+#include <libvirt/virterror.h>
+
+#include <exception>
+#include <string>
+
+#include "ConfError.h"
+#include "RemoteTypes.h"
+#include "RpcError.h"
+
+namespace mica::domain {
+
+// libvirt's servers put the error code's own text in front of the message.
+[[noreturn]] void fail(virErrorNumber code, const std::string& message);
+rpc::RpcError error(virErrorNumber code, const std::string& message);
+[[noreturn]] void failConf(const conf::ConfError& e);
+void checkFlags(unsigned flags, unsigned allowed);
+// What a caller is told about an exception out of a job.
+rpc::RemoteError remoteError(const std::exception_ptr& e);
+
+std::string uuidText(const rpc::Uuid& u);
+rpc::Uuid uuidBytes(const std::string& text);
+
+}  // namespace mica::domain

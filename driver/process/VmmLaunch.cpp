@@ -1,0 +1,60 @@
+#include "VmmLaunch.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include "Tap.h"
+#include "VmmClient.h"
+#include "i18n.h"
+
+namespace mica::process {
+
+VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
+{
+    VmmLaunchResult out;
+    try {
+        for (const auto& tap : rq.taps)
+            if (createTap(tap.name, tap.queuePairs, tap.bridge, tap.mtu))
+                out.createdTaps.push_back(tap.name);
+        out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd);
+
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.startTimeoutMs);
+        while (!vmmSocketReady(rq.apiSocket)) {
+            if (out.vmm->ended())
+                throw std::runtime_error(_("the VMM ended while starting; see ") + rq.logPath);
+            if (std::chrono::steady_clock::now() > deadline)
+                throw std::runtime_error(_("the VMM did not open its API socket in time"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        auto call = [&](const char* method, const char* endpoint, const std::optional<nlohmann::json>& body) {
+            auto r = vmmRequest(rq.apiSocket, method, endpoint, body);
+            if (!r.ok())
+                throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
+            return r;
+        };
+        call("PUT", "vm.create", rq.config);
+        call("PUT", "vm.boot", std::nullopt);
+        if (rq.paused)
+            call("PUT", "vm.pause", std::nullopt);
+        auto info = call("GET", "vm.info", std::nullopt);
+        if (info.body.is_object() && info.body.contains("serial_path") && info.body["serial_path"].is_string())
+            out.serialPath = info.body["serial_path"].get<std::string>();
+        return out;
+    } catch (const std::exception& e) {
+        out.error = e.what();
+    }
+    if (out.vmm) {
+        out.vmm->kill(SIGKILL);
+        out.vmm->waitEnded(5000);
+        out.vmm.reset();
+    }
+    for (const auto& tap : out.createdTaps)
+        deleteTap(tap);
+    out.createdTaps.clear();
+    return out;
+}
+
+}  // namespace mica::process

@@ -1,0 +1,43 @@
+// Starting one mica-vmm, start to finish: TAPs, the process, its API socket, vm.create,
+// vm.boot (and vm.pause). Blocking — it waits for the VMM for many seconds on a loaded
+// host — so the daemon runs it on a worker thread with plain data in and out, never on
+// its event loop. On failure it undoes what it did (kills the VMM, deletes the TAPs it
+// created) and says why.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "VmmProcess.h"
+
+namespace mica::process {
+
+struct TapRequest {
+    std::string name, bridge;
+    unsigned queuePairs = 1;
+    std::optional<unsigned> mtu;
+};
+
+struct VmmLaunchRequest {
+    std::vector<std::string> argv;   // mica-vmm and its options, --api-socket included
+    std::string apiSocket, logPath;
+    int eventFd = -1;                // becomes the VMM's fd 3; the caller keeps it open
+    std::vector<TapRequest> taps;
+    nlohmann::json config;           // the VmConfig for vm.create
+    bool paused = false;
+    int startTimeoutMs = 30000;      // for the API socket to appear
+};
+
+struct VmmLaunchResult {
+    std::optional<VmmProcess> vmm;   // set on success
+    std::vector<std::string> createdTaps;
+    std::string serialPath;          // the pty vm.info reports, if any
+    std::string error;               // set on failure
+};
+
+VmmLaunchResult launchVmm(const VmmLaunchRequest& request);
+
+}  // namespace mica::process
