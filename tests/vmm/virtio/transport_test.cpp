@@ -275,3 +275,54 @@ TEST_F(TransportTest, DeviceQuiescedWhileItsQueuesExist)
     EXPECT_TRUE(probe->quiesced);
     EXPECT_TRUE(probe->queueThere);
 }
+
+// The component contract on the transport: a device's state saved, restored into a new
+// transport over the same guest memory, saved again, is the same; the restored device
+// goes on from where the first stopped (the next request lands in used slot 1).
+TEST_F(TransportTest, SaveRestoreRoundTrip)
+{
+    VirtioPciDevice first(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    Driver d(first, queue);
+    d.bringUp(bit(kFeatureVersion1) | bit(kFeatureEventIdx));
+    queue.setDescriptor(0, kBuf, 64, kDescWrite, 0);
+    queue.offer(0);
+    d.kick(0);
+    ASSERT_EQ(queue.usedIdx(), 1);
+    first.pause();
+    auto saved = first.save();
+
+    VirtioPciDevice second(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    second.restore(nlohmann::json::parse(saved.dump()));
+    EXPECT_EQ(second.save(), saved);
+    EXPECT_TRUE(second.status() & kStatusDriverOk);
+    second.resume();
+    Driver d2(second, queue);
+    queue.setDescriptor(1, kBuf, 32, kDescWrite, 0);
+    queue.offer(1);
+    d2.kick(0);
+    EXPECT_EQ(queue.usedIdx(), 2);
+    EXPECT_EQ(queue.usedLen(1), 32u);
+}
+
+TEST_F(TransportTest, RestoreRefusesAnotherDeviceOrDamage)
+{
+    VirtioPciDevice rng(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+    auto saved = rng.save();
+    // Damaged: a field missing, a wrong type, a queue count that is not the device's.
+    for (const char* key : {"transport", "config", "msix"}) {
+        auto broken = saved;
+        broken.erase(key);
+        VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+        EXPECT_THROW(dev.restore(broken), StateError) << key;
+    }
+    auto wrongType = saved;
+    wrongType["transport"]["status"] = "running";
+    auto tooManyQueues = saved;
+    tooManyQueues["transport"]["queues"].push_back(tooManyQueues["transport"]["queues"][0]);
+    auto badBase64 = saved;
+    badBase64["config"] = "not base64!";
+    for (const auto& broken : {wrongType, tooManyQueues, badBase64}) {
+        VirtioPciDevice dev(std::make_shared<VirtioRng>("/dev/urandom"), memory, nullptr, nullptr, nullptr);
+        EXPECT_THROW(dev.restore(broken), StateError) << broken.dump();
+    }
+}
