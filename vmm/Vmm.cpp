@@ -175,9 +175,9 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
         oldConsole = std::move(console_);
         config_.reset();
         state_ = VmState::NotCreated;
-        if (dynamic_cast<const StateError*>(&e))
-            throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
-        throw;
+        // The snapshot does not fit (StateError) or names what cannot be opened (a disk
+        // image gone, a socket path taken): either way the request cannot be served.
+        throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
     }
     events_.emit("restored", {{"source_url", sourceUrl}});
 }

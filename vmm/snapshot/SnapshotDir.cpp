@@ -74,8 +74,10 @@ nlohmann::json readJson(const std::string& dir, const char* name)
     }
     try {
         return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-        throw StateError(path + ": not valid JSON (" + e.what() + ")");
+    } catch (const nlohmann::json::parse_error& e) {
+        // Not e.what(): it quotes the text read so far, kilobytes of base64 here.
+        throw StateError(path + ": not valid JSON (parse error at byte " + std::to_string(e.byte) + " of " +
+                         std::to_string(text.size()) + ")");
     }
 }
 
