@@ -6,6 +6,7 @@
 #include <set>
 
 #include "Error.h"
+#include "ValidateConfig.h"
 #include "i18n.h"
 
 namespace mica {
@@ -15,10 +16,11 @@ const char* const kUsage =
     "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on][,memfd=on][,shared=on]]\n"
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
-    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,id=ID]]...\n"
-    "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,id=ID]]...\n"
-    "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng src=PATH]\n"
-    "                [--vsock cid=N,socket=PATH] [--balloon size=SIZE[,free_page_reporting=on]]\n"
+    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
+    "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
+    "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
+    "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
+    "                (DEV: id=ID,pci_slot=N, both optional: the device's name and its slot on PCI bus 0)\n"
     "       mica-vmm --api-socket PATH [...]   (no --kernel: wait for vm.create)\n"
     "       mica-vmm --restore source_url=file:///DIR [--serial ...] [--api-socket ...] [--event-monitor ...]\n"
     "       mica-vmm --version | --features | --help\n";
@@ -71,10 +73,6 @@ void parseCpus(const std::string& value, CpusConfig& cpus)
     if (kv.count("boot"))
         cpus.boot = parseUnsigned(kv["boot"], "--cpus boot");
     cpus.max = kv.count("max") ? parseUnsigned(kv["max"], "--cpus max") : cpus.boot;
-    if (cpus.boot == 0)
-        throw UsageError(std::string("--cpus: ") + _("boot must be at least 1"));
-    if (cpus.max < cpus.boot)
-        throw UsageError(std::string("--cpus: ") + _("max must not be less than boot"));
     if (kv.count("topology")) {
         const std::string& t = kv["topology"];
         size_t a = t.find(':'), b = a == std::string::npos ? a : t.find(':', a + 1);
@@ -83,9 +81,6 @@ void parseCpus(const std::string& value, CpusConfig& cpus)
         cpus.topology.sockets = parseUnsigned(t.substr(0, a), "--cpus topology sockets");
         cpus.topology.cores = parseUnsigned(t.substr(a + 1, b - a - 1), "--cpus topology cores");
         cpus.topology.threads = parseUnsigned(t.substr(b + 1), "--cpus topology threads");
-        auto& tp = cpus.topology;
-        if (tp.sockets == 0 || tp.cores == 0 || tp.threads == 0 || tp.sockets * tp.cores * tp.threads != cpus.max)
-            throw UsageError(std::string("--cpus topology: ") + _("sockets x cores x threads must equal max"));
     } else {
         cpus.topology = {1, cpus.max, 1};
     }
@@ -102,19 +97,25 @@ void parseMemory(const std::string& value, MemoryConfig& memory)
         memory.memfd = parseOnOff(kv["memfd"], "--memory memfd");
     if (kv.count("shared"))
         memory.shared = parseOnOff(kv["shared"], "--memory shared");
-    if (memory.size < (16ull << 20))
-        throw UsageError(std::string("--memory: ") + _("size must be at least 16M"));
-    if (memory.size % 4096)
-        throw UsageError(std::string("--memory: ") + _("size must be a multiple of 4K"));
 }
 
-DiskConfig parseDisk(const std::string& value, size_t index)
+// id= and pci_slot=, which every PCI device's option takes.
+void parseIdentity(std::map<std::string, std::string>& kv, const std::string& option, PciDeviceConfig& device)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "shared", "direct", "num_queues", "serial", "id"});
+    if (kv.count("id"))
+        device.id = kv["id"];
+    if (kv.count("pci_slot"))
+        device.pciSlot = parseUnsigned(kv["pci_slot"], option + " pci_slot");
+}
+
+DiskConfig parseDisk(const std::string& value)
+{
+    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
     disk.path = kv["path"];
+    parseIdentity(kv, "--disk", disk);
     if (kv.count("readonly"))
         disk.readOnly = parseOnOff(kv["readonly"], "--disk readonly");
     if (kv.count("shared"))
@@ -123,45 +124,29 @@ DiskConfig parseDisk(const std::string& value, size_t index)
         disk.direct = parseOnOff(kv["direct"], "--disk direct");
     if (kv.count("num_queues"))
         disk.numQueues = parseUnsigned(kv["num_queues"], "--disk num_queues");
-    if (disk.numQueues == 0 || disk.numQueues > 64)
-        throw UsageError(std::string("--disk: ") + _("num_queues must be between 1 and 64"));
-    if (kv.count("serial")) {
+    if (kv.count("serial"))
         disk.serial = kv["serial"];
-        if (disk.serial.size() > 20)
-            throw UsageError(std::string("--disk: ") + _("serial is at most 20 characters"));
-    }
-    disk.id = kv.count("id") ? kv["id"] : "vd" + std::string(1, static_cast<char>('a' + index % 26));
-    if (disk.id.empty())
-        throw UsageError(std::string("--disk: ") + _("id must not be empty"));
     return disk;
 }
 
-NetConfig parseNet(const std::string& value, size_t index)
+NetConfig parseNet(const std::string& value)
 {
-    auto kv = parseKeyValues(value, "--net", {"tap", "fd", "mac", "num_queues", "id"});
+    auto kv = parseKeyValues(value, "--net", {"tap", "fd", "mac", "num_queues", "id", "pci_slot"});
     NetConfig net;
     if (kv.count("tap") == kv.count("fd"))
         throw UsageError(std::string("--net: ") + _("give exactly one of tap=NAME and fd=N"));
     if (kv.count("tap")) {
         net.tap = kv["tap"];
-        if (net.tap.empty() || net.tap.size() > 15)
+        if (net.tap.empty())
             throw UsageError(std::string("--net: ") + _("tap names are 1 to 15 characters"));
     } else {
         net.fd = static_cast<int>(parseUnsigned(kv["fd"], "--net fd"));
     }
-    if (kv.count("mac")) {
-        const std::string& mac = kv["mac"];
-        if (!isMacAddress(mac))
-            throw UsageError(std::string("--net: ") + _("mac must look like 52:54:00:12:34:56, got '") + mac + "'");
-        net.mac = mac;
-    }
+    if (kv.count("mac"))
+        net.mac = kv["mac"];
     if (kv.count("num_queues"))
         net.numQueues = parseUnsigned(kv["num_queues"], "--net num_queues");
-    if (net.numQueues < 2 || net.numQueues % 2 || net.numQueues > 32)
-        throw UsageError(std::string("--net: ") + _("num_queues must be even, from 2 to 32"));
-    if (net.fd >= 0 && net.numQueues != 2)
-        throw UsageError(std::string("--net: ") + _("an inherited fd carries one queue pair (num_queues=2)"));
-    net.id = kv.count("id") ? kv["id"] : "net" + std::to_string(index);
+    parseIdentity(kv, "--net", net);
     return net;
 }
 
@@ -225,12 +210,9 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
                 throw UsageError(e.what());
             }
         } else if (name == "--disk") {
-            cl.config.disks.push_back(parseDisk(value, cl.config.disks.size()));
-            for (size_t d = 0; d + 1 < cl.config.disks.size(); ++d)
-                if (cl.config.disks[d].id == cl.config.disks.back().id)
-                    throw UsageError("--disk: " + std::string(_("two disks with id ")) + cl.config.disks.back().id);
+            cl.config.disks.push_back(parseDisk(value));
         } else if (name == "--net") {
-            cl.config.nets.push_back(parseNet(value, cl.config.nets.size()));
+            cl.config.nets.push_back(parseNet(value));
         } else if (name == "--console") {
             try {
                 cl.config.console.backend = parseCharBackend(value, "--console");
@@ -239,24 +221,23 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             }
             cl.config.console.enabled = cl.config.console.backend.kind != CharBackendConfig::Kind::Off;
         } else if (name == "--rng") {
-            auto kv = parseKeyValues(value, "--rng", {"src"});
+            auto kv = parseKeyValues(value, "--rng", {"src", "id", "pci_slot"});
             cl.config.rng.enabled = true;
-            if (kv.count("src")) {
-                if (kv["src"].empty())
-                    throw UsageError(std::string("--rng: ") + _("src must not be empty"));
+            if (kv.count("src"))
                 cl.config.rng.source = kv["src"];
-            }
+            parseIdentity(kv, "--rng", cl.config.rng);
         } else if (name == "--vsock") {
-            auto kv = parseKeyValues(value, "--vsock", {"cid", "socket"});
+            auto kv = parseKeyValues(value, "--vsock", {"cid", "socket", "id", "pci_slot"});
             if (!kv.count("cid") || !kv.count("socket") || kv["socket"].empty())
                 throw UsageError(std::string("--vsock: ") + _("cid=N and socket=PATH are required"));
-            unsigned cid = parseUnsigned(kv["cid"], "--vsock cid");
-            if (cid < 3 || cid == UINT32_MAX)
-                throw UsageError(std::string("--vsock: ") + _("cid must be at least 3 (0-2 are reserved)"));
-            cl.config.vsock = VsockConfig{true, cid, kv["socket"]};
+            cl.config.vsock.enabled = true;
+            cl.config.vsock.cid = parseUnsigned(kv["cid"], "--vsock cid");
+            cl.config.vsock.socket = kv["socket"];
+            parseIdentity(kv, "--vsock", cl.config.vsock);
         } else if (name == "--balloon") {
-            auto kv = parseKeyValues(value, "--balloon", {"size", "free_page_reporting"});
+            auto kv = parseKeyValues(value, "--balloon", {"size", "free_page_reporting", "id", "pci_slot"});
             cl.config.balloon.enabled = true;
+            parseIdentity(kv, "--balloon", cl.config.balloon);
             if (kv.count("size"))
                 cl.config.balloon.size = parseSize(kv["size"], "--balloon size");
             if (kv.count("free_page_reporting"))
@@ -285,12 +266,6 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             throw UsageError(name + ": " + _("unknown option"));
         }
     }
-    // Two tty backends would both read this process's stdin.
-    if (cl.config.console.enabled && cl.config.console.backend.kind == CharBackendConfig::Kind::Tty &&
-        cl.config.serial.kind == CharBackendConfig::Kind::Tty)
-        throw UsageError(std::string("--console tty: ") + _("the serial port has the terminal; add --serial off (or another backend)"));
-    if (cl.config.balloon.size > cl.config.memory.size)
-        throw UsageError(std::string("--balloon: ") + _("size is larger than the guest's memory"));
     cl.hasVm = !cl.config.payload.kernel.empty();
     cl.serialGiven = seen.count("--serial") > 0;
     if (!cl.restoreSource.empty()) {
@@ -303,6 +278,14 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
     }
     if (!cl.showVersion && !cl.showFeatures && !cl.showHelp && !cl.hasVm && cl.apiSocket.empty())
         throw UsageError(_("--kernel is required (or --api-socket, to create the VM through the API)"));
+    // The rules are vm.create's too; a message names the field as the JSON does.
+    if (cl.hasVm) {
+        try {
+            validateConfig(cl.config);
+        } catch (const ConfigError& e) {
+            throw UsageError(e.what());
+        }
+    }
     return cl;
 }
 

@@ -15,6 +15,7 @@
 #include "MemoryImage.h"
 #include "SnapshotDir.h"
 #include "StateJson.h"
+#include "ValidateConfig.h"
 #include "Layout.h"
 #include "MpTable.h"
 #include "PciConfigAccess.h"
@@ -134,10 +135,12 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
     for (size_t i = 0; i < pci.size(); ++i) {
         auto slot = readState<unsigned>(stateField(pci[i], "slot", "pci"), "pci.slot");
         auto name = readState<std::string>(stateField(pci[i], "name", "pci"), "pci.name");
-        const auto& [ourSlot, device] = pciDevices_[i];
-        if (slot != ourSlot || name != device->device().name())
-            throw StateError("the snapshot has " + name + " in PCI slot " + std::to_string(slot) +
-                             ", the configuration " + device->device().name() + " in slot " + std::to_string(ourSlot));
+        auto id = readState<std::string>(stateField(pci[i], "id", "pci"), "pci.id");
+        const auto& ours = pciDevices_[i];
+        if (slot != ours.slot || name != ours.device->device().name() || id != ours.id)
+            throw StateError("the snapshot has " + name + " '" + id + "' in PCI slot " + std::to_string(slot) +
+                             ", the configuration " + ours.device->device().name() + " '" + ours.id + "' in slot " +
+                             std::to_string(ours.slot));
     }
 
     snapshot::loadMemory(memory_, source.memoryFd);
@@ -148,7 +151,7 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
     i8042_->restore(stateField(devices, "i8042", "devices"));
     acpiPm_->restore(stateField(devices, "acpi-pm", "devices"));
     for (size_t i = 0; i < pci.size(); ++i)
-        pciDevices_[i].second->restore(stateField(pci[i], "state", "pci"));
+        pciDevices_[i].device->restore(stateField(pci[i], "state", "pci"));
     pciBus_->followAllBars();
     for (size_t i = 0; i < vcpus_.size(); ++i)
         x86::restoreVcpu(*vcpus_[i], vcpus[i]);
@@ -161,8 +164,9 @@ nlohmann::json VirtualMachine::saveState()
     if (!pauseRequested_)
         throw Error("the VM must be paused to save its state");
     nlohmann::json pci = nlohmann::json::array();
-    for (const auto& [slot, device] : pciDevices_)
-        pci.push_back({{"slot", slot}, {"name", device->device().name()}, {"state", device->save()}});
+    for (const auto& placed : pciDevices_)
+        pci.push_back({{"slot", placed.slot}, {"id", placed.id}, {"name", placed.device->device().name()},
+                       {"state", placed.device->save()}});
     nlohmann::json vcpus = nlohmann::json::array();
     for (const auto& vcpu : vcpus_)
         vcpus.push_back(x86::saveVcpu(*vcpu, msrIndices_));
@@ -189,14 +193,14 @@ void VirtualMachine::pauseDevices()
 {
     drainCoalesced();  // the guest wrote these before it stopped
     serial_->pause();
-    for (auto& [slot, device] : pciDevices_)
-        device->pause();
+    for (auto& placed : pciDevices_)
+        placed.device->pause();
 }
 
 void VirtualMachine::resumeDevices()
 {
-    for (auto& [slot, device] : pciDevices_)
-        device->resume();
+    for (auto& placed : pciDevices_)
+        placed.device->resume();
     serial_->resume();
 }
 
@@ -297,9 +301,12 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
                   config_.vsock.enabled || config_.balloon.enabled;
     if (wanted && !loop)
         throw Error(_("virtio devices need the devices event loop"));
-    auto plug = [&](std::shared_ptr<virtio::VirtioDevice> device, EventLoop* deviceLoop) {
+    // Each in the slot its config names (validateConfig() gave every device one).
+    auto plug = [&](const PciDeviceConfig& where, const char* type, std::shared_ptr<virtio::VirtioDevice> device,
+                    EventLoop* deviceLoop) {
         auto pci = std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop);
-        pciDevices_.emplace_back(pciBus_->add(pci).slot, pci);
+        auto slot = pciBus_->add(pci, static_cast<uint8_t>(where.pciSlot.value_or(0))).slot;
+        pciDevices_.push_back({where.id, type, slot, pci});
     };
     // Disks and NICs get their own I/O thread (`_disk0`, `_net0`); the consoles, rng,
     // vsock and balloon share the `devices` loop.
@@ -321,7 +328,7 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         auto device = std::make_shared<virtio::VirtioBlock>(
             std::move(image), virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard});
         disks_.emplace_back(disk.id, device);
-        plug(device, ioThread("_disk" + std::to_string(d)));
+        plug(disk, "virtio-blk", device, ioThread("_disk" + std::to_string(d)));
     }
     for (size_t i = 0; i < config_.nets.size(); ++i) {
         const auto& net = config_.nets[i];
@@ -343,18 +350,20 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         EventLoop* netLoop = ioThread("_net" + std::to_string(i));
         auto device = std::make_shared<virtio::VirtioNet>(std::move(taps), options, netLoop);
         nets_.emplace_back(net.id, device);
-        plug(device, netLoop);
+        plug(net, "virtio-net", device, netLoop);
     }
     if (config_.console.enabled) {
         console_ = std::make_shared<virtio::VirtioConsole>(consoleBackend);
-        plug(console_, loop);
+        plug(config_.console, "virtio-console", console_, loop);
     }
     if (config_.rng.enabled)
-        plug(std::make_shared<virtio::VirtioRng>(config_.rng.source), loop);
+        plug(config_.rng, "virtio-rng", std::make_shared<virtio::VirtioRng>(config_.rng.source), loop);
     if (config_.vsock.enabled)
-        plug(std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop), loop);
+        plug(config_.vsock, "virtio-vsock", std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop),
+             loop);
     if (config_.balloon.enabled)
-        plug(std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting, loop),
+        plug(config_.balloon, "virtio-balloon",
+             std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting, loop),
              loop);
 }
 
@@ -466,6 +475,21 @@ nlohmann::json VirtualMachine::counters()
     add("disk", disks_);
     add("net", nets_);
     return out;
+}
+
+nlohmann::json VirtualMachine::deviceTree() const
+{
+    nlohmann::json tree = nlohmann::json::object();
+    for (const auto& placed : pciDevices_) {
+        nlohmann::json resources = nlohmann::json::array();
+        const auto& config = placed.device->config();
+        for (unsigned bar = 0; bar < pci::kBarCount; ++bar)
+            if (uint64_t size = config.bar(bar).size)
+                resources.push_back({{"type", "mmio_bar"}, {"index", bar}, {"base", config.barAddress(bar)}, {"size", size}});
+        resources.push_back({{"type", "msix"}, {"vectors", placed.device->msixVectors()}});
+        tree[placed.id] = {{"id", placed.id}, {"type", placed.type}, {"pci_bdf", pciBdf(placed.slot)}, {"resources", resources}};
+    }
+    return tree;
 }
 
 void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)

@@ -74,6 +74,9 @@ public:
     void consoleInput(std::span<const uint8_t> bytes);
     // Per-device I/O counters for vm.counters: {"serial": {"tx_bytes": N, "rx_bytes": N}}.
     nlohmann::json counters();
+    // Each PCI device by id: its type, BDF and the resources it holds (BARs, MSI-X
+    // vectors), for vm.info's "device_tree".
+    nlohmann::json deviceTree() const;
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 
@@ -94,7 +97,7 @@ private:
     void armDrainTimer(bool soon);
     IrqLine irqLine(uint32_t gsi);
 
-    const VmConfig& config_;
+    const VmConfig config_;  // this boot's own copy: the VMM's may change meanwhile
     GuestMemory memory_;
     kvm::Vm vm_;
     IoBus pio_{"port I/O"};
@@ -108,8 +111,15 @@ private:
     std::unique_ptr<pci::GsiRouter> gsiRouter_;
     std::unique_ptr<pci::PciBus> pciBus_;
     std::shared_ptr<virtio::VirtioConsole> console_;
-    // Every PCI function but the host bridge, by slot: their state in a snapshot.
-    std::vector<std::pair<uint8_t, std::shared_ptr<virtio::VirtioPciDevice>>> pciDevices_;
+    // Every PCI function but the host bridge, in config order: the device tree, and
+    // their states in a snapshot.
+    struct PlacedDevice {
+        std::string id;
+        const char* type;
+        uint8_t slot;
+        std::shared_ptr<virtio::VirtioPciDevice> device;
+    };
+    std::vector<PlacedDevice> pciDevices_;
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
     std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;

@@ -1,14 +1,14 @@
 #include "Vmm.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include <iostream>
 #include <utility>
 
 #include "Seccomp.h"
 #include "SnapshotDir.h"
-
-#include <sys/stat.h>
+#include "ValidateConfig.h"
 #include "VmConfigJson.h"
 #include "i18n.h"
 
@@ -159,8 +159,14 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
     } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault
         throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
     }
-    if (serial)
+    if (serial) {
         config.serial = *serial;
+        try {
+            validateConfig(config);
+        } catch (const ConfigError& e) {
+            throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
+        }
+    }
     createLocked(std::move(config), oldSerial, oldConsole);
     try {
         if (!kvm_)
@@ -313,6 +319,8 @@ nlohmann::json Vmm::info()
     nlohmann::json out = {{"state", vmStateName(state_)}};
     if (config_)
         out["config"] = vmConfigToJson(*config_);
+    if (current_)
+        out["device_tree"] = current_->deviceTree();
     if (serial_ && !serial_->path().empty())
         out["serial_path"] = serial_->path();
     return out;

@@ -1,10 +1,12 @@
 // What libvirt's post-parse step does for mica: defaults (uuid, MACs, PCI slots) and
 // checks that span several elements.
+#include <array>
 #include <cstdio>
 #include <random>
 
 #include "ConfError.h"
 #include "DomainXmlParserParts.h"
+#include "VmConfigTranslator.h"
 #include "i18n.h"
 
 namespace mica::conf::detail {
@@ -29,22 +31,33 @@ std::string slotText(unsigned slot)
     return buf;
 }
 
-// mica-vmm places virtio devices on bus 0 in a fixed order (docs/domain-xml.md), so an
-// address in the XML is honoured only when it is the slot that order gives.
+// Like libvirt's PCI address assignment: an address in the XML is kept (mica-vmm puts
+// the device in that slot), the others get the lowest free slots in device order.
+// mica-vmm reports where each device went (vm.info) and the live XML takes it from there.
 class SlotAssigner {
 public:
-    void place(std::optional<PciAddress>& address, const std::string& what)
+    void reserve(const std::optional<PciAddress>& address, const std::string& what)
     {
+        if (!address)
+            return;
+        if (taken_[address->slot])
+            invalidXml(subst(_("Attempted double use of PCI Address %1 (%2)"), {slotText(address->slot), what}));
+        taken_[address->slot] = true;
+    }
+    void place(std::optional<PciAddress>& address)
+    {
+        if (address)
+            return;
+        while (next_ <= 31 && taken_[next_])
+            ++next_;
         if (next_ > 31)
             unsupported(_("too many PCI devices: mica has 31 slots on its root bus"));
-        unsigned slot = next_++;
-        if (address && address->slot != slot)
-            unsupported(subst(_("%1: PCI address %2 is not supported by mica: it places this device at %3"),
-                              {what, slotText(address->slot), slotText(slot)}));
-        address = PciAddress{slot};
+        taken_[next_] = true;
+        address = PciAddress{next_};
     }
 
 private:
+    std::array<bool, 32> taken_{};
     unsigned next_ = 1;
 };
 
@@ -85,21 +98,16 @@ void completeDomainDef(DomainDef& def)
     if (def.memoryBacking.hugepages && def.memoryKiB % 2048)
         unsupported(_("memory backed by huge pages must be a multiple of 2 MiB"));
 
+    if (def.console)
+        def.console->address.reset();  // a virtio console's XML has no PCI address; its slot comes anew
+    // In the order mica-vmm lists devices: an XML without addresses gets the slots it
+    // always had.
+    auto devices = pciDevices(def);
     SlotAssigner slots;
-    for (auto& d : def.disks)
-        slots.place(d.address, "disk '" + d.target + "'");
-    for (size_t i = 0; i < def.nets.size(); ++i)
-        slots.place(def.nets[i].address, "interface " + def.nets[i].mac);
-    if (def.console) {
-        def.console->address.reset();
-        slots.place(def.console->address, "console");
-    }
-    if (def.rng)
-        slots.place(def.rng->address, "rng");
-    if (def.vsock)
-        slots.place(def.vsock->address, "vsock");
-    if (def.balloon.present)
-        slots.place(def.balloon.address, "memballoon");
+    for (auto& device : devices)
+        slots.reserve(*device.address, device.what);
+    for (auto& device : devices)
+        slots.place(*device.address);
 }
 
 }  // namespace mica::conf::detail

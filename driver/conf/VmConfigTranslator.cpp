@@ -1,5 +1,8 @@
 #include "VmConfigTranslator.h"
 
+#include <cstdio>
+#include <stdexcept>
+
 namespace mica::conf {
 
 namespace {
@@ -19,6 +22,40 @@ Json charBackend(const CharSource* src)
 }
 
 }  // namespace
+
+std::vector<PciDeviceRef> pciDevices(DomainDef& def)
+{
+    std::vector<PciDeviceRef> out;
+    for (size_t i = 0; i < def.disks.size(); ++i)
+        out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i});
+    for (size_t i = 0; i < def.nets.size(); ++i)
+        out.push_back({"net" + std::to_string(i), "interface " + def.nets[i].mac, &def.nets[i].address, "net", i});
+    if (def.console)
+        out.push_back({"console0", "console", &def.console->address, "console", std::nullopt});
+    if (def.rng)
+        out.push_back({"rng0", "rng", &def.rng->address, "rng", std::nullopt});
+    if (def.vsock)
+        out.push_back({"vsock0", "vsock", &def.vsock->address, "vsock", std::nullopt});
+    if (def.balloon.present)
+        out.push_back({"balloon0", "memballoon", &def.balloon.address, "balloon", std::nullopt});
+    return out;
+}
+
+void applyDeviceTree(DomainDef& def, const nlohmann::json& tree)
+{
+    for (auto& device : pciDevices(def)) {
+        auto it = tree.is_object() ? tree.find(device.id) : tree.end();
+        if (it == tree.end() || !it->is_object() || !it->contains("pci_bdf") || !(*it)["pci_bdf"].is_string())
+            throw std::runtime_error("mica-vmm's device tree has no PCI address for " + device.what);
+        unsigned domain, bus, slot, function;
+        char end;
+        std::string bdf = (*it)["pci_bdf"].get<std::string>();
+        if (std::sscanf(bdf.c_str(), "%4x:%2x:%2x.%1x%c", &domain, &bus, &slot, &function, &end) != 4 || domain || bus ||
+            function || slot == 0 || slot > 31)
+            throw std::runtime_error("mica-vmm put " + device.what + " at an address mica cannot describe: " + bdf);
+        *device.address = PciAddress{slot};
+    }
+}
 
 Json HostAction::toJson() const
 {
@@ -71,8 +108,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
 
     Json disks = Json::array();
     for (const auto& d : def.disks) {
-        Json j{{"id", d.target},
-               {"path", d.source},
+        Json j{{"path", d.source},
                {"readonly", d.readonly},
                {"shared", d.shareable},
                {"direct", d.cache == std::optional<std::string>("none")},
@@ -91,8 +127,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         action.tap = n.targetDev.empty() ? generatedTapName(def, i) : n.targetDev;
         action.bridge = n.type == NetDef::Type::Bridge ? n.bridge : "";
         action.mtu = n.mtu;
-        Json j{{"id", "net" + std::to_string(i)},
-               {"tap", action.tap},
+        Json j{{"tap", action.tap},
                {"mac", n.mac},
                {"num_queues", 2 * (n.queues ? n.queues : 1)}};  // rx + tx queues: <driver queues> counts pairs
         if (n.mtu)
@@ -111,6 +146,13 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     if (def.balloon.present)
         c["balloon"] = Json{{"size", memoryBytes - def.currentMemoryKiB * 1024},
                             {"free_page_reporting", def.balloon.freePageReporting}};
+    // Each device's id and slot, from the walk that also reads the placement back
+    // (it only reads here).
+    for (const auto& device : pciDevices(const_cast<DomainDef&>(def))) {
+        Json& j = device.index ? c[device.configKey][*device.index] : c[device.configKey];
+        j["id"] = device.id;
+        j["pci_slot"] = *device.address ? Json((*device.address)->slot) : Json(nullptr);
+    }
     return out;
 }
 

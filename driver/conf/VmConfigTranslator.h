@@ -45,4 +45,22 @@ std::string generatedTapName(const DomainDef& def, size_t index);
 
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths);
 
+// One PCI device of a domain as mica-vmm knows it: the id it goes by in the VmConfig and
+// vm.info, how messages name it, its address in the XML, and where its object sits in
+// the VmConfig (config[configKey] or config[configKey][index]).
+struct PciDeviceRef {
+    std::string id;
+    std::string what;
+    std::optional<PciAddress>* address;
+    std::string configKey;
+    std::optional<size_t> index;
+};
+// In the order mica-vmm lists them (disks, NICs, console, rng, vsock, balloon).
+std::vector<PciDeviceRef> pciDevices(DomainDef& def);
+
+// Sets every device's address from vm.info's "device_tree" (id -> {"pci_bdf": ...}):
+// the live XML says where the VMM put each device. Throws std::runtime_error when a
+// device is missing or its address is not one mica's XML can describe.
+void applyDeviceTree(DomainDef& def, const nlohmann::json& tree);
+
 }  // namespace mica::conf

@@ -182,17 +182,31 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                cid = paths.autoVsockCid, failStart]() -> std::function<void()> {
         auto result = std::make_shared<process::VmmLaunchResult>(process::launchVmm(rq));
         return [this, result, uuid, serial, def, paused, cid, failStart] {
+            auto abandon = [&result] {
+                if (result->vmm)
+                    result->vmm->kill(SIGKILL);
+                result->vmm.reset();
+                for (const auto& tap : result->createdTaps)
+                    process::deleteTap(tap);
+            };
             Domain* dp = findLive(uuid, serial);
             if (!dp) {
                 // Cannot happen while the start job holds the domain; if it did, the
                 // VMM must not run on unowned.
-                if (result->vmm)
-                    result->vmm->kill(SIGKILL);
-                for (const auto& tap : result->createdTaps)
-                    process::deleteTap(tap);
+                abandon();
                 return;
             }
             Domain& d = *dp;
+            // The live XML's PCI addresses are where the VMM says it put each device.
+            conf::DomainDef live = def;
+            if (result->vmm) {
+                try {
+                    conf::applyDeviceTree(live, result->deviceTree);
+                } catch (const std::exception& e) {
+                    abandon();
+                    result->error = e.what();
+                }
+            }
             if (!result->vmm) {
                 store_.note(def.name, "start failed: " + result->error);
                 failStart(d, error(VIR_ERR_OPERATION_FAILED, result->error).error());
@@ -202,7 +216,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             d.startingCid.reset();
             d.vmm = std::move(*result->vmm);
             d.createdTaps = result->createdTaps;
-            d.live = def;
+            d.live = std::move(live);
             if (!result->serialPath.empty() && d.live.serial)
                 d.live.serial->source.path = result->serialPath;
             if (d.live.vsock && d.live.vsock->autoCid)

@@ -42,6 +42,8 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         auto info = call("GET", "vm.info", std::nullopt);
         if (info.body.is_object() && info.body.contains("serial_path") && info.body["serial_path"].is_string())
             out.serialPath = info.body["serial_path"].get<std::string>();
+        if (info.body.is_object() && info.body.contains("device_tree"))
+            out.deviceTree = info.body["device_tree"];
         return out;
     } catch (const std::exception& e) {
         out.error = e.what();

@@ -35,6 +35,7 @@ struct VmmLaunchResult {
     std::optional<VmmProcess> vmm;   // set on success
     std::vector<std::string> createdTaps;
     std::string serialPath;          // the pty vm.info reports, if any
+    nlohmann::json deviceTree;       // vm.info's: where the VMM put each PCI device
     std::string error;               // set on failure
 };
 

@@ -1,5 +1,7 @@
 #include "PciBus.h"
 
+#include <utility>
+
 #include "Error.h"
 #include "i18n.h"
 
@@ -28,7 +30,7 @@ public:
 }  // namespace
 
 PciBus::PciBus(IoBus& mmio, uint64_t mmioBase, uint64_t mmioSize)
-    : mmio_(mmio), mmioBase_(mmioBase), mmioSize_(mmioSize), mmioNext_(mmioBase)
+    : mmio_(mmio), mmioBase_(mmioBase), mmioSize_(mmioSize), mmioSpace_(mmioBase, mmioSize)
 {
     add(std::make_shared<HostBridge>(), 0);
 }
@@ -56,33 +58,51 @@ PciAddress PciBus::add(std::shared_ptr<PciDevice> device, std::optional<uint8_t>
         if (index == kSlots)
             throw Error(_("no free PCI slot left on bus 0"));
     }
-    // Every BAR is a power of two, placed naturally aligned: the first-fit bump
-    // allocator never wastes more than the largest BAR.
+    // Every BAR is a power of two, placed naturally aligned.
     auto& config = device->config();
-    std::array<uint64_t, kBarCount> addresses{};
-    uint64_t next = mmioNext_;
+    Slot& slot = slots_[index];
     for (unsigned bar = 0; bar < kBarCount; ++bar) {
         uint64_t size = config.bar(bar).size;
         if (!size)
             continue;
-        uint64_t at = (next + size - 1) & ~(size - 1);
-        if (at + size > mmioBase_ + mmioSize_)
+        slot.allocated[bar] = mmioSpace_.allocate(size);
+        if (!slot.allocated[bar]) {
+            freeBars(slot);
             throw Error(_("PCI MMIO window full: cannot place a BAR of ") + std::to_string(size) + _(" bytes"));
-        addresses[bar] = at;
-        next = at + size;
+        }
+        config.setBarAddress(bar, *slot.allocated[bar]);
     }
-    Slot& slot = slots_[index];
     slot.device = std::move(device);
-    mmioNext_ = next;
-    for (unsigned bar = 0; bar < kBarCount; ++bar) {
-        if (!config.bar(bar).size)
-            continue;
-        config.setBarAddress(bar, addresses[bar]);
-    }
     // Firmware would leave memory decoding on for the devices it set up.
     config.poke16(kCommand, static_cast<uint16_t>(config.command() | kCommandMemory));
     followBars(slot);
     return PciAddress{0, static_cast<uint8_t>(index), 0};
+}
+
+void PciBus::remove(uint8_t index)
+{
+    std::lock_guard lock(mutex_);
+    if (index == 0 || index >= kSlots || !slots_[index].device)
+        throw Error(_("PCI slot ") + std::to_string(index) + _(" holds no device to remove"));
+    Slot& slot = slots_[index];
+    for (unsigned bar = 0; bar < kBarCount; ++bar)
+        if (slot.mapped[bar])
+            unmapBar(slot, bar);
+    freeBars(slot);
+    slot.device.reset();
+}
+
+void PciBus::freeBars(Slot& slot)
+{
+    for (auto& range : slot.allocated)
+        if (range)
+            mmioSpace_.free(*std::exchange(range, std::nullopt));
+}
+
+uint64_t PciBus::mmioUsed() const
+{
+    std::lock_guard lock(mutex_);
+    return mmioSpace_.used();
 }
 
 std::shared_ptr<PciDevice> PciBus::at(PciAddress address) const

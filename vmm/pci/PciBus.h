@@ -1,6 +1,7 @@
 // PCI bus 0 behind the host bridge: a slot map (slot -> function 0 device), BAR
-// placement in the 32-bit MMIO window, and configuration access by bus/slot/function
-// for the CF8/CFC ports and ECAM. The host bridge sits in slot 0.
+// placement in the 32-bit MMIO window (an allocator that frees, for unplug), and
+// configuration access by bus/slot/function for the CF8/CFC ports and ECAM. The host
+// bridge sits in slot 0.
 #pragma once
 
 #include <array>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <optional>
 
+#include "AddressAllocator.h"
 #include "IoBus.h"
 #include "PciDevice.h"
 
@@ -29,7 +31,10 @@ public:
     // Plugs `device` into `slot` (or the first free one), places its BARs and maps them.
     // Throws Error when the slot is taken or the window is full.
     PciAddress add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> slot = std::nullopt);
+    // Unplugs the device in `slot`: its BARs leave the bus and their ranges are free again.
+    void remove(uint8_t slot);
     std::shared_ptr<PciDevice> at(PciAddress address) const;
+    uint64_t mmioUsed() const;
     // Maps every device's BARs where its configuration says (after a restore).
     void followAllBars();
 
@@ -40,14 +45,17 @@ public:
 private:
     struct Slot {
         std::shared_ptr<PciDevice> device;
-        std::array<std::optional<uint64_t>, kBarCount> mapped;  // where each BAR is on the bus
+        std::array<std::optional<uint64_t>, kBarCount> mapped;     // where each BAR is on the bus
+        std::array<std::optional<uint64_t>, kBarCount> allocated;  // the range each BAR was given
     };
     void mapBar(Slot& slot, unsigned bar, uint64_t address);
     void unmapBar(Slot& slot, unsigned bar);
     void followBars(Slot& slot);
+    void freeBars(Slot& slot);
 
     IoBus& mmio_;
-    uint64_t mmioBase_, mmioSize_, mmioNext_;
+    uint64_t mmioBase_, mmioSize_;
+    AddressAllocator mmioSpace_;
     mutable std::mutex mutex_;
     std::array<Slot, kSlots> slots_;
 };

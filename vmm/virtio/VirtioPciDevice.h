@@ -49,6 +49,7 @@ public:
 
     VirtioDevice& device() { return *device_; }
     uint8_t status() const { return status_; }
+    uint16_t msixVectors() const { return msix_->size(); }
     // Serves a doorbell of queue `index` (the ioeventfd handler; tests call it directly).
     void kick(uint16_t index);
 

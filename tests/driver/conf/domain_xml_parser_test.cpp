@@ -214,15 +214,22 @@ TEST(DomainXmlParser, InterfacesAndMacs)
     parseError(domainXml("<interface type='user'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
 }
 
-TEST(DomainXmlParser, PciAddressesMustBeWhereMicaPutsThem)
+// Given addresses are kept (mica-vmm puts the device there); the others get the lowest
+// free slots in device order; two devices in one slot are an XML error, as in libvirt.
+TEST(DomainXmlParser, PciAddressesGivenAreKeptTheRestAssigned)
 {
     auto d = parseDomainXml(domainXml(
         "<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
-        "<rng model='virtio'><backend model='random'/><address type='pci' bus='0' slot='2'/></rng>"));
-    EXPECT_EQ(d.disks[0].address->slot, 1u);
-    EXPECT_EQ(d.rng->address->slot, 2u);
-    parseError(domainXml("<rng model='virtio'><backend model='random'/><address type='pci' slot='3'/></rng>"),
-               VIR_ERR_CONFIG_UNSUPPORTED);
+        "<disk type='file'><source file='/b'/><target dev='vdb'/><address type='pci' bus='0' slot='1'/></disk>"
+        "<rng model='virtio'><backend model='random'/><address type='pci' bus='0' slot='0x1f'/></rng>"
+        "<memballoon model='virtio'/>"));
+    EXPECT_EQ(d.disks[0].address->slot, 2u);
+    EXPECT_EQ(d.disks[1].address->slot, 1u);
+    EXPECT_EQ(d.rng->address->slot, 31u);
+    EXPECT_EQ(d.balloon.address->slot, 3u);
+    parseError(domainXml("<disk type='file'><source file='/a'/><target dev='vda'/><address type='pci' slot='3'/></disk>"
+                         "<rng model='virtio'><backend model='random'/><address type='pci' slot='3'/></rng>"),
+               VIR_ERR_XML_ERROR);
     parseError(domainXml("<rng model='virtio'><backend model='random'/><address type='pci' bus='1' slot='1'/></rng>"),
                VIR_ERR_CONFIG_UNSUPPORTED);
     parseError(domainXml("<rng model='virtio'><backend model='random'/><address type='ccw'/></rng>"),

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "CommandLine.h"
+#include "ValidateConfig.h"
+#include "VmConfigJson.h"
 
 using namespace mica;
 
@@ -71,13 +73,13 @@ TEST(CommandLine, ErrorsNameWhatIsWrong)
     EXPECT_EQ(errorOf({"--kernel", "/k", "--bogus", "1"}), "--bogus: unknown option");
     EXPECT_EQ(errorOf({"--kernel", "/k", "stray"}), "stray: unexpected argument");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--kernel", "/j"}), "--kernel: given more than once");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=0"}), "--cpus: boot must be at least 1");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=4,max=2"}), "--cpus: max must not be less than boot");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=0"}), "cpus.boot_vcpus: must be at least 1");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=4,max=2"}), "cpus.max_vcpus: must not be less than boot_vcpus");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=x"}), "--cpus boot: expected a number, got 'x'");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "boot=2,topology=1:1:1"}),
-              "--cpus topology: sockets x cores x threads must equal max");
+              "cpus.topology: sockets x cores x threads must equal max_vcpus");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--cpus", "cores=2"}), "--cpus: unknown parameter 'cores=2'");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "size=1M"}), "--memory: size must be at least 16M");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "size=1M"}), "memory.size: must be a multiple of 4096 and at least 16 MiB");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "size=64M,size=32M"}), "--memory: parameter given twice: size");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--memory", "hugepages=maybe"}),
               "--memory hugepages: expected on or off, got 'maybe'");
@@ -110,13 +112,61 @@ TEST(CommandLine, DisksRepeat)
     EXPECT_EQ(b.serial, "S1");
 }
 
+// Every PCI device ends up with an id and a slot: given ones are kept, the rest get the
+// first free id of their pattern and the lowest free slot, in the order devices are listed.
+TEST(CommandLine, DeviceIdsAndSlots)
+{
+    auto cl = parse({"--kernel", "/k", "--disk", "path=/a,pci_slot=3", "--disk", "path=/b,id=vda", "--disk", "path=/c",
+                     "--net", "tap=t0,id=uplink,pci_slot=1", "--net", "tap=t1", "--rng", "src=/dev/urandom",
+                     "--vsock", "cid=3,socket=/v,pci_slot=31", "--balloon", "size=0,id=mem"});
+    const auto& c = cl.config;
+    EXPECT_EQ(c.disks[0].id, "vdb");  // vda is taken by the second disk
+    EXPECT_EQ(c.disks[0].pciSlot, 3u);
+    EXPECT_EQ(c.disks[1].id, "vda");
+    EXPECT_EQ(c.disks[1].pciSlot, 2u);
+    EXPECT_EQ(c.disks[2].id, "vdc");
+    EXPECT_EQ(c.disks[2].pciSlot, 4u);
+    EXPECT_EQ(c.nets[0].id, "uplink");
+    EXPECT_EQ(c.nets[0].pciSlot, 1u);
+    EXPECT_EQ(c.nets[1].id, "net1");
+    EXPECT_EQ(c.nets[1].pciSlot, 5u);
+    EXPECT_EQ(c.rng.id, "rng0");
+    EXPECT_EQ(c.rng.pciSlot, 6u);
+    EXPECT_EQ(c.vsock.pciSlot, 31u);
+    EXPECT_EQ(c.balloon.id, "mem");
+    EXPECT_EQ(c.balloon.pciSlot, 7u);
+    // What validateConfig() made of it is a fixed point: a restore gets the same answer.
+    VmConfig again = c;
+    validateConfig(again);
+    EXPECT_EQ(vmConfigToJson(again), vmConfigToJson(c));
+
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,pci_slot=0"}),
+              "disks[0].pci_slot: must be between 1 and 31 (slot 0 is the host bridge)");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,pci_slot=32"}),
+              "disks[0].pci_slot: must be between 1 and 31 (slot 0 is the host bridge)");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,pci_slot=4", "--rng", "src=/r,pci_slot=4"}),
+              "rng.pci_slot: slot 4 is taken by another device");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,id=x", "--net", "tap=t,id=x"}),
+              "net[0].id: another device already has id 'x'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,id=a b"}), "disks[0].id: 1 to 64 letters, digits, '_', '-' or '.'");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,pci_slot=x"}), "--disk pci_slot: expected a number, got 'x'");
+    std::vector<std::string> many = {"--kernel", "/k"};
+    for (int i = 0; i < 32; ++i) {
+        many.push_back("--disk");
+        many.push_back("path=/d" + std::to_string(i));
+    }
+    EXPECT_EQ(errorOf(many), "devices: 32 PCI devices do not fit the 31 slots of bus 0");
+    many.resize(2 + 2 * 28);  // 28 disks: vda .. vdab
+    EXPECT_EQ(parse(many).config.disks.back().id, "vdab");
+}
+
 TEST(CommandLine, DiskErrors)
 {
     EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "readonly=on"}), "--disk: path=PATH is required");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,num_queues=0"}), "--disk: num_queues must be between 1 and 64");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,num_queues=0"}), "disks[0].num_queues: must be between 1 and 64");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,serial=123456789012345678901"}),
-              "--disk: serial is at most 20 characters");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,id=x", "--disk", "path=/b,id=x"}), "--disk: two disks with id x");
+              "disks[0].serial: at most 20 characters");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,id=x", "--disk", "path=/b,id=x"}), "disks[1].id: another device already has id 'x'");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,format=qcow2"}), "--disk: unknown parameter 'format=qcow2'");
 }
 
@@ -133,7 +183,7 @@ TEST(CommandLine, ConsoleAndRng)
     EXPECT_FALSE(none.config.rng.enabled);
     EXPECT_TRUE(none.config.disks.empty());
     EXPECT_EQ(errorOf({"--kernel", "/k", "--console", "tty"}),
-              "--console tty: the serial port has the terminal; add --serial off (or another backend)");
+              "console: the serial port has the terminal already; give the serial port another backend");
     EXPECT_TRUE(parse({"--kernel", "/k", "--console", "tty", "--serial", "off"}).config.console.enabled);
     EXPECT_EQ(errorOf({"--kernel", "/k", "--rng", "src=/a", "--rng", "src=/b"}), "--rng: given more than once");
 }
@@ -153,9 +203,9 @@ TEST(CommandLine, NetAndVsock)
     EXPECT_EQ(cl.config.vsock.cid, 7u);
     EXPECT_EQ(cl.config.vsock.socket, "/run/v.sock");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "mac=52:54:00:aa:bb:cc"}), "--net: give exactly one of tap=NAME and fd=N");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,mac=52-54"}), "--net: mac must look like 52:54:00:12:34:56, got '52-54'");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,num_queues=3"}), "--net: num_queues must be even, from 2 to 32");
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=2,socket=/x"}), "--vsock: cid must be at least 3 (0-2 are reserved)");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,mac=52-54"}), "net[0].mac: expected a MAC address such as 52:54:00:12:34:56");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,num_queues=3"}), "net[0].num_queues: must be even, from 2 to 32");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=2,socket=/x"}), "vsock.cid: must be at least 3 (0-2 are reserved) and below 2^32 - 1");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=5"}), "--vsock: cid=N and socket=PATH are required");
 }
 
@@ -165,5 +215,5 @@ TEST(CommandLine, Balloon)
     EXPECT_TRUE(cl.config.balloon.enabled);
     EXPECT_EQ(cl.config.balloon.size, 128ull << 20);
     EXPECT_TRUE(cl.config.balloon.freePageReporting);
-    EXPECT_EQ(errorOf({"--kernel", "/k", "--balloon", "size=1G"}), "--balloon: size is larger than the guest's memory");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--balloon", "size=1G"}), "balloon.size: larger than the memory");
 }

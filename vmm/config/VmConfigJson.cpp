@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "ValidateConfig.h"
 #include "i18n.h"
 
 namespace mica {
@@ -35,6 +36,15 @@ public:
             if (!v->is_number_unsigned() || v->get<uint64_t>() > std::numeric_limits<T>::max())
                 throw ConfigError(child(key) + ": " + _("expected an unsigned integer"));
             out = static_cast<T>(v->get<uint64_t>());
+        }
+    }
+    template <typename T>
+    void optionalUnsigned(const std::string& key, std::optional<T>& out)
+    {
+        if (find(key)) {
+            T value{};
+            optionalUnsigned(key, value);
+            out = value;
         }
     }
     void optionalBool(const std::string& key, bool& out)
@@ -76,7 +86,23 @@ private:
     std::set<std::string> taken_;
 };
 
-CharBackendConfig readCharBackend(ObjectReader& parent, const std::string& key, CharBackendConfig fallback)
+// Every PCI device's object carries these two.
+void readIdentity(ObjectReader& r, PciDeviceConfig& device)
+{
+    r.optionalString("id", device.id);
+    r.optionalUnsigned("pci_slot", device.pciSlot);
+}
+
+void writeIdentity(json& out, const PciDeviceConfig& device)
+{
+    out["id"] = device.id;
+    out["pci_slot"] = device.pciSlot ? json(*device.pciSlot) : json(nullptr);
+}
+
+// The console's object is a backend and a PCI device at once: `identity` reads its id
+// and slot too.
+CharBackendConfig readCharBackend(ObjectReader& parent, const std::string& key, CharBackendConfig fallback,
+                                  PciDeviceConfig* identity = nullptr)
 {
     const json* v = parent.find(key);
     if (!v)
@@ -85,6 +111,8 @@ CharBackendConfig readCharBackend(ObjectReader& parent, const std::string& key, 
     std::string mode, path;
     r.requiredString("mode", mode);
     r.optionalString("path", path);
+    if (identity)
+        readIdentity(r, *identity);
     r.finish();
     using Kind = CharBackendConfig::Kind;
     static const std::map<std::string, Kind> kinds{
@@ -114,9 +142,10 @@ void readArray(ObjectReader& parent, const std::string& key, F&& read)
     }
 }
 
-DiskConfig readDisk(ObjectReader& r, size_t index)
+DiskConfig readDisk(ObjectReader& r)
 {
     DiskConfig d;
+    readIdentity(r, d);
     r.requiredString("path", d.path);
     r.optionalBool("readonly", d.readOnly);
     r.optionalBool("shared", d.shared);
@@ -124,34 +153,17 @@ DiskConfig readDisk(ObjectReader& r, size_t index)
     r.optionalUnsigned("num_queues", d.numQueues);
     r.optionalString("serial", d.serial);
     r.optionalBool("discard", d.discard);
-    d.id = "vd" + std::string(1, static_cast<char>('a' + index % 26));
-    r.optionalString("id", d.id);
-    if (d.numQueues == 0 || d.numQueues > 64)
-        throw ConfigError(r.child("num_queues") + ": " + _("must be between 1 and 64"));
-    if (d.serial.size() > 20)
-        throw ConfigError(r.child("serial") + ": " + _("at most 20 characters"));
-    if (d.id.empty())
-        throw ConfigError(r.child("id") + ": " + _("must not be empty"));
     return d;
 }
 
-NetConfig readNet(ObjectReader& r, size_t index)
+NetConfig readNet(ObjectReader& r)
 {
     NetConfig n;
+    readIdentity(r, n);
     r.requiredString("tap", n.tap);
     r.optionalString("mac", n.mac);
     r.optionalUnsigned("num_queues", n.numQueues);
     r.optionalUnsigned("mtu", n.mtu);
-    n.id = "net" + std::to_string(index);
-    r.optionalString("id", n.id);
-    if (n.tap.size() > 15)
-        throw ConfigError(r.child("tap") + ": " + _("TAP names are 1 to 15 characters"));
-    if (!n.mac.empty() && !isMacAddress(n.mac))
-        throw ConfigError(r.child("mac") + ": " + _("expected a MAC address such as 52:54:00:12:34:56"));
-    if (n.numQueues < 2 || n.numQueues % 2 || n.numQueues > 32)
-        throw ConfigError(r.child("num_queues") + ": " + _("must be even, from 2 to 32"));
-    if (n.mtu && (n.mtu < 68 || n.mtu > 65535))
-        throw ConfigError(r.child("mtu") + ": " + _("must be between 68 and 65535"));
     return n;
 }
 
@@ -194,14 +206,6 @@ VmConfig vmConfigFromJson(const json& value)
         }
         c.finish();
     }
-    auto& cpus = config.cpus;
-    if (cpus.boot == 0)
-        throw ConfigError(std::string("cpus.boot_vcpus: ") + _("must be at least 1"));
-    if (cpus.max < cpus.boot)
-        throw ConfigError(std::string("cpus.max_vcpus: ") + _("must not be less than boot_vcpus"));
-    auto& tp = cpus.topology;
-    if (uint64_t{tp.sockets} * tp.cores * tp.threads != cpus.max)
-        throw ConfigError(std::string("cpus.topology: ") + _("sockets x cores x threads must equal max_vcpus"));
 
     if (const json* memory = root.find("memory")) {
         ObjectReader m(*memory, "memory");
@@ -211,39 +215,37 @@ VmConfig vmConfigFromJson(const json& value)
         m.optionalBool("shared", config.memory.shared);
         m.finish();
     }
-    if (config.memory.size < (16ull << 20) || config.memory.size % 4096)
-        throw ConfigError(std::string("memory.size: ") + _("must be a multiple of 4096 and at least 16 MiB"));
 
     config.serial = readCharBackend(root, "serial", config.serial);
-    config.console.backend = readCharBackend(root, "console", config.console.backend);
+    config.console.backend = readCharBackend(root, "console", config.console.backend, &config.console);
     config.console.enabled = config.console.backend.kind != CharBackendConfig::Kind::Off;
-    readArray(root, "disks", [&](ObjectReader& r, size_t i) { config.disks.push_back(readDisk(r, i)); });
-    readArray(root, "net", [&](ObjectReader& r, size_t i) { config.nets.push_back(readNet(r, i)); });
+    readArray(root, "disks", [&](ObjectReader& r, size_t) { config.disks.push_back(readDisk(r)); });
+    readArray(root, "net", [&](ObjectReader& r, size_t) { config.nets.push_back(readNet(r)); });
     if (const json* rng = root.find("rng")) {
         ObjectReader r(*rng, "rng");
         config.rng.enabled = true;
+        readIdentity(r, config.rng);
         r.optionalString("src", config.rng.source);
         r.finish();
     }
     if (const json* vsock = root.find("vsock")) {
         ObjectReader r(*vsock, "vsock");
         config.vsock.enabled = true;
+        readIdentity(r, config.vsock);
         r.optionalUnsigned("cid", config.vsock.cid);
         r.requiredString("socket", config.vsock.socket);
         r.finish();
-        if (config.vsock.cid < 3 || config.vsock.cid > 0xffffffffull)
-            throw ConfigError(std::string("vsock.cid: ") + _("must be at least 3 and fit 32 bits"));
     }
     if (const json* balloon = root.find("balloon")) {
         ObjectReader r(*balloon, "balloon");
         config.balloon.enabled = true;
+        readIdentity(r, config.balloon);
         r.optionalUnsigned("size", config.balloon.size);
         r.optionalBool("free_page_reporting", config.balloon.freePageReporting);
         r.finish();
-        if (config.balloon.size > config.memory.size)
-            throw ConfigError(std::string("balloon.size: ") + _("larger than the memory"));
     }
     root.finish();
+    validateConfig(config);
     return config;
 }
 
@@ -265,27 +267,37 @@ json vmConfigToJson(const VmConfig& config)
     };
     out["console"] = charBackendToJson(config.console.enabled ? config.console.backend
                                                         : CharBackendConfig{CharBackendConfig::Kind::Off, {}});
+    if (config.console.enabled)
+        writeIdentity(out["console"], config.console);
     out["disks"] = json::array();
     for (const auto& d : config.disks) {
-        json disk = {{"id", d.id}, {"path", d.path}, {"readonly", d.readOnly}, {"shared", d.shared}, {"direct", d.direct},
+        json disk = {{"path", d.path}, {"readonly", d.readOnly}, {"shared", d.shared}, {"direct", d.direct},
                      {"num_queues", d.numQueues}, {"discard", d.discard}};
         if (!d.serial.empty())
             disk["serial"] = d.serial;
+        writeIdentity(disk, d);
         out["disks"].push_back(disk);
     }
     out["net"] = json::array();
     for (const auto& n : config.nets) {
-        json net = {{"id", n.id}, {"tap", n.tap}, {"mac", n.mac}, {"num_queues", n.numQueues}};
+        json net = {{"tap", n.tap}, {"mac", n.mac}, {"num_queues", n.numQueues}};
         if (n.mtu)
             net["mtu"] = n.mtu;
+        writeIdentity(net, n);
         out["net"].push_back(net);
     }
-    if (config.rng.enabled)
+    if (config.rng.enabled) {
         out["rng"] = {{"src", config.rng.source}};
-    if (config.vsock.enabled)
+        writeIdentity(out["rng"], config.rng);
+    }
+    if (config.vsock.enabled) {
         out["vsock"] = {{"cid", config.vsock.cid}, {"socket", config.vsock.socket}};
-    if (config.balloon.enabled)
+        writeIdentity(out["vsock"], config.vsock);
+    }
+    if (config.balloon.enabled) {
         out["balloon"] = {{"size", config.balloon.size}, {"free_page_reporting", config.balloon.freePageReporting}};
+        writeIdentity(out["balloon"], config.balloon);
+    }
     return out;
 }
 

@@ -1,5 +1,6 @@
 // The configuration of one VM: what the command line builds and (with the REST API)
-// what vm.create receives as JSON. One type, so both ways of starting a VM agree.
+// what vm.create receives as JSON. One type, so both ways of starting a VM agree, and
+// one check of it (ValidateConfig.h) for the command line, vm.create and vm.restore.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +11,15 @@
 
 #include "CharBackend.h"
 #include "Cpuid.h"
+#include "Error.h"
 
 namespace mica {
+
+// A configuration that breaks a rule; the message names the field by its JSON path.
+class ConfigError : public Error {
+public:
+    using Error::Error;
+};
 
 // "52:54:00:12:34:56": six hex pairs with colons (the command line and the JSON both check).
 inline bool isMacAddress(const std::string& mac)
@@ -41,43 +49,51 @@ struct MemoryConfig {
     bool shared = false;  // map it shared (vhost-user back ends need it); private otherwise
 };
 
-struct DiskConfig {
+// What every PCI device carries: an id that names it in the API, in messages and in a
+// snapshot, and its slot on bus 0. Both may be given; resolveDevices() fills in the
+// rest (ids "vda", "net0", "rng0", ...; the lowest free slots in the order devices are
+// listed), so a VM's config always holds the whole answer and a restore or a reboot
+// puts every device back where it was.
+struct PciDeviceConfig {
+    std::string id;
+    std::optional<unsigned> pciSlot;
+};
+
+struct DiskConfig : PciDeviceConfig {
     std::string path;
     bool readOnly = false;
     bool shared = false;     // other VMs may open it too (a shared lock even when writable)
     bool direct = false;     // O_DIRECT: bypass the host page cache
     unsigned numQueues = 1;
     std::string serial;      // what the guest reads as the disk's id (at most 20 bytes)
-    std::string id;          // names the disk in messages and the API; default vda, vdb, ...
     bool discard = true;     // offer DISCARD to the guest (libvirt's discard='unmap')
 };
 
-struct NetConfig {
+struct NetConfig : PciDeviceConfig {
     std::string tap;         // a TAP interface by name (created if missing, needs CAP_NET_ADMIN) ...
     int fd = -1;             // ... or an inherited TAP fd opened with IFF_VNET_HDR
     std::string mac;         // "52:54:00:12:34:56"; empty: 52:54:00:12:34:(0x56 + index)
     unsigned numQueues = 2;  // receive + transmit queues, even; pairs = numQueues / 2
-    std::string id;          // default net0, net1, ...
     unsigned mtu = 0;        // told to the guest (VIRTIO_NET_F_MTU); 0: not told
 };
 
-struct ConsoleConfig {
+struct ConsoleConfig : PciDeviceConfig {
     bool enabled = false;    // a virtio-console (hvc0) exists only when asked for
     CharBackendConfig backend{CharBackendConfig::Kind::Off, {}};
 };
 
-struct RngConfig {
+struct RngConfig : PciDeviceConfig {
     bool enabled = false;
     std::string source = "/dev/urandom";
 };
 
-struct VsockConfig {
+struct VsockConfig : PciDeviceConfig {
     bool enabled = false;
     uint64_t cid = 3;        // the guest's context id, at least 3
     std::string socket;      // host side: PATH (host connects) and PATH_<port> (guest connects)
 };
 
-struct BalloonConfig {
+struct BalloonConfig : PciDeviceConfig {
     bool enabled = false;
     uint64_t size = 0;              // the balloon's initial size: what the guest gives back
     bool freePageReporting = false;
