@@ -99,6 +99,21 @@ void writeIdentity(json& out, const PciDeviceConfig& device)
     out["pci_slot"] = device.pciSlot ? json(*device.pciSlot) : json(nullptr);
 }
 
+// A device that is there or not (rng, vsock, balloon): its object's presence enables
+// it; `read` takes the fields of its own beside the id and slot.
+template <typename Config, typename F>
+void readOptionalDevice(ObjectReader& root, const std::string& key, Config& device, F&& read)
+{
+    const json* v = root.find(key);
+    if (!v)
+        return;
+    ObjectReader r(*v, key);
+    device.enabled = true;
+    readIdentity(r, device);
+    read(r);
+    r.finish();
+}
+
 // The console's object is a backend and a PCI device at once: `identity` reads its id
 // and slot too.
 CharBackendConfig readCharBackend(ObjectReader& parent, const std::string& key, CharBackendConfig fallback,
@@ -221,29 +236,15 @@ VmConfig vmConfigFromJson(const json& value)
     config.console.enabled = config.console.backend.kind != CharBackendConfig::Kind::Off;
     readArray(root, "disks", [&](ObjectReader& r, size_t) { config.disks.push_back(readDisk(r)); });
     readArray(root, "net", [&](ObjectReader& r, size_t) { config.nets.push_back(readNet(r)); });
-    if (const json* rng = root.find("rng")) {
-        ObjectReader r(*rng, "rng");
-        config.rng.enabled = true;
-        readIdentity(r, config.rng);
-        r.optionalString("src", config.rng.source);
-        r.finish();
-    }
-    if (const json* vsock = root.find("vsock")) {
-        ObjectReader r(*vsock, "vsock");
-        config.vsock.enabled = true;
-        readIdentity(r, config.vsock);
+    readOptionalDevice(root, "rng", config.rng, [&](ObjectReader& r) { r.optionalString("src", config.rng.source); });
+    readOptionalDevice(root, "vsock", config.vsock, [&](ObjectReader& r) {
         r.optionalUnsigned("cid", config.vsock.cid);
         r.requiredString("socket", config.vsock.socket);
-        r.finish();
-    }
-    if (const json* balloon = root.find("balloon")) {
-        ObjectReader r(*balloon, "balloon");
-        config.balloon.enabled = true;
-        readIdentity(r, config.balloon);
+    });
+    readOptionalDevice(root, "balloon", config.balloon, [&](ObjectReader& r) {
         r.optionalUnsigned("size", config.balloon.size);
         r.optionalBool("free_page_reporting", config.balloon.freePageReporting);
-        r.finish();
-    }
+    });
     root.finish();
     validateConfig(config);
     return config;
