@@ -21,11 +21,11 @@ Json charBackend(const CharSource* src)
     return Json{{"mode", "off"}, {"path", nullptr}};
 }
 
-}  // namespace
-
-std::vector<PciDeviceRef> pciDevices(DomainDef& def)
+// One walk for both constnesses: Def is DomainDef or const DomainDef.
+template <class Ref, class Def>
+std::vector<Ref> walkPciDevices(Def& def)
 {
-    std::vector<PciDeviceRef> out;
+    std::vector<Ref> out;
     for (size_t i = 0; i < def.disks.size(); ++i)
         out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i});
     for (size_t i = 0; i < def.nets.size(); ++i)
@@ -39,6 +39,18 @@ std::vector<PciDeviceRef> pciDevices(DomainDef& def)
     if (def.balloon.present)
         out.push_back({"balloon0", "memballoon", &def.balloon.address, "balloon", std::nullopt});
     return out;
+}
+
+}  // namespace
+
+std::vector<PciDeviceRef> pciDevices(DomainDef& def)
+{
+    return walkPciDevices<PciDeviceRef>(def);
+}
+
+std::vector<ConstPciDeviceRef> pciDevices(const DomainDef& def)
+{
+    return walkPciDevices<ConstPciDeviceRef>(def);
 }
 
 void applyDeviceTree(DomainDef& def, const nlohmann::json& tree)
@@ -146,9 +158,8 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     if (def.balloon.present)
         c["balloon"] = Json{{"size", memoryBytes - def.currentMemoryKiB * 1024},
                             {"free_page_reporting", def.balloon.freePageReporting}};
-    // Each device's id and slot, from the walk that also reads the placement back
-    // (it only reads here).
-    for (const auto& device : pciDevices(const_cast<DomainDef&>(def))) {
+    // Each device's id and slot, from the walk that also reads the placement back.
+    for (const auto& device : pciDevices(def)) {
         Json& j = device.index ? c[device.configKey][*device.index] : c[device.configKey];
         j["id"] = device.id;
         j["pci_slot"] = *device.address ? Json((*device.address)->slot) : Json(nullptr);

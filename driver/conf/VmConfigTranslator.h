@@ -48,15 +48,20 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths);
 // One PCI device of a domain as mica-vmm knows it: the id it goes by in the VmConfig and
 // vm.info, how messages name it, its address in the XML, and where its object sits in
 // the VmConfig (config[configKey] or config[configKey][index]).
-struct PciDeviceRef {
+// `Address` is const for a walk that only reads.
+template <class Address>
+struct BasicPciDeviceRef {
     std::string id;
     std::string what;
-    std::optional<PciAddress>* address;
+    Address* address;
     std::string configKey;
     std::optional<size_t> index;
 };
+using PciDeviceRef = BasicPciDeviceRef<std::optional<PciAddress>>;
+using ConstPciDeviceRef = BasicPciDeviceRef<const std::optional<PciAddress>>;
 // In the order mica-vmm lists them (disks, NICs, console, rng, vsock, balloon).
 std::vector<PciDeviceRef> pciDevices(DomainDef& def);
+std::vector<ConstPciDeviceRef> pciDevices(const DomainDef& def);
 
 // Sets every device's address from vm.info's "device_tree" (id -> {"pci_bdf": ...}):
 // the live XML says where the VMM put each device. Throws std::runtime_error when a

@@ -152,7 +152,7 @@ void readArray(ObjectReader& parent, const std::string& key, F&& read)
         throw ConfigError(parent.child(key) + ": " + _("expected an array"));
     for (size_t i = 0; i < v->size(); ++i) {
         ObjectReader item((*v)[i], parent.child(key) + "[" + std::to_string(i) + "]");
-        read(item, i);
+        read(item);
         item.finish();
     }
 }
@@ -234,8 +234,8 @@ VmConfig vmConfigFromJson(const json& value)
     config.serial = readCharBackend(root, "serial", config.serial);
     config.console.backend = readCharBackend(root, "console", config.console.backend, &config.console);
     config.console.enabled = config.console.backend.kind != CharBackendConfig::Kind::Off;
-    readArray(root, "disks", [&](ObjectReader& r, size_t) { config.disks.push_back(readDisk(r)); });
-    readArray(root, "net", [&](ObjectReader& r, size_t) { config.nets.push_back(readNet(r)); });
+    readArray(root, "disks", [&](ObjectReader& r) { config.disks.push_back(readDisk(r)); });
+    readArray(root, "net", [&](ObjectReader& r) { config.nets.push_back(readNet(r)); });
     readOptionalDevice(root, "rng", config.rng, [&](ObjectReader& r) { r.optionalString("src", config.rng.source); });
     readOptionalDevice(root, "vsock", config.vsock, [&](ObjectReader& r) {
         r.optionalUnsigned("cid", config.vsock.cid);

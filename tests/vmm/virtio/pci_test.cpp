@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "AddressAllocator.h"
 #include "Error.h"
 #include "MsixTable.h"
 #include "PciBus.h"
@@ -149,6 +150,51 @@ TEST(PciBus, FullSlotMap)
     for (unsigned i = 1; i < PciBus::kSlots; ++i)
         bus.add(std::make_shared<Probe>());
     EXPECT_THROW(bus.add(std::make_shared<Probe>()), Error);
+}
+
+TEST(AddressAllocator, FirstFitAlignedAndFreed)
+{
+    AddressAllocator space(0x1000, 0x10000);
+    EXPECT_FALSE(space.allocate(0));
+    EXPECT_FALSE(space.allocate(0x3000));  // not a power of two
+    EXPECT_EQ(space.allocate(0x1000), 0x1000u);
+    EXPECT_EQ(space.allocate(0x4000), 0x4000u);  // aligned to its size, past the first
+    EXPECT_EQ(space.allocate(0x1000), 0x2000u);  // the gap below is filled first
+    EXPECT_EQ(space.used(), 0x6000u);
+    space.free(0x4000);
+    space.free(0x9999);  // never handed out: ignored
+    EXPECT_EQ(space.used(), 0x2000u);
+    EXPECT_EQ(space.allocate(0x4000), 0x4000u);  // the freed range comes back
+    EXPECT_EQ(space.allocate(0x8000), 0x8000u);
+    EXPECT_FALSE(space.allocate(0x8000));  // 0x10000 would end past the window
+    EXPECT_EQ(space.allocate(0x1000), 0x3000u);
+}
+
+TEST(PciBus, ExplicitSlotsAndRemove)
+{
+    IoBus mmio("MMIO");
+    PciBus bus(mmio, 0xc0000000, 0x20000000);
+    auto first = std::make_shared<Probe>();
+    EXPECT_EQ(bus.add(first, 7).slot, 7);
+    EXPECT_THROW(bus.add(std::make_shared<Probe>(), 7), Error);  // taken
+    EXPECT_THROW(bus.add(std::make_shared<Probe>(), PciBus::kSlots), Error);
+    EXPECT_EQ(bus.add(std::make_shared<Probe>()).slot, 1);  // lowest free
+    EXPECT_EQ(bus.mmioUsed(), 0x2000u);
+
+    uint64_t bar = first->mapped.at(0);
+    bus.remove(7);
+    EXPECT_EQ(first->unmapped, std::vector<uint64_t>{bar});
+    uint8_t byte;
+    EXPECT_FALSE(mmio.read(bar, {&byte, 1}));
+    EXPECT_EQ(bus.at(PciAddress{0, 7, 0}), nullptr);
+    EXPECT_EQ(bus.mmioUsed(), 0x1000u);
+    EXPECT_THROW(bus.remove(7), Error);  // already empty
+    EXPECT_THROW(bus.remove(0), Error);  // the host bridge stays
+
+    // The slot and the BAR range are free for the next device.
+    auto next = std::make_shared<Probe>();
+    EXPECT_EQ(bus.add(next, 7).slot, 7);
+    EXPECT_EQ(next->mapped.at(0), bar);
 }
 
 class RecordingSink : public MsiSink {
