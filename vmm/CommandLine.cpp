@@ -22,7 +22,7 @@ const char* const kUsage =
     "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
     "                (DEV: id=ID,pci_slot=N, both optional: the device's name and its slot on PCI bus 0)\n"
     "       mica-vmm --api-socket PATH [...]   (no --kernel: wait for vm.create)\n"
-    "       mica-vmm --restore source_url=file:///DIR [--serial ...] [--api-socket ...] [--event-monitor ...]\n"
+    "       mica-vmm --restore source_url=file:///DIR[,memory_restore_mode=copy|ondemand] [--serial ...] [--api-socket ...] [--event-monitor ...]\n"
     "       mica-vmm --version | --features | --help\n";
 
 namespace {
@@ -247,10 +247,17 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             else if (value == "exit") cl.onReboot = CommandLine::OnReboot::Exit;
             else throw UsageError("--on-reboot: " + std::string(_("expected restart or exit, got '")) + value + "'");
         } else if (name == "--restore") {
-            auto kv = parseKeyValues(value, "--restore", {"source_url"});
+            auto kv = parseKeyValues(value, "--restore", {"source_url", "memory_restore_mode"});
             if (!kv.count("source_url") || kv["source_url"].empty())
                 throw UsageError(std::string("--restore: ") + _("source_url=file:///DIR is required"));
             cl.restoreSource = kv["source_url"];
+            if (kv.count("memory_restore_mode")) {
+                auto mode = snapshot::memoryRestoreModeFromString(kv["memory_restore_mode"]);
+                if (!mode)
+                    throw UsageError(std::string("--restore memory_restore_mode: ") + _("expected copy or ondemand, got '") +
+                                     kv["memory_restore_mode"] + "'");
+                cl.restoreMemoryMode = *mode;
+            }
         } else if (name == "--api-socket") {
             cl.apiSocket = value;
         } else if (name == "--x-seccomp-selftest") {  // undocumented: tests prove the filters bite

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "MemoryImage.h"
 #include "VmConfig.h"
 
 namespace mica {
@@ -24,6 +25,7 @@ struct CommandLine {
     std::string seccompSelfTest;  // hidden --x-seccomp-selftest ROLE (tests only)
     bool hasVm = false;         // --kernel given: create and boot a VM at start
     std::string restoreSource;  // --restore source_url=URL: restore a snapshot at start, paused
+    snapshot::MemoryRestoreMode restoreMemoryMode = snapshot::MemoryRestoreMode::Copy;
     bool serialGiven = false;   // --serial given (with --restore, it replaces the snapshot's)
     bool showVersion = false;
     bool showFeatures = false;

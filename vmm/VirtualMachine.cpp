@@ -143,7 +143,7 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
                              std::to_string(ours.slot));
     }
 
-    snapshot::loadMemory(memory_, source.memoryFd);
+    snapshot::loadMemory(memory_, source.memoryFd, source.memoryMode);
     pausedClock_ = x86::restoreVmChips(vm_, stateField(state, "vm", "state"));
     serial_->pause();
     serial_->restore(stateField(devices, "serial", "devices"));

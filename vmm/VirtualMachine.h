@@ -20,6 +20,7 @@
 #include "GuestMemory.h"
 #include "IoBus.h"
 #include "Kvm.h"
+#include "MemoryImage.h"
 #include "PciBus.h"
 #include "Serial8250.h"
 #include "Vcpu.h"
@@ -41,6 +42,7 @@ void installVcpuKickHandler();
 struct RestoreSource {
     const nlohmann::json& state;
     int memoryFd;
+    snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy;
 };
 
 class VirtualMachine {

@@ -141,7 +141,8 @@ void Vmm::snapshot(const std::string& destinationUrl)
     events_.emit("snapshotted", {{"destination_url", destinationUrl}, {"memory_bytes_written", written}});
 }
 
-void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial)
+void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial,
+                  snapshot::MemoryRestoreMode memoryMode)
 {
     std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
@@ -171,7 +172,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
     try {
         if (!kvm_)
             kvm_.emplace();
-        RestoreSource source{state, memory.get()};
+        RestoreSource source{state, memory.get(), memoryMode};
         auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get(), &source);
         state_ = VmState::Paused;
         startVmThread(std::move(vm), "restored");

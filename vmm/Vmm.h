@@ -49,9 +49,11 @@ public:
     void remove();         // vm.delete
     // vm.snapshot: a paused VM's config, state and RAM into the directory of a file://
     // URL; vm.restore: a VM rebuilt from one, paused (no VM may exist yet). `serial`
-    // replaces the snapshot's serial backend (the command line's --serial).
+    // replaces the snapshot's serial backend (the command line's --serial); `memoryMode`
+    // is how RAM comes back (snapshot::MemoryRestoreMode).
     void snapshot(const std::string& destinationUrl);
-    void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt);
+    void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt,
+                 snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy);
     nlohmann::json info();
     nlohmann::json counters();
 

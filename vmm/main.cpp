@@ -121,7 +121,8 @@ int main(int argc, char** argv)
         if (apiListener)
             api.emplace(std::move(apiListener), vmm);
         if (!cl.restoreSource.empty()) {
-            vmm.restore(cl.restoreSource, cl.serialGiven ? std::optional(cl.config.serial) : std::nullopt);
+            vmm.restore(cl.restoreSource, cl.serialGiven ? std::optional(cl.config.serial) : std::nullopt,
+                        cl.restoreMemoryMode);
         } else if (cl.hasVm) {
             vmm.create(cl.config);
             vmm.boot();

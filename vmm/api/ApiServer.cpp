@@ -7,6 +7,7 @@
 #include <charconv>
 #include <iostream>
 
+#include "MemoryImage.h"
 #include "Seccomp.h"
 #include "VmConfigJson.h"
 #include "config.h"
@@ -82,20 +83,32 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
     router_.add("GET", std::string(kPrefix) + "vm.info", [this](const http::Request&) { return jsonResponse(vmm_.info()); });
     router_.add("GET", std::string(kPrefix) + "vm.counters",
                 [this](const http::Request&) { return jsonResponse(vmm_.counters()); });
-    // vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...}:
-    // Cloud Hypervisor's names and bodies.
-    auto urlOf = [](const http::Request& r, const char* key) {
-        auto body = parseBody(r);
-        if (!body.is_object() || !body.contains(key) || !body[key].is_string() || body.size() != 1)
+    // vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...,
+    // "memory_restore_mode": "copy"|"ondemand"}: Cloud Hypervisor's names and bodies.
+    auto urlOf = [](const nlohmann::json& body, const char* key, std::initializer_list<const char*> optional) {
+        size_t known = 1;
+        for (const char* o : optional)
+            known += body.is_object() && body.contains(o);
+        if (!body.is_object() || !body.contains(key) || !body[key].is_string() || body.size() != known)
             throw ApiError(400, std::string(_("expected a body {\"")) + key + "\": \"file:///DIR\"}");
         return body[key].get<std::string>();
     };
     router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](const http::Request& r) {
-        vmm_.snapshot(urlOf(r, "destination_url"));
+        vmm_.snapshot(urlOf(parseBody(r), "destination_url", {}));
         return http::Response::noContent();
     });
     router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](const http::Request& r) {
-        vmm_.restore(urlOf(r, "source_url"));
+        auto body = parseBody(r);
+        std::string url = urlOf(body, "source_url", {"memory_restore_mode"});
+        auto mode = snapshot::MemoryRestoreMode::Copy;
+        if (body.contains("memory_restore_mode")) {
+            const auto& m = body["memory_restore_mode"];
+            auto parsed = m.is_string() ? snapshot::memoryRestoreModeFromString(m.get<std::string>()) : std::nullopt;
+            if (!parsed)
+                throw ApiError(400, _("memory_restore_mode: expected \"copy\" or \"ondemand\""));
+            mode = *parsed;
+        }
+        vmm_.restore(url, std::nullopt, mode);
         return http::Response::noContent();
     });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });

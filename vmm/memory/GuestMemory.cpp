@@ -78,6 +78,17 @@ void GuestMemory::write(uint64_t gpa, std::span<const uint8_t> bytes) const
     std::memcpy(target.data(), bytes.data(), bytes.size());
 }
 
+void GuestMemory::mapFilePrivate(int fd)
+{
+    if (fd_ || backing_.shared || backing_.hugePages)
+        throw Error(_("only private anonymous guest memory can be mapped from a file"));
+    // MAP_FIXED replaces the anonymous pages in place, so every pointer into RAM (KVM's
+    // memory slots, the virtqueues') stays valid.
+    void* addr = ::mmap(hostBase(), size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
+    if (addr == MAP_FAILED)
+        throw systemError(_("cannot map the snapshot's memory file"));
+}
+
 void GuestMemory::discard(std::span<uint8_t> host) const
 {
     auto offset = static_cast<off_t>(host.data() - hostBase());

@@ -39,9 +39,15 @@ public:
     const MemoryBacking& backing() const { return backing_; }
     // -1 for anonymous memory.
     int fd() const { return fd_.get(); }
-    // Gives the host pages behind [host, host + length) back; the guest's next touch
-    // reads zeroes (the balloon's inflate).
+    // Gives the host pages behind [host, host + length) back (the balloon's inflate); the
+    // guest's next touch reads zeroes, or the file's bytes after mapFilePrivate() (virtio
+    // promises the guest nothing about a page it gave back).
     void discard(std::span<uint8_t> host) const;
+    // Maps `fd` (exactly size() bytes) private over the whole RAM mapping, at the same
+    // address: pages come from the file as they are first touched, writes stay here
+    // (copy on write). Only for private anonymous RAM; a restore does it before any vCPU
+    // runs. The mapping keeps the file open.
+    void mapFilePrivate(int fd);
 
     // True when [gpa, gpa + length) lies entirely in RAM (one region).
     bool contains(uint64_t gpa, uint64_t length) const;

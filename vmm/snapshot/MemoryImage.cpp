@@ -86,7 +86,16 @@ MemoryImageStats saveMemory(const GuestMemory& memory, int fd)
     return stats;
 }
 
-void loadMemory(const GuestMemory& memory, int fd)
+std::optional<MemoryRestoreMode> memoryRestoreModeFromString(const std::string& text)
+{
+    if (text == "copy")
+        return MemoryRestoreMode::Copy;
+    if (text == "ondemand")
+        return MemoryRestoreMode::OnDemand;
+    return std::nullopt;
+}
+
+void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode)
 {
     struct stat st{};
     if (::fstat(fd, &st) < 0)
@@ -94,6 +103,14 @@ void loadMemory(const GuestMemory& memory, int fd)
     if (static_cast<uint64_t>(st.st_size) != memory.size())
         throw StateError("the memory file holds " + std::to_string(st.st_size) + " bytes, the VM has " +
                          std::to_string(memory.size()) + " bytes of RAM");
+    if (mode == MemoryRestoreMode::OnDemand) {
+        const auto& b = memory.backing();
+        if (b.memfd || b.shared || b.hugePages)
+            throw StateError(std::string("memory_restore_mode ondemand needs private anonymous guest memory; this VM's is ") +
+                             (b.hugePages ? "on huge pages" : b.memfd ? "a memfd" : "shared"));
+        memory.mapFilePrivate(fd);
+        return;
+    }
     uint8_t* base = memory.hostBase();
     // Only the file's data extents: its holes are zeroes, which fresh RAM already is.
     forEachExtent(fd, memory.size(), [&](uint64_t start, uint64_t length) {

@@ -4,6 +4,9 @@
 // only what the guest used.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "GuestMemory.h"
 
 namespace mica::snapshot {
@@ -14,8 +17,19 @@ struct MemoryImageStats {
 
 // Into `fd` (a new, empty file). Throws Error on a write failure.
 MemoryImageStats saveMemory(const GuestMemory& memory, int fd);
+// How a restore brings guest RAM back (Cloud Hypervisor's memory_restore_mode):
+// Copy reads the file's data into RAM before the guest runs; OnDemand maps the file
+// private over RAM, so the guest runs at once and each page is read from the file (the
+// page cache) when first touched, its writes staying in this process. OnDemand needs
+// private anonymous RAM (no memfd, shared or huge pages), and the file must not change
+// while the VM lives: taking a new snapshot into the same directory is safe (it writes
+// a new file), truncating or rewriting this one in place is not.
+enum class MemoryRestoreMode { Copy, OnDemand };
+// "copy" / "ondemand"; nullopt for anything else.
+std::optional<MemoryRestoreMode> memoryRestoreModeFromString(const std::string& text);
+
 // From `fd` into freshly mapped (zero) RAM. Throws StateError when the file's size is
-// not the RAM's, Error on a read failure.
-void loadMemory(const GuestMemory& memory, int fd);
+// not the RAM's or OnDemand does not fit the RAM's backing, Error on a read failure.
+void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode = MemoryRestoreMode::Copy);
 
 }  // namespace mica::snapshot
