@@ -141,7 +141,7 @@ void Vmm::snapshot(const std::string& destinationUrl)
     events_.emit("snapshotted", {{"destination_url", destinationUrl}, {"memory_bytes_written", written}});
 }
 
-void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial)
+void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial, std::vector<UniqueFd> fds)
 {
     std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
@@ -154,7 +154,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
         std::string dir = snapshot::directoryFromUrl(sourceUrl);
         state = snapshot::readJson(dir, snapshot::kStateFile);
         snapshot::checkFormat(state);
-        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile));
+        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile), std::move(fds));
         memory = snapshot::openMemoryFile(dir);
     } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault
         throw ApiError(400, std::string(_("cannot restore: ")) + e.what());

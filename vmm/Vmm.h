@@ -51,7 +51,10 @@ public:
     // URL; vm.restore: a VM rebuilt from one, paused (no VM may exist yet). `serial`
     // replaces the snapshot's serial backend (the command line's --serial).
     void snapshot(const std::string& destinationUrl);
-    void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt);
+    // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
+    // as vm.create's did (the fds themselves cannot be saved).
+    void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt,
+                 std::vector<UniqueFd> fds = {});
     nlohmann::json info();
     nlohmann::json counters();
 
