@@ -27,7 +27,9 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         nlohmann::json config = rq.config;
         std::vector<UniqueFd> tapFds;
         std::vector<int> fdNumbers;
-        for (auto& net : config.contains("net") ? config["net"] : nlohmann::json::array()) {
+        if (!config.contains("net"))
+            config["net"] = nlohmann::json::array();
+        for (auto& net : config["net"]) {
             if (!net.contains("tap"))
                 continue;
             std::string name = net["tap"].get<std::string>();
