@@ -129,7 +129,9 @@ DiskConfig parseDisk(const std::string& value)
     return disk;
 }
 
-NetConfig parseNet(const std::string& value)
+// fd=N hands the inherited fd N to the config (VmConfig::handedFds), as vm.create's
+// SCM_RIGHTS fds are.
+NetConfig parseNet(const std::string& value, VmConfig& config)
 {
     auto kv = parseKeyValues(value, "--net", {"tap", "fd", "mac", "num_queues", "id", "pci_slot"});
     NetConfig net;
@@ -140,7 +142,12 @@ NetConfig parseNet(const std::string& value)
         if (net.tap.empty())
             throw UsageError(std::string("--net: ") + _("tap names are 1 to 15 characters"));
     } else {
-        net.fd = static_cast<int>(parseUnsigned(kv["fd"], "--net fd"));
+        int fd = static_cast<int>(parseUnsigned(kv["fd"], "--net fd"));
+        for (const auto& handed : config.handedFds)
+            if (handed->get() == fd)
+                throw UsageError("--net fd=" + std::to_string(fd) + ": " + _("given twice"));
+        config.handedFds.push_back(std::make_shared<const UniqueFd>(fd));
+        net.fds.push_back(static_cast<unsigned>(config.handedFds.size() - 1));
     }
     if (kv.count("mac"))
         net.mac = kv["mac"];
@@ -212,7 +219,7 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
         } else if (name == "--disk") {
             cl.config.disks.push_back(parseDisk(value));
         } else if (name == "--net") {
-            cl.config.nets.push_back(parseNet(value));
+            cl.config.nets.push_back(parseNet(value, cl.config));
         } else if (name == "--console") {
             try {
                 cl.config.console.backend = parseCharBackend(value, "--console");

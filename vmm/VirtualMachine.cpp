@@ -340,9 +340,14 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
             options.mac[b] = static_cast<uint8_t>(std::stoul(net.mac.substr(3 * b, 2), nullptr, 16));
         std::vector<UniqueFd> taps;
         try {
-            if (net.fd >= 0)
-                taps.push_back(virtio::adoptTap(::dup(net.fd)));
-            else
+            // dup: the config keeps its fds for the next boot (a reboot rebuilds the VM).
+            for (unsigned index : net.fds) {
+                int fd = ::dup(config_.handedFds.at(index)->get());
+                if (fd < 0)
+                    throw systemError("tap fd: dup");
+                taps.push_back(virtio::adoptTap(fd));
+            }
+            if (net.fds.empty())
                 taps = virtio::openTap(net.tap, net.numQueues / 2);
         } catch (const Error& e) {
             throw Error("net '" + net.id + "': " + e.what());

@@ -142,7 +142,7 @@ void Vmm::snapshot(const std::string& destinationUrl)
 }
 
 void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial,
-                  snapshot::MemoryRestoreMode memoryMode)
+                  snapshot::MemoryRestoreMode memoryMode, std::vector<UniqueFd> fds)
 {
     std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
@@ -155,7 +155,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
         std::string dir = snapshot::directoryFromUrl(sourceUrl);
         state = snapshot::readJson(dir, snapshot::kStateFile);
         snapshot::checkFormat(state);
-        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile));
+        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile), std::move(fds));
         memory = snapshot::openMemoryFile(dir);
     } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault
         throw ApiError(400, std::string(_("cannot restore: ")) + e.what());

@@ -52,8 +52,11 @@ public:
     // replaces the snapshot's serial backend (the command line's --serial); `memoryMode`
     // is how RAM comes back (snapshot::MemoryRestoreMode).
     void snapshot(const std::string& destinationUrl);
+    // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
+    // as vm.create's did (the fds themselves cannot be saved).
     void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt,
-                 snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy);
+                 snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy,
+                 std::vector<UniqueFd> fds = {});
     nlohmann::json info();
     nlohmann::json counters();
 

@@ -8,6 +8,8 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <chrono>
+
 #include "ConfError.h"
 #include "ManagerSupport.h"
 #include "VmmClient.h"
@@ -189,14 +191,24 @@ void DomainManager::withCounters(const std::vector<const Domain*>& doms, std::fu
         pool_.run([this, ticket, uuid = d->def.uuid, socket = d->apiSocket,
                    timeoutMs = options_.countersTimeoutMs]() -> std::function<void()> {
             nlohmann::json c = nlohmann::json::object();
+            std::string error;
+            auto t0 = std::chrono::steady_clock::now();
             try {
                 auto r = process::vmmRequest(socket, "GET", "vm.counters", std::nullopt, timeoutMs);
                 if (r.ok() && r.body.is_object())
                     c = std::move(r.body);
-            } catch (const std::exception&) {
+                else
+                    error = r.errorText();
+            } catch (const std::exception& e) {
                 // A VMM that does not answer in time: its figures are left out.
+                error = e.what();
             }
-            return [this, ticket, uuid, c = std::move(c)] {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+            return [this, ticket, uuid, c = std::move(c), error, ms] {
+                // Left out figures are worth a line in the domain's log: a whole bulk
+                // call waited for this VMM.
+                if (auto d = domains_.find(uuid); !error.empty() && d != domains_.end())
+                    store_.note(d->second->def.name, "vm.counters after " + std::to_string(ms) + " ms: " + error);
                 auto it = pendingCounters_.find(ticket);
                 if (it == pendingCounters_.end())
                     return;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -88,6 +89,14 @@ bool createTap(const std::string& name, unsigned queuePairs, const std::string& 
         throw;
     }
     return created;
+}
+
+std::vector<UniqueFd> openTapQueues(const std::string& name, unsigned queuePairs)
+{
+    std::vector<UniqueFd> fds;
+    for (unsigned i = 0; i < std::max(1u, queuePairs); ++i)
+        fds.push_back(attach(name, queuePairs));
+    return fds;
 }
 
 void deleteTap(const std::string& name)

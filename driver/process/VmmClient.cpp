@@ -67,8 +67,11 @@ bool vmmSocketReady(const std::string& socketPath)
 }
 
 VmmResponse vmmRequest(const std::string& socketPath, const char* method, const std::string& endpoint,
-                       const std::optional<nlohmann::json>& body, int timeoutMs)
+                       const std::optional<nlohmann::json>& body, int timeoutMs, const std::vector<int>& fds)
 {
+    if (fds.size() > kMaxRequestFds)
+        throw std::invalid_argument(std::string(method) + " " + endpoint + ": " + std::to_string(fds.size()) +
+                                    _(" fds for one request; mica-vmm takes at most ") + std::to_string(kMaxRequestFds));
     const std::string what = std::string(method) + " " + endpoint;
     auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     UniqueFd fd = connectTo(socketPath);
@@ -82,7 +85,26 @@ VmmResponse vmmRequest(const std::string& socketPath, const char* method, const 
 
     for (size_t sent = 0; sent < request.size();) {
         waitFor(fd.get(), POLLOUT, deadline, what);
-        ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        ssize_t n;
+        if (sent == 0 && !fds.empty()) {
+            // The fds ride on the request's first bytes: the VMM's server gives a request
+            // the fds that arrived while it was being read.
+            iovec iov{request.data(), request.size()};
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxRequestFds)] = {};
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control;
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+            cmsghdr* c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+            std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+            n = ::sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
+        } else {
+            n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        }
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             throw VmmUnreachable(what + ": " + std::strerror(errno));
         if (n > 0)

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mica::process {
 
@@ -29,9 +30,16 @@ public:
 // loading the kernel can take many seconds.
 inline constexpr int kVmmCallMs = 60000;
 
-// method "GET" or "PUT"; endpoint without /api/v1/ ("vm.boot"). Throws VmmUnreachable.
+// The most fds one request may carry (the VMM's limit, vmm/api/http/ReceivedFds.h).
+inline constexpr size_t kMaxRequestFds = 16;
+
+// method "GET" or "PUT"; endpoint without /api/v1/ ("vm.boot"). `fds` go with the
+// request as SCM_RIGHTS on its first bytes (the VMM gets its own copies; the caller still
+// closes its own). Throws VmmUnreachable, or std::invalid_argument for more than
+// kMaxRequestFds fds.
 VmmResponse vmmRequest(const std::string& socketPath, const char* method, const std::string& endpoint,
-                       const std::optional<nlohmann::json>& body = std::nullopt, int timeoutMs = kVmmCallMs);
+                       const std::optional<nlohmann::json>& body = std::nullopt, int timeoutMs = kVmmCallMs,
+                       const std::vector<int>& fds = {});
 
 // True when something accepts connections on socketPath.
 bool vmmSocketReady(const std::string& socketPath);

@@ -2,11 +2,13 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 
 #include "Tap.h"
+#include "UniqueFd.h"
 #include "VmmClient.h"
 #include "i18n.h"
 
@@ -19,6 +21,32 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         for (const auto& tap : rq.taps)
             if (createTap(tap.name, tap.queuePairs, tap.bridge, tap.mtu))
                 out.createdTaps.push_back(tap.name);
+        // The VMM gets the TAPs' queues as fds (vm.create's SCM_RIGHTS): each net entry
+        // naming a TAP names its fds' indexes instead. The daemon's copies close when
+        // this returns; the VMM keeps its own.
+        nlohmann::json config = rq.config;
+        std::vector<UniqueFd> tapFds;
+        std::vector<int> fdNumbers;
+        if (!config.contains("net"))
+            config["net"] = nlohmann::json::array();
+        for (auto& net : config["net"]) {
+            if (!net.contains("tap"))
+                continue;
+            std::string name = net["tap"].get<std::string>();
+            unsigned pairs = std::max(1u, net.value("num_queues", 2u) / 2);
+            nlohmann::json indexes = nlohmann::json::array();
+            for (auto& fd : openTapQueues(name, pairs)) {
+                indexes.push_back(tapFds.size());
+                fdNumbers.push_back(fd.get());
+                tapFds.push_back(std::move(fd));
+            }
+            if (tapFds.size() > kMaxRequestFds)
+                throw std::runtime_error("tap '" + name + "': " + std::to_string(tapFds.size()) +
+                                         _(" TAP queues in all; mica-vmm takes at most ") +
+                                         std::to_string(kMaxRequestFds) + _(" fds with vm.create"));
+            net.erase("tap");
+            net["fds"] = indexes;
+        }
         out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd);
 
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.startTimeoutMs);
@@ -29,13 +57,14 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
                 throw std::runtime_error(_("the VMM did not open its API socket in time"));
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
-        auto call = [&](const char* method, const char* endpoint, const std::optional<nlohmann::json>& body) {
-            auto r = vmmRequest(rq.apiSocket, method, endpoint, body);
+        auto call = [&](const char* method, const char* endpoint, const std::optional<nlohmann::json>& body,
+                        const std::vector<int>& fds = {}) {
+            auto r = vmmRequest(rq.apiSocket, method, endpoint, body, kVmmCallMs, fds);
             if (!r.ok())
                 throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
             return r;
         };
-        call("PUT", "vm.create", rq.config);
+        call("PUT", "vm.create", config, fdNumbers);
         call("PUT", "vm.boot", std::nullopt);
         if (rq.paused)
             call("PUT", "vm.pause", std::nullopt);

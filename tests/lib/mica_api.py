@@ -51,3 +51,26 @@ def raw_exchange(socket_path, payload, timeout=10):
         chunks.append(chunk)
     s.close()
     return b"".join(chunks)
+
+
+def call_with_fds(socket_path, method, endpoint, body, fds, timeout=60):
+    """Like call(), with `fds` sent as SCM_RIGHTS on the request's bytes (as virtmicad
+    sends vm.create with a domain's TAP queues)."""
+    data = (body if isinstance(body, (bytes, str)) else json.dumps(body)).encode() if body is not None else b""
+    head = (f"{method} /api/v1/{endpoint} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(socket_path)
+    socket.send_fds(s, [head + data], list(fds))
+    chunks = []
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    s.close()
+    answer = b"".join(chunks)
+    status = int(answer[9:12])
+    payload = answer.partition(b"\r\n\r\n")[2]
+    return status, (json.loads(payload) if payload else None)

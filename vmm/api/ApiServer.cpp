@@ -25,7 +25,7 @@ http::Response jsonResponse(const nlohmann::json& body)
 }
 
 // Requests with a body must say it is JSON; PUTs without a body have none to check.
-nlohmann::json parseBody(const http::Request& request)
+nlohmann::json parseBody(http::Request& request)
 {
     try {
         return nlohmann::json::parse(request.body);
@@ -58,31 +58,31 @@ UniqueFd openApiSocket(const std::string& spec)
 }
 
 ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
-    : vmm_(vmm), server_(std::move(listener), [this](const http::Request& r) { return handle(r); })
+    : vmm_(vmm), server_(std::move(listener), [this](http::Request& r) { return handle(r); })
 {
     auto put = [this](const std::string& name, std::function<void()> action) {
-        router_.add("PUT", kPrefix + name, [action](const http::Request&) {
+        router_.add("PUT", kPrefix + name, [action](http::Request&) {
             action();
             return http::Response::noContent();
         });
     };
-    router_.add("GET", std::string(kPrefix) + "vmm.ping", [](const http::Request&) {
+    router_.add("GET", std::string(kPrefix) + "vmm.ping", [](http::Request&) {
         return jsonResponse({{"version", MICA_VERSION}, {"pid", ::getpid()},
                              {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot"}}});
     });
-    router_.add("PUT", std::string(kPrefix) + "vm.create", [this](const http::Request& r) {
+    router_.add("PUT", std::string(kPrefix) + "vm.create", [this](http::Request& r) {
         VmConfig config;
         try {
-            config = vmConfigFromJson(parseBody(r));
+            config = vmConfigFromJson(parseBody(r), std::move(r.fds));
         } catch (const ConfigError& e) {
             throw ApiError(400, e.what());
         }
         vmm_.create(std::move(config));
         return http::Response::noContent();
     });
-    router_.add("GET", std::string(kPrefix) + "vm.info", [this](const http::Request&) { return jsonResponse(vmm_.info()); });
+    router_.add("GET", std::string(kPrefix) + "vm.info", [this](http::Request&) { return jsonResponse(vmm_.info()); });
     router_.add("GET", std::string(kPrefix) + "vm.counters",
-                [this](const http::Request&) { return jsonResponse(vmm_.counters()); });
+                [this](http::Request&) { return jsonResponse(vmm_.counters()); });
     // vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...,
     // "memory_restore_mode": "copy"|"ondemand"}: Cloud Hypervisor's names and bodies.
     auto urlOf = [](const nlohmann::json& body, const char* key, std::initializer_list<const char*> optional) {
@@ -93,11 +93,11 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
             throw ApiError(400, std::string(_("expected a body {\"")) + key + "\": \"file:///DIR\"}");
         return body[key].get<std::string>();
     };
-    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](const http::Request& r) {
+    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](http::Request& r) {
         vmm_.snapshot(urlOf(parseBody(r), "destination_url", {}));
         return http::Response::noContent();
     });
-    router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](const http::Request& r) {
+    router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](http::Request& r) {
         auto body = parseBody(r);
         std::string url = urlOf(body, "source_url", {"memory_restore_mode"});
         auto mode = snapshot::MemoryRestoreMode::Copy;
@@ -108,7 +108,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
                 throw ApiError(400, _("memory_restore_mode: expected \"copy\" or \"ondemand\""));
             mode = *parsed;
         }
-        vmm_.restore(url, std::nullopt, mode);
+        vmm_.restore(url, std::nullopt, mode, std::move(r.fds));
         return http::Response::noContent();
     });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
@@ -140,7 +140,7 @@ ApiServer::~ApiServer()
     thread_.join();
 }
 
-http::Response ApiServer::handle(const http::Request& request)
+http::Response ApiServer::handle(http::Request& request)
 {
     try {
         return router_.dispatch(request);

@@ -19,7 +19,7 @@ public:
     ~ApiServer();
 
 private:
-    http::Response handle(const http::Request& request);
+    http::Response handle(http::Request& request);
     Vmm& vmm_;
     http::Router router_;
     http::Server server_;

@@ -124,18 +124,31 @@ void checkDisk(const DiskConfig& d, const std::string& field)
         refuse(field + ".serial", _("at most 20 characters"));
 }
 
-void checkNet(const NetConfig& n, const std::string& field)
+void checkNet(const NetConfig& n, const std::string& field, const VmConfig& c, std::set<unsigned>& usedFds)
 {
-    if (n.tap.empty() == (n.fd < 0))
-        refuse(field, _("give exactly one of a TAP name and a TAP fd"));
+    if (n.tap.empty() == n.fds.empty())
+        refuse(field, _("give exactly one of \"tap\" (a TAP name) and \"fds\" (its open queues)"));
+    for (size_t i = 0; i < n.fds.size(); ++i) {
+        std::string where = field + ".fds[" + std::to_string(i) + "]";
+        unsigned index = n.fds[i];
+        if (index >= c.handedFds.size())
+            refuse(where, _("fd index ") + std::to_string(index) + _(", but ") + std::to_string(c.handedFds.size()) +
+                              _(" fds came with the request (SCM_RIGHTS on the API socket)"));
+        if (!c.handedFds[index])
+            refuse(where, _("fd index ") + std::to_string(index) + _(" was not kept with this configuration"));
+        if (!usedFds.insert(index).second)
+            refuse(where, _("fd index ") + std::to_string(index) + _(" is named twice; every queue pair needs its own fd"));
+    }
     if (n.tap.size() > 15)
         refuse(field + ".tap", _("TAP names are 1 to 15 characters"));
     if (!n.mac.empty() && !isMacAddress(n.mac))
         refuse(field + ".mac", _("expected a MAC address such as 52:54:00:12:34:56"));
     if (n.numQueues < 2 || n.numQueues % 2 || n.numQueues > 32)
         refuse(field + ".num_queues", _("must be even, from 2 to 32"));
-    if (n.fd >= 0 && n.numQueues != 2)
-        refuse(field + ".num_queues", _("an inherited fd carries one queue pair (num_queues=2)"));
+    if (!n.fds.empty() && n.fds.size() != n.numQueues / 2)
+        refuse(field + ".fds", std::to_string(n.fds.size()) + _(" fds for ") + std::to_string(n.numQueues / 2) +
+                                   _(" queue pairs (num_queues ") + std::to_string(n.numQueues) +
+                                   _("): give one fd per queue pair"));
     if (n.mtu && (n.mtu < 68 || n.mtu > 65535))
         refuse(field + ".mtu", _("must be between 68 and 65535"));
 }
@@ -162,8 +175,9 @@ void validateConfig(VmConfig& c)
         refuse("console", _("the serial port has the terminal already; give the serial port another backend"));
     for (size_t i = 0; i < c.disks.size(); ++i)
         checkDisk(c.disks[i], "disks[" + std::to_string(i) + "]");
+    std::set<unsigned> usedFds;
     for (size_t i = 0; i < c.nets.size(); ++i)
-        checkNet(c.nets[i], "net[" + std::to_string(i) + "]");
+        checkNet(c.nets[i], "net[" + std::to_string(i) + "]", c, usedFds);
     if (c.rng.enabled && c.rng.source.empty())
         refuse("rng.src", _("must not be empty"));
     if (c.vsock.enabled) {

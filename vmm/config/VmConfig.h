@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <cctype>
 #include <string>
@@ -12,6 +13,7 @@
 #include "CharBackend.h"
 #include "Cpuid.h"
 #include "Error.h"
+#include "UniqueFd.h"
 
 namespace mica {
 
@@ -71,7 +73,7 @@ struct DiskConfig : PciDeviceConfig {
 
 struct NetConfig : PciDeviceConfig {
     std::string tap;         // a TAP interface by name (created if missing, needs CAP_NET_ADMIN) ...
-    int fd = -1;             // ... or an inherited TAP fd opened with IFF_VNET_HDR
+    std::vector<unsigned> fds;  // ... or open TAP queues (IFF_VNET_HDR), one per queue pair: indexes into VmConfig::handedFds
     std::string mac;         // "52:54:00:12:34:56"; empty: 52:54:00:12:34:(0x56 + index)
     unsigned numQueues = 2;  // receive + transmit queues, even; pairs = numQueues / 2
     unsigned mtu = 0;        // told to the guest (VIRTIO_NET_F_MTU); 0: not told
@@ -110,6 +112,12 @@ struct VmConfig {
     RngConfig rng;
     VsockConfig vsock;
     BalloonConfig balloon;
+    // Fds handed to the VMM with the configuration: those that came with the vm.create
+    // or vm.restore request (SCM_RIGHTS), or the command line's --net fd=N. Devices name
+    // them by index, so the JSON form stays meaningful; shared, because every copy of
+    // the config (each boot, a reboot) builds from the same open files. An entry no
+    // device names is null: it was closed when the config was read.
+    std::vector<std::shared_ptr<const UniqueFd>> handedFds;
 };
 
 }  // namespace mica

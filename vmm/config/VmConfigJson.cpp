@@ -175,7 +175,18 @@ NetConfig readNet(ObjectReader& r)
 {
     NetConfig n;
     readIdentity(r, n);
-    r.requiredString("tap", n.tap);
+    // One of the two; which one is validateConfig()'s rule, so it reads both.
+    if (const json* fds = r.find("fds")) {
+        if (!fds->is_array())
+            throw ConfigError(r.child("fds") + ": " + _("expected an array of fd indexes"));
+        for (size_t i = 0; i < fds->size(); ++i) {
+            const json& index = (*fds)[i];
+            if (!index.is_number_unsigned() || index.get<uint64_t>() > 0xffff)
+                throw ConfigError(r.child("fds") + "[" + std::to_string(i) + "]: " + _("expected an fd index (0, 1, ...)"));
+            n.fds.push_back(index.get<unsigned>());
+        }
+    }
+    r.optionalString("tap", n.tap);
     r.optionalString("mac", n.mac);
     r.optionalUnsigned("num_queues", n.numQueues);
     r.optionalUnsigned("mtu", n.mtu);
@@ -192,9 +203,11 @@ json charBackendToJson(const CharBackendConfig& c)
 
 }  // namespace
 
-VmConfig vmConfigFromJson(const json& value)
+VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds)
 {
     VmConfig config;
+    for (auto& fd : fds)
+        config.handedFds.push_back(std::make_shared<const UniqueFd>(std::move(fd)));
     ObjectReader root(value, "");
 
     const json* payload = root.find("payload");
@@ -247,6 +260,14 @@ VmConfig vmConfigFromJson(const json& value)
     });
     root.finish();
     validateConfig(config);
+    // validateConfig() checked every named index; what no device names closes now.
+    std::vector<bool> named(config.handedFds.size());
+    for (const auto& n : config.nets)
+        for (unsigned index : n.fds)
+            named[index] = true;
+    for (size_t i = 0; i < named.size(); ++i)
+        if (!named[i])
+            config.handedFds[i].reset();
     return config;
 }
 
@@ -281,7 +302,11 @@ json vmConfigToJson(const VmConfig& config)
     }
     out["net"] = json::array();
     for (const auto& n : config.nets) {
-        json net = {{"tap", n.tap}, {"mac", n.mac}, {"num_queues", n.numQueues}};
+        json net = {{"mac", n.mac}, {"num_queues", n.numQueues}};
+        if (n.fds.empty())
+            net["tap"] = n.tap;
+        else
+            net["fds"] = n.fds;
         if (n.mtu)
             net["mtu"] = n.mtu;
         writeIdentity(net, n);

@@ -11,7 +11,9 @@
 
 namespace mica {
 
-VmConfig vmConfigFromJson(const nlohmann::json& json);
+// `fds` are the fds that came with the request (index 0 first); net entries name them
+// by index ("fds": [0, 1]). The config keeps those it names and closes the others.
+VmConfig vmConfigFromJson(const nlohmann::json& json, std::vector<UniqueFd> fds = {});
 nlohmann::json vmConfigToJson(const VmConfig& config);
 
 }  // namespace mica

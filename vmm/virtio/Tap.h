@@ -14,7 +14,8 @@ constexpr size_t kVnetHeaderSize = 12;  // struct virtio_net_hdr_v1 (VERSION_1 a
 
 // Throws Error "tap 'NAME': reason".
 std::vector<UniqueFd> openTap(const std::string& name, unsigned queuePairs);
-// Adopts an open TAP fd (which must have IFF_VNET_HDR); only one queue pair.
+// Adopts an open TAP fd (which must have IFF_VNET_HDR): one queue pair's (a multi-queue
+// TAP's queues each come as their own fd).
 UniqueFd adoptTap(int fd);
 // TUNSETOFFLOAD: what the TAP may hand us (checksum offload when the guest takes it).
 void setTapOffloads(int fd, unsigned flags);

@@ -1,5 +1,7 @@
 // mica-vmm's command line: what it accepts and how it says no.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "CommandLine.h"
 #include "ValidateConfig.h"
@@ -190,14 +192,20 @@ TEST(CommandLine, ConsoleAndRng)
 
 TEST(CommandLine, NetAndVsock)
 {
-    auto cl = parse({"--kernel", "/k", "--net", "tap=tap0,mac=52:54:00:aa:bb:cc,num_queues=4", "--net", "fd=5",
+    // fd=N hands the fd to the config, which closes it with the last copy: a real one.
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    ::close(p[1]);
+    std::string fdOption = "fd=" + std::to_string(p[0]);
+    auto cl = parse({"--kernel", "/k", "--net", "tap=tap0,mac=52:54:00:aa:bb:cc,num_queues=4", "--net", fdOption.c_str(),
                      "--vsock", "cid=7,socket=/run/v.sock"});
     ASSERT_EQ(cl.config.nets.size(), 2u);
     EXPECT_EQ(cl.config.nets[0].tap, "tap0");
     EXPECT_EQ(cl.config.nets[0].mac, "52:54:00:aa:bb:cc");
     EXPECT_EQ(cl.config.nets[0].numQueues, 4u);
     EXPECT_EQ(cl.config.nets[0].id, "net0");
-    EXPECT_EQ(cl.config.nets[1].fd, 5);
+    ASSERT_EQ(cl.config.nets[1].fds.size(), 1u);
+    EXPECT_EQ(cl.config.handedFds.at(cl.config.nets[1].fds[0])->get(), p[0]);
     EXPECT_EQ(cl.config.nets[1].id, "net1");
     EXPECT_TRUE(cl.config.vsock.enabled);
     EXPECT_EQ(cl.config.vsock.cid, 7u);
@@ -207,6 +215,18 @@ TEST(CommandLine, NetAndVsock)
     EXPECT_EQ(errorOf({"--kernel", "/k", "--net", "tap=t,num_queues=3"}), "net[0].num_queues: must be even, from 2 to 32");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=2,socket=/x"}), "vsock.cid: must be at least 3 (0-2 are reserved) and below 2^32 - 1");
     EXPECT_EQ(errorOf({"--kernel", "/k", "--vsock", "cid=5"}), "--vsock: cid=N and socket=PATH are required");
+    cl = {};
+    EXPECT_EQ(::fcntl(p[0], F_GETFD), -1);   // closed with the config
+    ASSERT_EQ(::pipe(p), 0);
+    ::close(p[1]);
+    fdOption = "fd=" + std::to_string(p[0]);
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", fdOption.c_str(), "--net", fdOption.c_str()}),
+              "--net " + fdOption + ": given twice");
+    ASSERT_EQ(::pipe(p), 0);   // the failed parse closed the last one
+    ::close(p[1]);
+    fdOption = "fd=" + std::to_string(p[0]);
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--net", (fdOption + ",num_queues=4").c_str()}),
+              "net[0].fds: 1 fds for 2 queue pairs (num_queues 4): give one fd per queue pair");
 }
 
 TEST(CommandLine, Balloon)

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "UniqueFd.h"
+
 namespace mica::http {
 
 struct Request {
@@ -13,6 +15,9 @@ struct Request {
     std::string path;     // the request target, origin form: "/api/v1/vm.info"
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
     std::string body;
+    // Fds that came with it (SCM_RIGHTS, see ReceivedFds.h). A handler moves out the
+    // ones it keeps; the rest close with the request.
+    std::vector<UniqueFd> fds;
 
     // The first header with this (lower-case) name, or nullptr.
     const std::string* header(std::string_view name) const;

@@ -7,7 +7,7 @@ void Router::add(const std::string& method, const std::string& path, Handler han
     routes_[path][method] = std::move(handler);
 }
 
-Response Router::dispatch(const Request& request) const
+Response Router::dispatch(Request& request) const
 {
     // Query strings are not part of any route.
     std::string path = request.path.substr(0, request.path.find('?'));

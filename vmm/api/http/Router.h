@@ -12,10 +12,10 @@ namespace mica::http {
 
 class Router {
 public:
-    using Handler = std::function<Response(const Request&)>;
+    using Handler = std::function<Response(Request&)>;
 
     void add(const std::string& method, const std::string& path, Handler handler);
-    Response dispatch(const Request& request) const;
+    Response dispatch(Request& request) const;
 
 private:
     std::map<std::string, std::map<std::string, Handler>> routes_;   // path -> method -> handler

@@ -14,6 +14,8 @@
 #include <system_error>
 #include <vector>
 
+#include "ReceivedFds.h"
+
 namespace mica::http {
 
 namespace {
@@ -30,6 +32,10 @@ struct Server::Connection {
     UniqueFd fd;
     RequestParser parser;
     std::int64_t lastActivityMs;
+    // Fds received since the last complete request: they belong to the next one (a
+    // client sends them with the request's bytes; the driver sends one request per
+    // connection).
+    std::vector<UniqueFd> fds;
 };
 
 Server::Server(UniqueFd listener, Handler handler, ServerOptions options)
@@ -95,9 +101,30 @@ bool Server::sendAll(int fd, const std::string& data)
 bool Server::serviceConnection(Connection& conn)
 {
     char buf[16 * 1024];
-    ssize_t n = ::recv(conn.fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
+    ControlBuffer control;
+    iovec iov{buf, sizeof(buf)};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof(control.bytes);
+    ssize_t n = ::recvmsg(conn.fd.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR;
+    auto refuse = [&](const std::string& why) {
+        Response response = Response::error(400, why);
+        response.closeConnection = true;
+        sendAll(conn.fd.get(), response.serialize());
+        return false;   // conn and its fds close with it
+    };
+    try {
+        for (auto& fd : takeReceivedFds(msg))
+            conn.fds.push_back(std::move(fd));
+    } catch (const BadControlMessage& e) {
+        return refuse(e.what());
+    }
+    if (conn.fds.size() > kMaxRequestFds)
+        return refuse("at most " + std::to_string(kMaxRequestFds) + " file descriptors may come with one request");
     if (n == 0)
         return false;   // peer closed; a half-sent request is simply dropped
     conn.lastActivityMs = nowMs();
@@ -105,12 +132,17 @@ bool Server::serviceConnection(Connection& conn)
     RequestParser::State state = conn.parser.feed(std::string_view(buf, static_cast<std::size_t>(n)));
     while (state == RequestParser::State::Complete) {
         Request request = conn.parser.take();
+        request.fds = std::move(conn.fds);
+        conn.fds.clear();
         Response response;
         try {
             response = handler_(request);
         } catch (const std::exception& e) {
             response = Response::error(500, e.what());
         }
+        // What the handler did not keep closes before the answer goes out, so a client
+        // that has its answer sees them gone.
+        request.fds.clear();
         const std::string* connection = request.header("connection");
         bool close = response.closeConnection || (connection && *connection == "close");
         response.closeConnection = close;
@@ -176,7 +208,7 @@ void Server::run()
                 sendAll(fd.get(), response.serialize());
                 continue;
             }
-            connections.push_back(Connection{std::move(fd), RequestParser(options_.limits), nowMs()});
+            connections.push_back(Connection{std::move(fd), RequestParser(options_.limits), nowMs(), {}});
         }
     }
 }

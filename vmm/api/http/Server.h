@@ -24,7 +24,7 @@ struct ServerOptions {
 
 class Server {
 public:
-    using Handler = std::function<Response(const Request&)>;
+    using Handler = std::function<Response(Request&)>;
 
     Server(UniqueFd listener, Handler handler, ServerOptions options = {});
     ~Server();
