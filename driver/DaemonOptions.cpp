@@ -95,6 +95,7 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
         p.stateDir = *o.root + "/run";
         p.configDir = *o.root + "/etc";
         p.logDir = *o.root + "/log";
+        p.saveDir = *o.root + "/save";
     } else {
         p.mode = o.mode.value_or(::geteuid() == 0 ? DaemonMode::System : DaemonMode::Session);
         if (p.mode == DaemonMode::System) {
@@ -102,6 +103,9 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
             p.stateDir = "/run/libvirt/mica";
             p.configDir = "/etc/libvirt/mica";
             p.logDir = "/var/log/libvirt/mica";
+            // As libvirt's QEMU driver keeps /var/lib/libvirt/qemu/save: not under /run,
+            // since a managed save is what lets a guest outlive a host reboot.
+            p.saveDir = "/var/lib/libvirt/mica/save";
         } else {
             // libvirt's client looks in $XDG_RUNTIME_DIR/libvirt, else ~/.cache/libvirt.
             const char* xdg = std::getenv("XDG_RUNTIME_DIR");
@@ -115,6 +119,7 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
             std::string homeDir = home ? home : "/tmp";
             p.configDir = (xdgConfig && *xdgConfig ? std::string(xdgConfig) : homeDir + "/.config") + "/libvirt/mica";
             p.logDir = homeDir + "/.cache/libvirt/mica/log";
+            p.saveDir = p.configDir + "/save";   // libvirt's session QEMU: ~/.config/libvirt/qemu/save
         }
     }
     p.rwSocket = p.socketDir + "/virtmicad-sock";

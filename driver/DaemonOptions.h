@@ -34,6 +34,7 @@ struct DaemonPaths {
     std::string stateDir;    // status files and per-domain runtime directories
     std::string configDir;   // persistent domain definitions
     std::string logDir;      // per-domain logs
+    std::string saveDir;     // managed save images (NAME.save), kept across host reboots
 };
 
 DaemonPaths daemonPaths(const DaemonOptions& options);

@@ -1,4 +1,5 @@
-// The remote program's per-domain procedures: define, start, stop, query, console.
+// The remote program's per-domain procedures: define, start, stop, save and restore,
+// query, console.
 // Each decodes its arguments, asks the DomainManager and encodes the answer; the
 // semantics live in domain/DomainManager. Procedures that change a domain, and those
 // that need a VMM's counters, are answered later (DeferredReply): the loop goes on
@@ -26,6 +27,8 @@ enum : std::int32_t {
     kGetInfo = 16, kGetMaxMemory = 17, kGetMaxVcpus = 18, kGetOsType = 19, kGetVcpus = 20, kLookupById = 22,
     kLookupByName = 23, kLookupByUuid = 24, kReboot = 27, kResume = 28, kSetAutostart = 29, kShutdown = 33,
     kSuspend = 34, kUndefine = 35, kIsActive = 150, kIsPersistent = 151, kHasManagedSaveImage = 183,
+    kRestore = 54, kSave = 55, kManagedSave = 182, kManagedSaveRemove = 184, kSaveFlags = 232, kRestoreFlags = 233,
+    kSaveImageGetXmlDesc = 235,
     kSnapshotNum = 187, kCreateWithFlags = 196, kGetVcpusFlags = 200, kOpenConsole = 201, kIsUpdated = 202,
     kGetState = 212, kUndefineFlags = 231, kDestroyFlags = 234, kReset = 245, kShutdownFlags = 258,
     kDefineXmlFlags = 350, kGetMessages = 426, kBlockStats = 64, kInterfaceStats = 65, kMemoryStats = 159,
@@ -167,6 +170,45 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     addDomJob(d, kResume, false, false,
               [&m](const DomainRef& dom, std::uint32_t, domain::JobDone done) { m.resume(dom, done); });
 
+    // Save images: {dom, to[, dxml, flags]}, {from[, dxml, flags]}, {file, flags}.
+    add(d, kSave, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string to = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        m.save(dom, to, std::nullopt, 0, answer(c, false));
+    });
+    add(d, kSaveFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string to = args.getString(rpc::kRemoteStringMax);
+        auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.save(dom, to, dxml, flags, answer(c, false));
+    });
+    add(d, kRestore, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        std::string from = args.getString(rpc::kRemoteStringMax);
+        args.expectEnd();
+        m.restore(from, std::nullopt, 0, answer(c, false));
+    });
+    add(d, kRestoreFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        std::string from = args.getString(rpc::kRemoteStringMax);
+        auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.restore(from, dxml, flags, answer(c, false));
+    });
+    add(d, kSaveImageGetXmlDesc, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        std::string file = args.getString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        ret.putString(m.saveImageXml(file, flags));
+    });
+    addDomJob(d, kManagedSave, true, false,
+              [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.managedSave(dom, f, done); });
+    addDomJob(d, kManagedSaveRemove, true, false, [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) {
+        m.managedSaveRemove(dom, f, done);
+    });
+
     // Queries
     addDom(d, kGetInfo, [&m](const DomainRef& dom, XdrEncoder& ret) {
         domain::DomainInfo i = m.info(dom);
@@ -226,12 +268,10 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::vector<std::uint8_t> maps(static_cast<size_t>(n) * static_cast<size_t>(maplen), 0xff);
         ret.putVarOpaque(maps);
     });
-    // Mica keeps no managed-save images, snapshots or messages (yet): the truthful
-    // answers are "none", which is what virsh undefine and dominfo ask.
-    addDomFlags(d, kHasManagedSaveImage, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
-        m.isActive(dom);
-        ret.putI32(0);
+    addDomFlags(d, kHasManagedSaveImage, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        ret.putI32(m.hasManagedSave(dom, f));
     });
+    // Mica keeps no snapshots or messages (yet): the truthful answers are "none".
     addDomFlags(d, kSnapshotNum, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
         m.isActive(dom);
         ret.putI32(0);

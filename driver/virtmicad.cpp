@@ -84,7 +84,7 @@ int runDaemon(const DaemonOptions& options)
     rpc::Dispatcher dispatcher;
     rpc::Server server(loop, dispatcher, serverOptions);
 
-    domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir});
+    domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir, paths.saveDir});
     domain::DomainHooks hooks;
     hooks.lifecycle = [&server](const rpc::DomainRef& dom, int event, int detail) {
         server.emitDomainLifecycle(dom, event, detail);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <libvirt/libvirt.h>
@@ -56,6 +57,9 @@ struct Domain {
     std::optional<unsigned> startingCid;  // the vsock CID that start has taken
     bool guestPoweredOff = false;         // the event monitor said "shutdown"
     bool rebootOnPoweroff = false;        // an ACPI reboot: start again once the guest powered off
+    // A save wrote its image and stopped the VMM: its end is this (shut-off reason,
+    // stopped-event detail) rather than a crash, and it finishes the save job.
+    std::optional<std::pair<int, int>> endAs;
 
     // Destroy does not queue behind the job lock (the job may be waiting on the very VMM
     // it kills, as libvirt's destroy does): it signals the VMM and answers when the

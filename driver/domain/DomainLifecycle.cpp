@@ -6,15 +6,19 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "ConfError.h"
 #include "ManagerSupport.h"
+#include "SaveImage.h"
 #include "Tap.h"
 #include "VmConfigTranslator.h"
 #include "VmmClient.h"
@@ -49,9 +53,29 @@ void DomainManager::start(const rpc::DomainRef& dom, unsigned flags, JobDone don
     if (d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
     bool paused = flags & VIR_DOMAIN_START_PAUSED;
-    runJob(d, "start", [this, paused](Domain& x) {
+    bool forceBoot = flags & VIR_DOMAIN_START_FORCE_BOOT;
+    runJob(d, "start", [this, paused, forceBoot](Domain& x) {
         if (x.active())
             fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
+        // As libvirt's QEMU driver: a managed save image is where the domain goes on
+        // from, unless the caller forces a fresh boot (which discards the image).
+        std::string image = store_.managedSavePath(x.def.name);
+        if (x.persistent && store_.hasManagedSave(x.def.name)) {
+            if (forceBoot) {
+                if (::unlink(image.c_str()) < 0 && errno != ENOENT)
+                    fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
+                store_.note(x.def.name, "managed save image discarded (start with force boot)");
+            } else {
+                bool wasRunning = true;
+                RestoreFrom from{image, saveImageDef(image, &wasRunning), true};
+                if (from.def.uuid != x.def.uuid || from.def.name != x.def.name)
+                    fail(VIR_ERR_OPERATION_FAILED,
+                         conf::subst(_("managed save image %1 belongs to domain '%2' (%3), not this one"),
+                                     {image, from.def.name, from.def.uuid}));
+                startDomain(x, paused || !wasRunning, {}, std::move(from));
+                return;
+            }
+        }
         startDomain(x, paused);
     }, std::move(done));
 }
@@ -90,7 +114,8 @@ void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone do
     }, std::move(done));
 }
 
-void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure)
+void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure,
+                                std::optional<RestoreFrom> restore)
 {
     // Every failure, now or from the worker, ends here: the job answers, and a transient
     // domain that never ran goes away.
@@ -113,7 +138,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
     try {
         if (d.newDef)
             d.def = *std::exchange(d.newDef, std::nullopt);
-        def = d.def;
+        def = restore ? restore->def : d.def;
         const std::string name = def.name;
         paths.stateDir = store_.paths().stateDir;
         // <cid auto='yes'/>: the lowest guest CID no running or starting domain uses.
@@ -160,7 +185,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         rq.logPath = store_.logPath(name);
         rq.config = nlohmann::json(t.config);
         rq.paused = paused;
-        store_.note(name, "starting " + vmmPath_);
+        store_.note(name, (restore ? "restoring from " + restore->image + " with " : "starting ") + vmmPath_);
     } catch (...) {
         failStart(d, remoteError(std::current_exception()));
         return;
@@ -178,10 +203,32 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         d.startingCid = paths.autoVsockCid;
 
     // Plain data in, plain data out: nothing here may own an answer (WorkerPool.h).
+    std::string restoreImage = restore ? restore->image : std::string();
+    bool managedImage = restore && restore->managed;
+    std::string restoreDir = store_.runDir(def.name) + "/restore";
     pool_.run([this, rq = std::move(rq), writer, uuid = d.def.uuid, serial = d.serial, def, paused,
-               cid = paths.autoVsockCid, failStart]() -> std::function<void()> {
-        auto result = std::make_shared<process::VmmLaunchResult>(process::launchVmm(rq));
-        return [this, result, uuid, serial, def, paused, cid, failStart] {
+               cid = paths.autoVsockCid, failStart, restoreImage, restoreDir,
+               managedImage]() mutable -> std::function<void()> {
+        auto result = std::make_shared<process::VmmLaunchResult>();
+        try {
+            if (!restoreImage.empty()) {
+                // The VMM restores from a snapshot directory: the image's sections go
+                // there (memory holes stay holes) and away again once vm.restore has
+                // read them.
+                std::filesystem::create_directories(restoreDir);
+                extractSaveImage(restoreImage, restoreDir);
+                rq.restoreUrl = "file://" + restoreDir;
+            }
+            *result = process::launchVmm(rq);
+        } catch (const std::exception& e) {
+            result->error = e.what();
+        }
+        if (!restoreImage.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(restoreDir, ec);
+        }
+        return [this, result, uuid, serial, def, paused, cid, failStart, restoreImage, managedImage] {
+            bool restored = !restoreImage.empty();
             auto abandon = [&result] {
                 if (result->vmm)
                     result->vmm->kill(SIGKILL);
@@ -208,7 +255,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                 }
             }
             if (!result->vmm) {
-                store_.note(def.name, "start failed: " + result->error);
+                store_.note(def.name, (restored ? "restore failed: " : "start failed: ") + result->error);
                 failStart(d, error(VIR_ERR_OPERATION_FAILED, result->error).error());
                 return;
             }
@@ -225,13 +272,23 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             d.live.id = d.id;
             ++d.incarnation;
             d.state = paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
-            d.reason = paused ? int(VIR_DOMAIN_PAUSED_USER) : int(VIR_DOMAIN_RUNNING_BOOTED);
+            d.reason = paused     ? int(VIR_DOMAIN_PAUSED_USER)
+                       : restored ? int(VIR_DOMAIN_RUNNING_RESTORED)
+                                  : int(VIR_DOMAIN_RUNNING_BOOTED);
             saveStatus(d);
             watch(d);
-            store_.note(def.name, "started, pid " + std::to_string(d.vmm->pid()) + ", id " + std::to_string(d.id));
-            emit(d, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
+            store_.note(def.name, std::string(restored ? "restored" : "started") + ", pid " +
+                                      std::to_string(d.vmm->pid()) + ", id " + std::to_string(d.id));
+            // As libvirt's QEMU driver: a managed save image is spent once the domain runs
+            // from it (a second start must boot, not go back in time).
+            if (managedImage && ::unlink(restoreImage.c_str()) < 0 && errno != ENOENT)
+                store_.note(def.name, "cannot remove the managed save image " + restoreImage + ": " +
+                                          std::strerror(errno));
+            emit(d, VIR_DOMAIN_EVENT_STARTED,
+                 restored ? VIR_DOMAIN_EVENT_STARTED_RESTORED : VIR_DOMAIN_EVENT_STARTED_BOOTED);
             if (paused)
-                emit(d, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+                emit(d, VIR_DOMAIN_EVENT_SUSPENDED,
+                     restored ? VIR_DOMAIN_EVENT_SUSPENDED_RESTORED : VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
             finishJob(d, {std::nullopt, ref(d)});
         };
     });
@@ -277,6 +334,26 @@ void DomainManager::onVmmEnded(Domain& d)
 {
     readEvents(d);   // what the VMM said last is still in the FIFO
     std::optional<int> status = d.vmm->exitStatus();
+    if (d.endAs) {
+        // A save stopped it: the image is written, whatever ended the process. The save
+        // job still holds the lock and succeeds now (a transient domain is gone after).
+        auto [saveReason, saveDetail] = *std::exchange(d.endAs, std::nullopt);
+        if (d.destroying)
+            saveReason = VIR_DOMAIN_SHUTOFF_DESTROYED, saveDetail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+        store_.note(d.def.name, "the VMM ended after the save");
+        std::string uuid = d.def.uuid;
+        std::uint64_t serial = d.serial;
+        rpc::DomainRef r = ref(d);
+        JobDone owner = std::exchange(d.jobDone, nullptr);
+        stopped(d, saveReason, saveDetail);
+        if (Domain* again = findLive(uuid, serial)) {
+            again->jobDone = std::move(owner);
+            finishJob(*again, {std::nullopt, r});
+        } else if (owner) {
+            owner({std::nullopt, r});
+        }
+        return;
+    }
     int reason, detail;
     if (d.destroying) {
         reason = VIR_DOMAIN_SHUTOFF_DESTROYED;

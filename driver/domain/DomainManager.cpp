@@ -137,11 +137,12 @@ std::vector<rpc::DomainRef> DomainManager::listAll(std::uint32_t flags) const
         // filter on it (virsh list --all and listAllDomains() do not), not 1,000 per
         // call over 1,000 domains.
         auto autostart = [&] { return d->persistent && store_.autostart(d->def.name); };
+        auto managedSave = [&] { return d->persistent && store_.hasManagedSave(d->def.name); };
         bool filterAutostart = flags & (VIR_CONNECT_LIST_DOMAINS_AUTOSTART | VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART);
         if (!want(VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_CONNECT_LIST_DOMAINS_INACTIVE, active) ||
             !want(VIR_CONNECT_LIST_DOMAINS_PERSISTENT, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, d->persistent) ||
             (filterAutostart && !want(VIR_CONNECT_LIST_DOMAINS_AUTOSTART, VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART, autostart())) ||
-            !want(VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE, true) ||
+            !want(VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE, !managedSave()) ||
             !want(VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT, VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT, true) ||
             !want(VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT, VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT, true))
             continue;
@@ -237,15 +238,23 @@ rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
 
 void DomainManager::undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done)
 {
-    // Mica keeps no managed save images, snapshots, NVRAM or TPM state yet: asking to
-    // remove them is asking to remove nothing.
+    // Mica keeps no snapshots, NVRAM or TPM state yet: asking to remove them is asking
+    // to remove nothing. A managed save image is removed only when asked, as libvirt does.
     checkFlags(flags, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                           VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM |
                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_TPM |
                           VIR_DOMAIN_UNDEFINE_KEEP_TPM);
-    runJob(find(dom), "undefine", [this](Domain& d) {
+    bool removeImage = flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
+    runJob(find(dom), "undefine", [this, removeImage](Domain& d) {
         if (!d.persistent)
             fail(VIR_ERR_OPERATION_INVALID, _("cannot undefine transient domain"));
+        if (store_.hasManagedSave(d.def.name)) {
+            std::string image = store_.managedSavePath(d.def.name);
+            if (!removeImage)
+                fail(VIR_ERR_OPERATION_INVALID, _("Refusing to undefine while domain managed save image exists"));
+            if (::unlink(image.c_str()) < 0 && errno != ENOENT)
+                fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
+        }
         store_.removeConfig(d.def.name);
         emit(d, VIR_DOMAIN_EVENT_UNDEFINED, VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
         rpc::DomainRef r = ref(d);
@@ -519,6 +528,10 @@ void DomainManager::load()
         }
         auto d = std::make_unique<Domain>();
         d->def = std::move(def);
+        // A managed save found on disk (the daemon may have died right after writing
+        // it): the domain is shut off because it was saved, and start resumes it.
+        if (store_.hasManagedSave(d->def.name))
+            d->reason = VIR_DOMAIN_SHUTOFF_SAVED;
         insert(std::move(d));
     }
     // Running VMMs of an earlier daemon: the status file says which process and how to

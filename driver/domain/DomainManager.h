@@ -107,6 +107,16 @@ public:
     void suspend(const rpc::DomainRef& dom, JobDone done);
     void resume(const rpc::DomainRef& dom, JobDone done);
 
+    // Save images (SaveImage.h; DomainSave.cpp). flags: VIR_DOMAIN_SAVE_RUNNING/PAUSED.
+    // dxml: another domain XML to restore with, which mica refuses (null is all it takes).
+    void save(const rpc::DomainRef& dom, const std::string& path, const std::optional<std::string>& dxml,
+              unsigned flags, JobDone done);
+    void restore(const std::string& path, const std::optional<std::string>& dxml, unsigned flags, JobDone done);
+    std::string saveImageXml(const std::string& path, unsigned flags) const;
+    void managedSave(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    bool hasManagedSave(const rpc::DomainRef& dom, unsigned flags) const;
+    void managedSaveRemove(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+
     DomainInfo info(const rpc::DomainRef& dom) const;
     std::pair<int, int> state(const rpc::DomainRef& dom) const;
     std::string xml(const rpc::DomainRef& dom, unsigned flags) const;
@@ -160,8 +170,21 @@ private:
     // Erases a domain: whoever waits on it is told it is gone.
     void erase(Domain& d);
 
+    // Where a start comes from when it is a restore: the save image, the definition in it
+    // (the domain runs that; its persistent definition stays as it is), and whether the
+    // image is the domain's managed save (deleted once the domain runs from it).
+    struct RestoreFrom {
+        std::string image;
+        conf::DomainDef def;
+        bool managed = false;
+    };
     // undoFailure: restores what the caller changed before starting (see createXml).
-    void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {});
+    void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {},
+                     std::optional<RestoreFrom> restore = {});
+    // The save job's body: snapshot the VMM into a new save image at path, then stop it.
+    void saveJob(Domain& d, const std::string& path, unsigned flags);
+    // The definition in a save image, checked as a new definition is.
+    conf::DomainDef saveImageDef(const std::string& path, bool* wasRunning) const;
     void watch(Domain& d);
     void readEvents(Domain& d);
     void onVmmEnded(Domain& d);

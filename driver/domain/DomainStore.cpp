@@ -89,6 +89,16 @@ DomainStore::DomainStore(StorePaths paths) : paths_(std::move(paths))
     makeDir(paths_.configDir + "/autostart");
     makeDir(paths_.stateDir);
     makeDir(paths_.logDir);
+    makeDir(paths_.saveDir);
+    // Save images hold guest RAM: for the daemon's user only.
+    std::error_code ec;
+    fs::permissions(paths_.saveDir, fs::perms::owner_all, ec);
+}
+
+bool DomainStore::hasManagedSave(const std::string& name) const
+{
+    std::error_code ec;
+    return fs::is_regular_file(managedSavePath(name), ec);
 }
 
 void DomainStore::saveConfig(const conf::DomainDef& def) const

@@ -5,6 +5,7 @@
 //                                 daemon needs to find and reattach its VMM
 //   stateDir/NAME/                the VMM's API socket and event FIFO
 //   logDir/NAME.log               the VMM's output and the daemon's notes
+//   saveDir/NAME.save             the managed save image (SaveImage.h), if any
 // Every write goes to a temporary file, is fsynced and renamed over the old one, so a
 // crash leaves either the old or the new file, never half of one.
 #pragma once
@@ -20,7 +21,7 @@
 namespace mica::domain {
 
 struct StorePaths {
-    std::string configDir, stateDir, logDir;
+    std::string configDir, stateDir, logDir, saveDir;
 };
 
 // What a status file records besides the definition the domain runs with.
@@ -41,6 +42,8 @@ public:
 
     std::string runDir(const std::string& name) const { return paths_.stateDir + "/" + name; }
     std::string logPath(const std::string& name) const { return paths_.logDir + "/" + name + ".log"; }
+    std::string managedSavePath(const std::string& name) const { return paths_.saveDir + "/" + name + ".save"; }
+    bool hasManagedSave(const std::string& name) const;
 
     void saveConfig(const conf::DomainDef& def) const;
     void removeConfig(const std::string& name) const;

@@ -64,10 +64,18 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
                 throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
             return r;
         };
-        call("PUT", "vm.create", config, fdNumbers);
-        call("PUT", "vm.boot", std::nullopt);
-        if (rq.paused)
-            call("PUT", "vm.pause", std::nullopt);
+        if (!rq.restoreUrl.empty()) {
+            // The snapshot's net entries name their fds by the same indexes: the TAPs
+            // opened above, in the same order.
+            call("PUT", "vm.restore", nlohmann::json{{"source_url", rq.restoreUrl}}, fdNumbers);
+            if (!rq.paused)
+                call("PUT", "vm.resume", std::nullopt);
+        } else {
+            call("PUT", "vm.create", config, fdNumbers);
+            call("PUT", "vm.boot", std::nullopt);
+            if (rq.paused)
+                call("PUT", "vm.pause", std::nullopt);
+        }
         auto info = call("GET", "vm.info", std::nullopt);
         if (info.body.is_object() && info.body.contains("serial_path") && info.body["serial_path"].is_string())
             out.serialPath = info.body["serial_path"].get<std::string>();

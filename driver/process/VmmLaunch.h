@@ -1,5 +1,5 @@
 // Starting one mica-vmm, start to finish: TAPs, the process, its API socket, vm.create,
-// vm.boot (and vm.pause). Blocking — it waits for the VMM for many seconds on a loaded
+// vm.boot (and vm.pause) — or, restoring, vm.restore (and vm.resume). Blocking — it waits for the VMM for many seconds on a loaded
 // host — so the daemon runs it on a worker thread with plain data in and out, never on
 // its event loop. On failure it undoes what it did (kills the VMM, deletes the TAPs it
 // created) and says why.
@@ -27,6 +27,9 @@ struct VmmLaunchRequest {
     int eventFd = -1;                // becomes the VMM's fd 3; the caller keeps it open
     std::vector<TapRequest> taps;
     nlohmann::json config;           // the VmConfig for vm.create
+    // Set: vm.restore from this snapshot (file:///DIR) instead of vm.create and vm.boot;
+    // the snapshot's own config.json is the VM's configuration then.
+    std::string restoreUrl;
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
 };

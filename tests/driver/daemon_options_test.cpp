@@ -58,6 +58,7 @@ TEST(DaemonPaths, RootPutsEverythingUnderIt)
     EXPECT_EQ(p.stateDir, "/tmp/r/run");
     EXPECT_EQ(p.configDir, "/tmp/r/etc");
     EXPECT_EQ(p.logDir, "/tmp/r/log");
+    EXPECT_EQ(p.saveDir, "/tmp/r/save");
 }
 
 TEST(DaemonPaths, SystemAndSession)
@@ -68,6 +69,7 @@ TEST(DaemonPaths, SystemAndSession)
     EXPECT_EQ(sys.stateDir, "/run/libvirt/mica");
     EXPECT_EQ(sys.configDir, "/etc/libvirt/mica");
     EXPECT_EQ(sys.logDir, "/var/log/libvirt/mica");
+    EXPECT_EQ(sys.saveDir, "/var/lib/libvirt/mica/save");
 
     ::setenv("XDG_RUNTIME_DIR", "/run/user/1234", 1);
     auto ses = daemonPaths(parse({"--session"}));

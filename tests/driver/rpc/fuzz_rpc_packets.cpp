@@ -32,7 +32,7 @@ struct Fixture {
     rpc::EventLoop loop;
     domain::DomainStore store{[] {
         std::string dir = scratchDir();
-        return domain::StorePaths{dir + "/etc", dir + "/run", dir + "/log"};
+        return domain::StorePaths{dir + "/etc", dir + "/run", dir + "/log", dir + "/save"};
     }()};
     domain::DomainManager domains{loop, store, "/nonexistent/mica-vmm", {}};
     driver::HostInfo host{"/nonexistent/proc", "/nonexistent/sys"};   // fast, deterministic

@@ -1,0 +1,262 @@
+// DomainManager: save images (SaveImage.h) — `virsh save`, `restore`,
+// `save-image-dumpxml`, `managedsave` and its removal — as libvirt's QEMU driver does
+// them. A save is a modify job: pause, vm.snapshot into a directory beside the target,
+// pack it with the domain XML into one file (temporary name, then rename), stop the VMM;
+// any failure before the rename leaves no file and the guest as it was. A restore is a
+// start whose VMM is rebuilt from the image (startDomain's RestoreFrom).
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "DomainManager.h"
+#include "DomainXmlFormatter.h"
+#include "ManagerSupport.h"
+#include "SaveImage.h"
+#include "VmmClient.h"
+#include "i18n.h"
+
+namespace mica::domain {
+
+namespace {
+
+// vm.snapshot writes the guest's RAM: seconds per GiB on a loaded host, more in an
+// emulated one.
+constexpr int kSnapshotCallMs = 10 * 60 * 1000;
+
+constexpr unsigned kSaveFlags = VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
+
+void checkSaveFlags(unsigned flags, const std::optional<std::string>& dxml)
+{
+    checkFlags(flags, kSaveFlags);
+    // O_DIRECT would need aligned buffers through the VMM's memory writer too; refusing
+    // is honest where silently caching is not.
+    if (flags & VIR_DOMAIN_SAVE_BYPASS_CACHE)
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("bypassing the file system cache is not supported for save images"));
+    if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
+        fail(VIR_ERR_INVALID_ARG, _("running and paused are mutually exclusive"));
+    if (dxml)
+        fail(VIR_ERR_ARGUMENT_UNSUPPORTED,
+             _("an alternative domain XML for a save image is not supported: the image keeps the domain's own"));
+}
+
+void checkPath(const std::string& path)
+{
+    // libvirt's client makes the path absolute before sending it; the daemon's working
+    // directory is no one's.
+    if (path.empty() || path[0] != '/')
+        fail(VIR_ERR_INVALID_ARG, conf::subst(_("save image path '%1' is not absolute"), {path}));
+}
+
+std::string parentOf(const std::string& path)
+{
+    auto slash = path.rfind('/');
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+conf::DomainDef DomainManager::saveImageDef(const std::string& path, bool* wasRunning) const
+{
+    SaveImageInfo info;
+    try {
+        info = readSaveImage(path);
+    } catch (const SaveImageError& e) {
+        fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("cannot use save image: %1"), {e.what()}));
+    }
+    if (wasRunning)
+        *wasRunning = info.header.wasRunning();
+    return parseNew(info.xml, 0);
+}
+
+std::string DomainManager::saveImageXml(const std::string& path, unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    checkPath(path);
+    // Parsed and formatted again rather than echoed: what a client sees is what a
+    // restore would run, and a damaged XML is refused here as it would be there.
+    return conf::formatDomainXml(saveImageDef(path, nullptr), VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+}
+
+// --- save ---------------------------------------------------------------------------
+
+void DomainManager::save(const rpc::DomainRef& dom, const std::string& path, const std::optional<std::string>& dxml,
+                         unsigned flags, JobDone done)
+{
+    checkSaveFlags(flags, dxml);
+    checkPath(path);
+    runJob(running(dom), "save", [this, path, flags](Domain& d) { saveJob(d, path, flags); }, std::move(done));
+}
+
+void DomainManager::managedSave(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    checkSaveFlags(flags, std::nullopt);
+    Domain& d = running(dom);
+    if (!d.persistent)
+        fail(VIR_ERR_OPERATION_INVALID, _("cannot do managed save for transient domain"));
+    runJob(d, "managedsave", [this, flags](Domain& x) {
+        if (!x.persistent)
+            fail(VIR_ERR_OPERATION_INVALID, _("cannot do managed save for transient domain"));
+        saveJob(x, store_.managedSavePath(x.def.name), flags);
+    }, std::move(done));
+}
+
+void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
+{
+    if (!d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    bool wasRunning = d.state == VIR_DOMAIN_RUNNING;
+    // What restore does with the image unless told otherwise: --running/--paused here
+    // override the state the domain is in, as libvirt's QEMU driver records it.
+    bool imageRunning = (flags & VIR_DOMAIN_SAVE_RUNNING) ? true : (flags & VIR_DOMAIN_SAVE_PAUSED) ? false : wasRunning;
+    std::string xml = conf::formatDomainXml(d.live, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    store_.note(d.def.name, "saving to " + path);
+
+    struct Outcome {
+        std::optional<rpc::RemoteError> error;
+        bool pausedByUs = false;   // and left paused: resuming failed too
+    };
+    pool_.run([this, socket = d.apiSocket, path, xml, wasRunning, imageRunning, uuid = d.def.uuid, serial = d.serial,
+               incarnation = d.incarnation]() -> std::function<void()> {
+        Outcome out;
+        std::string snapshotDir;
+        bool paused = false;
+        try {
+            // The snapshot goes beside the image: same file system (no copy across
+            // devices), and a directory the daemon cannot write fails before the guest
+            // has even paused.
+            std::string base = path.substr(path.rfind('/') + 1);
+            std::string tmpl = parentOf(path) + "/." + base + ".snapshot-XXXXXX";
+            std::vector<char> name(tmpl.begin(), tmpl.end());
+            name.push_back('\0');
+            if (!::mkdtemp(name.data()))
+                throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
+            snapshotDir = name.data();
+            auto call = [&](const char* endpoint, const std::optional<nlohmann::json>& body, int timeoutMs) {
+                auto r = process::vmmRequest(socket, "PUT", endpoint, body, timeoutMs);
+                if (!r.ok())
+                    throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
+            };
+            if (wasRunning) {
+                call("vm.pause", std::nullopt, process::kVmmCallMs);
+                paused = true;
+            }
+            call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}}, kSnapshotCallMs);
+            writeSaveImage(snapshotDir, xml, imageRunning, path);
+        } catch (const std::exception& e) {
+            out.error = error(VIR_ERR_OPERATION_FAILED,
+                              conf::subst(_("cannot save domain to %1: %2"), {path, e.what()})).error();
+        }
+        if (!snapshotDir.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(snapshotDir, ec);
+        }
+        if (out.error && paused) {
+            // The guest goes on as it was before the save was asked for.
+            try {
+                out.pausedByUs = !process::vmmRequest(socket, "PUT", "vm.resume").ok();
+            } catch (const std::exception&) {
+                out.pausedByUs = true;
+            }
+        }
+        return [this, out, uuid, serial, incarnation, path] {
+            Domain* d = findLive(uuid, serial);
+            if (!d || !d->jobDone)
+                return;   // gone: erase() answered
+            if (d->incarnation != incarnation || !d->active()) {
+                // The VMM ended under the save (destroyed, crashed): what it wrote, if
+                // anything, is not a save the caller can trust.
+                if (!out.error)
+                    ::unlink(path.c_str());
+                finishJob(*d, {out.error ? out.error : error(VIR_ERR_OPERATION_INVALID, _("domain is not running")).error(), {}});
+                return;
+            }
+            if (out.error) {
+                store_.note(d->def.name, "save failed: " + out.error->message.value_or(""));
+                if (out.pausedByUs && d->state == VIR_DOMAIN_RUNNING) {
+                    d->state = VIR_DOMAIN_PAUSED;
+                    d->reason = VIR_DOMAIN_PAUSED_SAVE;
+                    saveStatus(*d);
+                    emit(*d, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+                }
+                finishJob(*d, {out.error, {}});
+                return;
+            }
+            // The image is whole on disk: the VMM has nothing left to keep. Its end
+            // (pidfd) makes the domain shut off (saved) and answers this job.
+            store_.note(d->def.name, "saved to " + path);
+            d->endAs = std::make_pair(int(VIR_DOMAIN_SHUTOFF_SAVED), int(VIR_DOMAIN_EVENT_STOPPED_SAVED));
+            d->vmm->kill(SIGKILL);
+        };
+    });
+}
+
+// --- restore ------------------------------------------------------------------------
+
+void DomainManager::restore(const std::string& path, const std::optional<std::string>& dxml, unsigned flags,
+                            JobDone done)
+{
+    checkSaveFlags(flags, dxml);
+    checkPath(path);
+    bool wasRunning = true;
+    conf::DomainDef def = saveImageDef(path, &wasRunning);
+    bool paused = (flags & VIR_DOMAIN_SAVE_PAUSED) ? true : (flags & VIR_DOMAIN_SAVE_RUNNING) ? false : !wasRunning;
+    Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
+    auto check = [](const Domain& e, const conf::DomainDef& def) {
+        if (e.active() || e.starting)
+            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
+        if (e.def.uuid != def.uuid || e.def.name != def.name)
+            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("domain '%1' already exists with uuid %2"),
+                                                       {e.def.name, e.def.uuid}));
+    };
+    if (!existing) {
+        // As libvirt: restoring a domain nobody defined makes it a transient one.
+        auto owned = std::make_unique<Domain>();
+        owned->persistent = false;
+        owned->def = def;
+        Domain& d = insert(std::move(owned));
+        runJob(d, "restore", [this, def, paused, path](Domain& x) {
+            startDomain(x, paused, {}, RestoreFrom{path, def, false});
+        }, std::move(done));
+        return;
+    }
+    check(*existing, def);
+    runJob(*existing, "restore", [this, def, paused, path, check](Domain& x) {
+        check(x, def);
+        startDomain(x, paused, {}, RestoreFrom{path, def, false});
+    }, std::move(done));
+}
+
+// --- managed save images ------------------------------------------------------------
+
+bool DomainManager::hasManagedSave(const rpc::DomainRef& dom, unsigned flags) const
+{
+    checkFlags(flags, 0);
+    Domain& d = find(dom);
+    return d.persistent && store_.hasManagedSave(d.def.name);
+}
+
+void DomainManager::managedSaveRemove(const rpc::DomainRef& dom, unsigned flags, JobDone done)
+{
+    checkFlags(flags, 0);
+    // A job: it must not pull the image from under a start restoring from it.
+    runJob(find(dom), "managedsave-remove", [this](Domain& d) {
+        std::string image = store_.managedSavePath(d.def.name);
+        if (!store_.hasManagedSave(d.def.name))
+            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' has no managed save image"), {d.def.name}));
+        if (::unlink(image.c_str()) < 0)
+            fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
+        store_.note(d.def.name, "managed save image removed");
+        if (!d.active() && d.reason == VIR_DOMAIN_SHUTOFF_SAVED)
+            d.reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
+        finishJob(d, {std::nullopt, ref(d)});
+    }, std::move(done));
+}
+
+}  // namespace mica::domain
