@@ -136,8 +136,10 @@ std::vector<rpc::DomainRef> DomainManager::listAll(std::uint32_t flags) const
         // The autostart link is a file lookup per domain: made only when the flags
         // filter on it (virsh list --all and listAllDomains() do not), not 1,000 per
         // call over 1,000 domains.
-        auto autostart = [&] { return d->persistent && store_.autostart(d->def.name); };
-        auto managedSave = [&] { return d->persistent && store_.hasManagedSave(d->def.name); };
+        // A named copy: clang (C++20 before P1091 support) cannot capture a structured binding.
+        const auto& dom = d;
+        auto autostart = [&] { return dom->persistent && store_.autostart(dom->def.name); };
+        auto managedSave = [&] { return dom->persistent && store_.hasManagedSave(dom->def.name); };
         bool filterAutostart = flags & (VIR_CONNECT_LIST_DOMAINS_AUTOSTART | VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART);
         if (!want(VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_CONNECT_LIST_DOMAINS_INACTIVE, active) ||
             !want(VIR_CONNECT_LIST_DOMAINS_PERSISTENT, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, d->persistent) ||
