@@ -86,13 +86,6 @@ void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone do
     conf::DomainDef def = parseNew(xml, (flags & VIR_DOMAIN_START_VALIDATE) ? VIR_DOMAIN_DEFINE_VALIDATE : 0);
     bool paused = flags & VIR_DOMAIN_START_PAUSED;
     Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
-    auto check = [](const Domain& e, const conf::DomainDef& def) {
-        if (e.active() || e.starting)
-            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
-        if (e.def.uuid != def.uuid || e.def.name != def.name)
-            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("domain '%1' already exists with uuid %2"),
-                                                       {e.def.name, e.def.uuid}));
-    };
     if (!existing) {
         auto owned = std::make_unique<Domain>();
         owned->persistent = false;
@@ -101,9 +94,9 @@ void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone do
         runJob(d, "create", [this, paused](Domain& x) { startDomain(x, paused); }, std::move(done));
         return;
     }
-    check(*existing, def);
-    runJob(*existing, "create", [this, def, paused, check](Domain& x) {
-        check(x, def);
+    checkCanStartAs(*existing, def);
+    runJob(*existing, "create", [this, def, paused](Domain& x) {
+        checkCanStartAs(x, def);
         // A persistent domain started from other XML keeps its definition.
         x.newDef = x.def;
         x.def = def;
@@ -112,6 +105,15 @@ void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone do
                 y.def = *std::exchange(y.newDef, std::nullopt);
         });
     }, std::move(done));
+}
+
+void DomainManager::checkCanStartAs(const Domain& e, const conf::DomainDef& def)
+{
+    if (e.active() || e.starting)
+        fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
+    if (e.def.uuid != def.uuid || e.def.name != def.name)
+        fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("domain '%1' already exists with uuid %2"),
+                                                   {e.def.name, e.def.uuid}));
 }
 
 void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure,

@@ -153,6 +153,9 @@ private:
 
     Domain& find(const rpc::DomainRef& dom) const;
     Domain* findByName(const std::string& name) const;
+    // createXml and restore onto an existing domain: it must be inactive and be `def`'s
+    // (same name and uuid); checked before the job and again in it.
+    static void checkCanStartAs(const Domain& existing, const conf::DomainDef& def);
     Domain* findLive(const std::string& uuid, std::uint64_t serial) const;
     Domain& insert(std::unique_ptr<Domain> d);
     rpc::DomainRef ref(const Domain& d) const;

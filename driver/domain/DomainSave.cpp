@@ -208,13 +208,6 @@ void DomainManager::restore(const std::string& path, const std::optional<std::st
     conf::DomainDef def = saveImageDef(path, &wasRunning);
     bool paused = (flags & VIR_DOMAIN_SAVE_PAUSED) ? true : (flags & VIR_DOMAIN_SAVE_RUNNING) ? false : !wasRunning;
     Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
-    auto check = [](const Domain& e, const conf::DomainDef& def) {
-        if (e.active() || e.starting)
-            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' is already running"), {def.name}));
-        if (e.def.uuid != def.uuid || e.def.name != def.name)
-            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("domain '%1' already exists with uuid %2"),
-                                                       {e.def.name, e.def.uuid}));
-    };
     if (!existing) {
         // As libvirt: restoring a domain nobody defined makes it a transient one.
         auto owned = std::make_unique<Domain>();
@@ -226,9 +219,9 @@ void DomainManager::restore(const std::string& path, const std::optional<std::st
         }, std::move(done));
         return;
     }
-    check(*existing, def);
-    runJob(*existing, "restore", [this, def, paused, path, check](Domain& x) {
-        check(x, def);
+    checkCanStartAs(*existing, def);
+    runJob(*existing, "restore", [this, def, paused, path](Domain& x) {
+        checkCanStartAs(x, def);
         startDomain(x, paused, {}, RestoreFrom{path, def, false});
     }, std::move(done));
 }
