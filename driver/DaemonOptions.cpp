@@ -34,6 +34,10 @@ std::string daemonUsage()
              "  --keepalive-interval S   ping a silent client after S seconds (0: never)\n"
              "  --keepalive-count N      drop it after N unanswered pings\n"
              "  --vmm PATH               the mica-vmm binary to run domains with\n"
+             "  --vmm-uids FIRST-LAST    run each VMM confined, as a uid of this range of its\n"
+             "                           own, without capabilities, in a cgroup of its own\n"
+             "  --vmm-cgroup-parent DIR  the cgroup (v2) the VMMs' cgroups go under\n"
+             "                           (default /sys/fs/cgroup/machine.slice)\n"
              "  --host-root DIR          probe the host (capabilities) under DIR instead of /\n"
              "                           (tests: a recorded host of tests/data/domcaps/)\n"
              "  --help, --version\n");
@@ -41,7 +45,8 @@ std::string daemonUsage()
 
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
-    enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kHelp, kVersion };
+    enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kVmmUids,
+           kVmmCgroupParent, kHelp, kVersion };
     static const option longOpts[] = {
         {"root", required_argument, nullptr, kRoot},
         {"timeout", required_argument, nullptr, kTimeout},
@@ -51,6 +56,8 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"keepalive-count", required_argument, nullptr, kKaCount},
         {"vmm", required_argument, nullptr, kVmm},
         {"host-root", required_argument, nullptr, kHostRoot},
+        {"vmm-uids", required_argument, nullptr, kVmmUids},
+        {"vmm-cgroup-parent", required_argument, nullptr, kVmmCgroupParent},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
         {nullptr, 0, nullptr, 0},
@@ -71,6 +78,8 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kKaCount: o.keepaliveCount = parseInt("--keepalive-count", optarg, 0); break;
         case kVmm: o.vmm = optarg; break;
         case kHostRoot: o.hostRoot = optarg; break;
+        case kVmmUids: o.vmmUids = optarg; break;
+        case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:

@@ -47,6 +47,13 @@ int runDaemon(const DaemonOptions& options)
                                                      : std::filesystem::perms(0700);
     makeDir(paths.socketDir, dirPerms);
     makeDir(paths.stateDir, std::filesystem::perms(0700));
+    domain::ManagerOptions managerOptions;
+    if (options.vmmUids) {
+        if (::geteuid() != 0)
+            throw std::invalid_argument(_("--vmm-uids: only a daemon running as root can run VMMs as other uids"));
+        managerOptions.confinement = process::parseUidRange(*options.vmmUids);
+        managerOptions.confinement->cgroupParent = options.vmmCgroupParent;
+    }
 
     // Taken before touching any socket: a second daemon must not unlink the first's.
     PidFile pidFile(paths.pidFile);
@@ -85,13 +92,20 @@ int runDaemon(const DaemonOptions& options)
     rpc::Server server(loop, dispatcher, serverOptions);
 
     domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir, paths.saveDir});
+    if (managerOptions.confinement) {
+        // A confined VMM reaches its run directory through the state directory, and
+        // writes a managed save's snapshot in the save directory: it may pass (x) but
+        // not list them; the files there are 0600 and the run directories 0700.
+        std::filesystem::permissions(paths.stateDir, std::filesystem::perms(0711));
+        std::filesystem::permissions(paths.saveDir, std::filesystem::perms(0711));
+    }
     domain::DomainHooks hooks;
     hooks.lifecycle = [&server](const rpc::DomainRef& dom, int event, int detail) {
         server.emitDomainLifecycle(dom, event, detail);
     };
     hooks.reboot = [&server](const rpc::DomainRef& dom) { server.emitDomainReboot(dom); };
     hooks.domainCaps = [&capabilities] { return capabilities.domainXml({}, {}, {}, {}); };
-    domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks);
+    domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks, managerOptions);
     domains.load();
 
     RemoteProgramContext ctx{paths.mode, domains, host, capabilitiesHooks(capabilities)};

@@ -93,7 +93,8 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
     createPciDevices(loop, console);
     std::optional<x86::BootEntry> entry;
     if (!restore) {
-        x86::KernelImage image{config.payload.kernel, config.payload.initramfs, config.payload.cmdline};
+        x86::KernelImage image{config.payload.kernel, config.payload.initramfs, config.payload.cmdline,
+                               config.handedFile(config.payload.kernel), config.handedFile(config.payload.initramfs)};
         entry = x86::loadKernel(memory_, image, x86::kRsdpAddr);
         writePlatformTables();
     }
@@ -321,7 +322,8 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         const auto& disk = config_.disks[d];
         std::unique_ptr<block::RawImage> image;
         try {
-            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct, disk.shared);
+            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct, disk.shared,
+                                                      config_.handedFile(disk.path));
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }

@@ -105,7 +105,7 @@ void Vmm::boot()
     joinVmThread();  // the previous boot's thread has finished: its state is Shutdown
     // Built here so a kernel that cannot be loaded fails the request itself.
     if (!kvm_)
-        kvm_.emplace();
+        kvm_.emplace(kvm::kDevice, config_->handedFile(kvm::kDevice));
     auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
     events_.emit("booting");
     state_ = VmState::Running;
@@ -171,7 +171,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
     createLocked(std::move(config), oldSerial, oldConsole);
     try {
         if (!kvm_)
-            kvm_.emplace();
+            kvm_.emplace(kvm::kDevice, config_->handedFile(kvm::kDevice));
         RestoreSource source{state, memory.get(), memoryMode};
         auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get(), &source);
         state_ = VmState::Paused;

@@ -127,6 +127,10 @@ int main(int argc, char** argv)
             vmm.create(cl.config);
             vmm.boot();
         }
+        // The process's own thread gets a filter too (what /proc/PID/status shows):
+        // nothing is left for it to build.
+        applySeccomp(ThreadRole::Main);
+        seccompSelfTestPoint(ThreadRole::Main);
         int status = vmm.waitForExit();
         loop.remove(signals.get());
         return status;

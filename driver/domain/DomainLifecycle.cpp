@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -125,6 +126,9 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         x.starting = false;
         x.startingCid.reset();
         x.events.reset();
+        if (x.vmmUid)
+            process::removeCgroup(cgroupOf(x.def));
+        x.vmmUid.reset();
         std::error_code ec;
         std::filesystem::remove_all(store_.runDir(x.def.name), ec);
         if (undoFailure)
@@ -164,6 +168,15 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         std::error_code ec;
         std::filesystem::remove_all(runDir, ec);
         std::filesystem::create_directories(runDir, ec);
+        rq.confinement = confinementFor(def);
+        if (rq.confinement) {
+            // The run directory is the VMM's own (its sockets, a restore's snapshot);
+            // no other VMM's uid may look in.
+            ::chmod(runDir.c_str(), 0700);
+            process::chownTree(runDir, rq.confinement->uid, rq.confinement->gid);
+            process::createCgroup(rq.confinement->cgroup);
+            d.vmmUid = rq.confinement->uid;
+        }
         d.apiSocket = runDir + "/api.sock";
         d.createdTaps.clear();
         d.destroying = d.guestPoweredOff = false;
@@ -219,6 +232,8 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                 // read them.
                 std::filesystem::create_directories(restoreDir);
                 extractSaveImage(restoreImage, restoreDir);
+                if (rq.confinement)
+                    process::chownTree(restoreDir, rq.confinement->uid, rq.confinement->gid);
                 rq.restoreUrl = "file://" + restoreDir;
             }
             *result = process::launchVmm(rq);
@@ -406,6 +421,9 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     d.createdTaps.clear();
     std::error_code ec;
     std::filesystem::remove_all(store_.runDir(d.def.name), ec);
+    if (d.vmmUid)
+        process::removeCgroup(cgroupOf(d.def));
+    d.vmmUid.reset();
     store_.removeStatus(d.def.name);
     rpc::DomainRef r = ref(d);
     d.vmm.reset();

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "ConfError.h"
 #include "DomainCapsCheck.h"
@@ -507,12 +508,39 @@ void DomainManager::saveStatus(const Domain& d) const
     if (d.live.serial && d.live.serial->source.type == conf::CharSource::Type::Pty)
         s.def.serial->source.path.clear();
     s.createdTaps = d.createdTaps;
+    s.vmmUid = d.vmmUid;
     s.persistent = d.persistent;
     try {
         store_.saveStatus(s);
     } catch (const std::exception& e) {
         std::cerr << "virtmicad: " << e.what() << std::endl;
     }
+}
+
+std::string DomainManager::cgroupOf(const conf::DomainDef& def) const
+{
+    // By uuid: a name may hold any character, and a renamed domain keeps its cgroup.
+    return options_.confinement->cgroupParent + "/mica-" + def.uuid;
+}
+
+std::optional<process::VmmConfinement> DomainManager::confinementFor(const conf::DomainDef& def) const
+{
+    if (!options_.confinement)
+        return std::nullopt;
+    std::set<uid_t> taken;
+    for (const auto& [uuid, other] : domains_)
+        if (other->vmmUid)
+            taken.insert(*other->vmmUid);
+    const auto& policy = *options_.confinement;
+    for (uid_t uid = policy.firstUid;; ++uid) {
+        if (!taken.count(uid) && process::uidIsFree(uid))
+            return process::VmmConfinement{uid, static_cast<gid_t>(uid), cgroupOf(def)};
+        if (uid == policy.lastUid)
+            break;
+    }
+    fail(VIR_ERR_OPERATION_FAILED,
+         conf::subst(_("no free VMM uid: every uid of %1-%2 is taken by a running domain or a user"),
+                     {std::to_string(policy.firstUid), std::to_string(policy.lastUid)}));
 }
 
 void DomainManager::emit(const Domain& d, int event, int detail) const
@@ -561,6 +589,8 @@ void DomainManager::load()
             store_.note(name, "the VMM of this domain is gone (found after a daemon restart)");
             for (const auto& tap : s.createdTaps)
                 process::deleteTap(tap);
+            if (options_.confinement)
+                process::removeCgroup(cgroupOf(s.def));
             store_.removeStatus(name);
             std::error_code ec;
             std::filesystem::remove_all(store_.runDir(name), ec);
@@ -591,6 +621,7 @@ void DomainManager::load()
             store_.note(name, std::string("no event channel: ") + e.what());
         }
         d->createdTaps = s.createdTaps;
+        d->vmmUid = s.vmmUid;
         if (hung) {
             d->state = s.state;
             d->reason = s.reason;

@@ -68,6 +68,8 @@ struct ManagerOptions {
     int countersTimeoutMs = 5000;
     // Destroy: SIGTERM, then SIGKILL after this long.
     std::int64_t destroyTermMs = 3000;
+    // Set: every VMM runs confined (Confinement.h), with a uid of the range and a cgroup.
+    std::optional<process::ConfinementPolicy> confinement;
 };
 
 class DomainManager final : public driver::DomainTable {
@@ -197,6 +199,9 @@ private:
     void stopped(Domain& d, int reason, int eventDetail, bool restarting = false);
     void saveStatus(const Domain& d) const;
     void closeConsole(Domain& d);
+    // Confinement: the uid of the range no other domain holds, and a domain's cgroup.
+    std::optional<process::VmmConfinement> confinementFor(const conf::DomainDef& def) const;
+    std::string cgroupOf(const conf::DomainDef& def) const;
     void emit(const Domain& d, int event, int detail) const;
 
     // The counters of the running domains among uuids, asked of every VMM at once.

@@ -123,7 +123,7 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
         bool pausedByUs = false;   // and left paused: resuming failed too
     };
     pool_.run([this, socket = d.apiSocket, path, xml, wasRunning, imageRunning, uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation]() -> std::function<void()> {
+               incarnation = d.incarnation, vmmUid = d.vmmUid]() -> std::function<void()> {
         Outcome out;
         std::string snapshotDir;
         bool paused = false;
@@ -138,6 +138,10 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
             if (!::mkdtemp(name.data()))
                 throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
             snapshotDir = name.data();
+            // A confined VMM writes it as its own uid (the directory holding it must
+            // let that uid through: docs/virsh.md).
+            if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, static_cast<gid_t>(*vmmUid)) < 0)
+                throw std::runtime_error(snapshotDir + ": chown: " + std::strerror(errno));
             auto call = [&](const char* endpoint, const std::optional<nlohmann::json>& body, int timeoutMs) {
                 auto r = process::vmmRequest(socket, "PUT", endpoint, body, timeoutMs);
                 if (!r.ok())

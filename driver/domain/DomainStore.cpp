@@ -151,6 +151,8 @@ void DomainStore::saveStatus(const DomainStatus& s) const
         << "' persistent='" << (s.persistent ? "yes" : "no") << "'";
     if (!s.serialPty.empty())
         out << " serial='" << xmlEscape(s.serialPty) << "'";
+    if (s.vmmUid)
+        out << " uid='" << *s.vmmUid << "'";
     out << ">\n";
     for (const auto& tap : s.createdTaps)
         out << "  <tap name='" << xmlEscape(tap) << "'/>\n";
@@ -180,6 +182,8 @@ std::vector<DomainStatus> DomainStore::loadStatuses() const
             s.id = static_cast<int>(r.number("id").value_or(0));
             s.persistent = r.attr("persistent").value_or("yes") == "yes";
             s.serialPty = r.attr("serial").value_or("");
+            if (auto uid = r.number("uid"))
+                s.vmmUid = static_cast<uid_t>(*uid);
             for (xmlNode* tap : r.children("tap"))
                 s.createdTaps.push_back(conf::ElementReader(tap, "tap").requireAttr("name"));
             xmlNode* dom = r.child("domain");

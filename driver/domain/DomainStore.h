@@ -32,6 +32,7 @@ struct DomainStatus {
     int state = 0, reason = 0;    // virDomainState and its reason
     std::string serialPty;        // the live /dev/pts/N of the serial port
     std::vector<std::string> createdTaps;   // TAPs to delete when the domain stops
+    std::optional<uid_t> vmmUid;            // a confined VMM's uid
     bool persistent = true;
 };
 

@@ -31,7 +31,7 @@ public:
 inline constexpr int kVmmCallMs = 60000;
 
 // The most fds one request may carry (the VMM's limit, vmm/api/http/ReceivedFds.h).
-inline constexpr size_t kMaxRequestFds = 16;
+inline constexpr size_t kMaxRequestFds = 64;
 
 // method "GET" or "PUT"; endpoint without /api/v1/ ("vm.boot"). `fds` go with the
 // request as SCM_RIGHTS on its first bytes (the VMM gets its own copies; the caller still

@@ -1,9 +1,13 @@
 #include "VmmLaunch.h"
 
+#include <fcntl.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <map>
 #include <stdexcept>
 #include <thread>
 
@@ -14,6 +18,30 @@
 
 namespace mica::process {
 
+namespace {
+
+// The files a VmConfig names that the VMM reads or writes: path -> opened for writing.
+std::map<std::string, bool> filesToHand(const nlohmann::json& config)
+{
+    std::map<std::string, bool> files;
+    auto name = [&](const nlohmann::json& object, const char* key, bool writable) {
+        auto path = object.find(key);
+        if (path != object.end() && path->is_string() && !path->get<std::string>().empty())
+            files[path->get<std::string>()] |= writable;
+    };
+    if (auto payload = config.find("payload"); payload != config.end() && payload->is_object()) {
+        name(*payload, "kernel", false);
+        name(*payload, "initramfs", false);
+    }
+    if (auto disks = config.find("disks"); disks != config.end() && disks->is_array())
+        for (const auto& disk : *disks)
+            if (disk.is_object())
+                name(disk, "path", !disk.value("readonly", false));
+    return files;
+}
+
+}  // namespace
+
 VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
 {
     VmmLaunchResult out;
@@ -21,12 +49,23 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         for (const auto& tap : rq.taps)
             if (createTap(tap.name, tap.queuePairs, tap.bridge, tap.mtu))
                 out.createdTaps.push_back(tap.name);
-        // The VMM gets the TAPs' queues as fds (vm.create's SCM_RIGHTS): each net entry
-        // naming a TAP names its fds' indexes instead. The daemon's copies close when
-        // this returns; the VMM keeps its own.
+        // The VMM gets the TAPs' queues and the files its config names as fds
+        // (vm.create's SCM_RIGHTS), so it needs neither CAP_NET_ADMIN nor access to the
+        // images: it may run as a uid of its own. Each net entry naming a TAP names its
+        // fds' indexes instead; "handed_files" maps each file's path to its fd. The
+        // daemon's copies close when this returns; the VMM keeps its own. A restore
+        // opens the same things in the same order, so the snapshot's indexes hold.
         nlohmann::json config = rq.config;
-        std::vector<UniqueFd> tapFds;
+        std::vector<UniqueFd> fds;
         std::vector<int> fdNumbers;
+        auto add = [&](UniqueFd fd, const std::string& what) {
+            if (fds.size() == kMaxRequestFds)
+                throw std::runtime_error(what + ": " + _("more than ") + std::to_string(kMaxRequestFds) +
+                                         _(" TAP queues and files in all; mica-vmm takes at most that many fds"));
+            fdNumbers.push_back(fd.get());
+            fds.push_back(std::move(fd));
+            return fds.size() - 1;
+        };
         if (!config.contains("net"))
             config["net"] = nlohmann::json::array();
         for (auto& net : config["net"]) {
@@ -35,19 +74,25 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
             std::string name = net["tap"].get<std::string>();
             unsigned pairs = std::max(1u, net.value("num_queues", 2u) / 2);
             nlohmann::json indexes = nlohmann::json::array();
-            for (auto& fd : openTapQueues(name, pairs)) {
-                indexes.push_back(tapFds.size());
-                fdNumbers.push_back(fd.get());
-                tapFds.push_back(std::move(fd));
-            }
-            if (tapFds.size() > kMaxRequestFds)
-                throw std::runtime_error("tap '" + name + "': " + std::to_string(tapFds.size()) +
-                                         _(" TAP queues in all; mica-vmm takes at most ") +
-                                         std::to_string(kMaxRequestFds) + _(" fds with vm.create"));
+            for (auto& fd : openTapQueues(name, pairs))
+                indexes.push_back(add(std::move(fd), "tap '" + name + "'"));
             net.erase("tap");
             net["fds"] = indexes;
         }
-        out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd);
+        nlohmann::json handed = nlohmann::json::object();
+        auto files = filesToHand(config);
+        // A confined VMM's uid may not open /dev/kvm either (no kvm group, or no udev).
+        if (rq.confinement)
+            files["/dev/kvm"] = true;
+        for (const auto& [path, writable] : files) {
+            UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+            if (!fd)
+                throw std::runtime_error(path + ": " + std::strerror(errno));
+            handed[path] = add(std::move(fd), path);
+        }
+        if (!handed.empty())
+            config["handed_files"] = handed;
+        out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd, rq.confinement ? &*rq.confinement : nullptr);
 
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.startTimeoutMs);
         while (!vmmSocketReady(rq.apiSocket)) {

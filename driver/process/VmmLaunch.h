@@ -32,6 +32,7 @@ struct VmmLaunchRequest {
     std::string restoreUrl;
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
+    std::optional<VmmConfinement> confinement;   // run the VMM confined so
 };
 
 struct VmmLaunchResult {

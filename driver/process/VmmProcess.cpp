@@ -31,7 +31,8 @@ int pidfdOpen(pid_t pid)
 
 }  // namespace
 
-VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd)
+VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd,
+                             const VmmConfinement* confinement)
 {
     // Everything the child needs is prepared here: after fork it may only call
     // async-signal-safe functions.
@@ -43,6 +44,9 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
     if (!log)
         throw std::runtime_error(logPath + ": " + std::strerror(errno));
     UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    PreparedConfinement confined;
+    if (confinement)
+        confined = prepareConfinement(*confinement, argv.at(0));
 
     pid_t pid = ::fork();
     if (pid < 0)
@@ -67,11 +71,26 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
                 ::dup2(eventFd, 3);
             firstClosed = 4;
         }
-        ::syscall(SYS_close_range, firstClosed, ~0u, 0u);
-        ::execv(args[0], args.data());
-        const char msg[] = "virtmicad: cannot execute the VMM\n";
-        (void)!::write(2, msg, sizeof msg - 1);
-        ::_exit(127);
+        auto die = [](const char* what) {
+            const char prefix[] = "virtmicad: cannot start the VMM: ";
+            (void)!::write(2, prefix, sizeof prefix - 1);
+            (void)!::write(2, what, std::strlen(what));
+            (void)!::write(2, "\n", 1);
+            ::_exit(127);
+        };
+        if (confinement) {
+            if (const char* failed = enterConfinement(confined))
+                die(failed);
+            // Everything else closes now; the binary's fd (close-on-exec) goes with exec.
+            int keep = confined.executable.get();
+            ::syscall(SYS_close_range, firstClosed, static_cast<unsigned>(keep - 1), 0u);
+            ::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u);
+            ::execveat(keep, "", args.data(), environ, AT_EMPTY_PATH);
+        } else {
+            ::syscall(SYS_close_range, firstClosed, ~0u, 0u);
+            ::execv(args[0], args.data());
+        }
+        die("exec");
     }
     UniqueFd pidfd(pidfdOpen(pid));
     if (!pidfd) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "Confinement.h"
 #include "UniqueFd.h"
 
 namespace mica::process {
@@ -18,8 +19,10 @@ class VmmProcess {
 public:
     // Starts argv[0] with argv, stdin /dev/null, stdout and stderr appended to logPath,
     // and eventFd (if >= 0) as its fd 3 (for `--event-monitor fd=3`); nothing else of the
-    // daemon's is inherited. Throws std::runtime_error when it cannot.
-    static VmmProcess spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd = -1);
+    // daemon's is inherited. With `confinement`, the process runs confined so
+    // (Confinement.h). Throws std::runtime_error when it cannot.
+    static VmmProcess spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd = -1,
+                            const VmmConfinement* confinement = nullptr);
     // A process this daemon did not start (found from a status file); nullopt when pid
     // no longer runs.
     static std::optional<VmmProcess> adopt(pid_t pid);

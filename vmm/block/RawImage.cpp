@@ -27,14 +27,27 @@ struct FreeDeleter {
 
 }  // namespace
 
-RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared) : path_(path), readOnly_(readOnly), direct_(direct)
+RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared, UniqueFd opened)
+    : path_(path), readOnly_(readOnly), direct_(direct)
 {
-    int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
-    fd_.reset(::open(path.c_str(), flags));
-    if (!fd_ && direct && errno == EINVAL)
-        throw Error(path + ": " + _("direct=on: this file system does not support O_DIRECT"));
-    if (!fd_)
-        throw systemError(path);
+    if (opened) {
+        int status = ::fcntl(opened.get(), F_GETFL);
+        if (status < 0)
+            throw systemError(path);
+        if (!readOnly && (status & O_ACCMODE) != O_RDWR)
+            throw Error(path + ": " + _("the file handed over is not open for writing"));
+        // O_DIRECT is a status flag: it can be set on the file the caller opened.
+        if (direct && !(status & O_DIRECT) && ::fcntl(opened.get(), F_SETFL, status | O_DIRECT) < 0)
+            throw Error(path + ": " + _("direct=on: this file system does not support O_DIRECT"));
+        fd_ = std::move(opened);
+    } else {
+        int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
+        fd_.reset(::open(path.c_str(), flags));
+        if (!fd_ && direct && errno == EINVAL)
+            throw Error(path + ": " + _("direct=on: this file system does not support O_DIRECT"));
+        if (!fd_)
+            throw systemError(path);
+    }
     if (::flock(fd_.get(), (readOnly || shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             throw Error(path + ": " + _("the image is locked by another process (is another VM using it?)"));

@@ -16,8 +16,10 @@ namespace mica::block {
 
 class RawImage {
 public:
-    // Throws Error "PATH: reason" when it cannot be opened, sized or locked.
-    RawImage(const std::string& path, bool readOnly, bool direct, bool shared = false);
+    // Throws Error "PATH: reason" when it cannot be opened, sized or locked. `opened`:
+    // the caller's open file for `path` (VmConfig::handedFile), used instead of opening
+    // it; it must be open for writing unless readOnly.
+    RawImage(const std::string& path, bool readOnly, bool direct, bool shared = false, UniqueFd opened = UniqueFd());
 
     uint64_t size() const { return size_; }
     bool readOnly() const { return readOnly_; }

@@ -124,21 +124,24 @@ void checkDisk(const DiskConfig& d, const std::string& field)
         refuse(field + ".serial", _("at most 20 characters"));
 }
 
+// Every handed fd serves one queue pair or one file.
+void checkFdIndex(unsigned index, const std::string& where, const VmConfig& c, std::set<unsigned>& usedFds)
+{
+    if (index >= c.handedFds.size())
+        refuse(where, _("fd index ") + std::to_string(index) + _(", but ") + std::to_string(c.handedFds.size()) +
+                          _(" fds came with the request (SCM_RIGHTS on the API socket)"));
+    if (!c.handedFds[index])
+        refuse(where, _("fd index ") + std::to_string(index) + _(" was not kept with this configuration"));
+    if (!usedFds.insert(index).second)
+        refuse(where, _("fd index ") + std::to_string(index) + _(" is named twice; every queue pair and file needs its own fd"));
+}
+
 void checkNet(const NetConfig& n, const std::string& field, const VmConfig& c, std::set<unsigned>& usedFds)
 {
     if (n.tap.empty() == n.fds.empty())
         refuse(field, _("give exactly one of \"tap\" (a TAP name) and \"fds\" (its open queues)"));
-    for (size_t i = 0; i < n.fds.size(); ++i) {
-        std::string where = field + ".fds[" + std::to_string(i) + "]";
-        unsigned index = n.fds[i];
-        if (index >= c.handedFds.size())
-            refuse(where, _("fd index ") + std::to_string(index) + _(", but ") + std::to_string(c.handedFds.size()) +
-                              _(" fds came with the request (SCM_RIGHTS on the API socket)"));
-        if (!c.handedFds[index])
-            refuse(where, _("fd index ") + std::to_string(index) + _(" was not kept with this configuration"));
-        if (!usedFds.insert(index).second)
-            refuse(where, _("fd index ") + std::to_string(index) + _(" is named twice; every queue pair needs its own fd"));
-    }
+    for (size_t i = 0; i < n.fds.size(); ++i)
+        checkFdIndex(n.fds[i], field + ".fds[" + std::to_string(i) + "]", c, usedFds);
     if (n.tap.size() > 15)
         refuse(field + ".tap", _("TAP names are 1 to 15 characters"));
     if (!n.mac.empty() && !isMacAddress(n.mac))
@@ -178,6 +181,8 @@ void validateConfig(VmConfig& c)
     std::set<unsigned> usedFds;
     for (size_t i = 0; i < c.nets.size(); ++i)
         checkNet(c.nets[i], "net[" + std::to_string(i) + "]", c, usedFds);
+    for (const auto& [path, index] : c.handedFiles)
+        checkFdIndex(index, "handed_files[\"" + path + "\"]", c, usedFds);
     if (c.rng.enabled && c.rng.source.empty())
         refuse("rng.src", _("must not be empty"));
     if (c.vsock.enabled) {

@@ -3,7 +3,10 @@
 // one check of it (ValidateConfig.h) for the command line, vm.create and vm.restore.
 #pragma once
 
+#include <fcntl.h>
+
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <cctype>
@@ -118,6 +121,24 @@ struct VmConfig {
     // the config (each boot, a reboot) builds from the same open files. An entry no
     // device names is null: it was closed when the config was read.
     std::vector<std::shared_ptr<const UniqueFd>> handedFds;
+    // Files the caller opened for the VMM ("handed_files": path -> index in handedFds):
+    // the kernel, initramfs and disk images of a VMM that runs as a uid which may not
+    // open them itself. Whatever opens one of these paths takes the handed file instead
+    // (handedFile()); the path still names it in messages and in the saved config.
+    std::map<std::string, unsigned> handedFiles;
+
+    // A new fd on the handed file for `path` (same open file description), or an empty
+    // one when the caller handed none: then open the path.
+    UniqueFd handedFile(const std::string& path) const
+    {
+        auto it = handedFiles.find(path);
+        if (it == handedFiles.end() || it->second >= handedFds.size() || !handedFds[it->second])
+            return {};
+        UniqueFd fd(::fcntl(handedFds[it->second]->get(), F_DUPFD_CLOEXEC, 3));
+        if (!fd)
+            throw systemError(path + ": " + "dup");
+        return fd;
+    }
 };
 
 }  // namespace mica

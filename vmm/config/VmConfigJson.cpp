@@ -258,13 +258,24 @@ VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds)
         r.optionalUnsigned("size", config.balloon.size);
         r.optionalBool("free_page_reporting", config.balloon.freePageReporting);
     });
+    if (const json* files = root.find("handed_files")) {
+        if (!files->is_object())
+            throw ConfigError(std::string("handed_files: ") + _("expected an object of path: fd index"));
+        for (const auto& [path, index] : files->items()) {
+            if (!index.is_number_unsigned() || index.get<uint64_t>() > 0xffff)
+                throw ConfigError("handed_files[\"" + path + "\"]: " + _("expected an fd index (0, 1, ...)"));
+            config.handedFiles[path] = index.get<unsigned>();
+        }
+    }
     root.finish();
     validateConfig(config);
-    // validateConfig() checked every named index; what no device names closes now.
+    // validateConfig() checked every named index; what nothing names closes now.
     std::vector<bool> named(config.handedFds.size());
     for (const auto& n : config.nets)
         for (unsigned index : n.fds)
             named[index] = true;
+    for (const auto& [path, index] : config.handedFiles)
+        named[index] = true;
     for (size_t i = 0; i < named.size(); ++i)
         if (!named[i])
             config.handedFds[i].reset();
@@ -324,6 +335,8 @@ json vmConfigToJson(const VmConfig& config)
         out["balloon"] = {{"size", config.balloon.size}, {"free_page_reporting", config.balloon.freePageReporting}};
         writeIdentity(out["balloon"], config.balloon);
     }
+    if (!config.handedFiles.empty())
+        out["handed_files"] = config.handedFiles;
     return out;
 }
 

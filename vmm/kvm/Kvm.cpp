@@ -11,7 +11,8 @@
 
 namespace mica::kvm {
 
-Kvm::Kvm(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CLOEXEC))
+Kvm::Kvm(const std::string& path, UniqueFd opened)
+    : fd_(opened ? std::move(opened) : UniqueFd(::open(path.c_str(), O_RDWR | O_CLOEXEC)))
 {
     if (!fd_)
         throw systemError(path);

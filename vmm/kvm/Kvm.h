@@ -15,10 +15,13 @@ namespace mica::kvm {
 
 class Vm;
 
+inline constexpr char kDevice[] = "/dev/kvm";
+
 class Kvm {
 public:
     // Opens the device (default /dev/kvm) and checks the stable API version (12).
-    explicit Kvm(const std::string& path = "/dev/kvm");
+    // `opened`: the caller's fd on `path` (VmConfig::handedFile), used instead of opening it.
+    explicit Kvm(const std::string& path = kDevice, UniqueFd opened = UniqueFd());
 
     int apiVersion() const;
     // KVM_CHECK_EXTENSION on the system fd: 0 when absent, else a capability-specific value.

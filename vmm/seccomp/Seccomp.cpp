@@ -101,6 +101,7 @@ const char* roleName(ThreadRole role)
     case ThreadRole::Devices: return "devices";
     case ThreadRole::Api: return "api";
     case ThreadRole::Vm: return "vm";
+    case ThreadRole::Main: return "main";
     }
     return "?";
 }
@@ -162,7 +163,9 @@ void applySeccomp(ThreadRole role)
     case ThreadRole::Api:
         allow(ctx, {list(kBuilder), list(kApi), list(kDevices), list(kVcpu)});
         break;
+    // Main tears down what the others built, VMs included, as a VM thread does.
     case ThreadRole::Vm:
+    case ThreadRole::Main:
         allow(ctx, {list(kBuilder), list(kDevices), list(kVcpu)});
         break;
     }
@@ -173,7 +176,7 @@ void applySeccomp(ThreadRole role)
 
 void setSeccompSelfTest(const std::string& role)
 {
-    for (auto r : {ThreadRole::Vcpu, ThreadRole::Devices, ThreadRole::Api, ThreadRole::Vm})
+    for (auto r : {ThreadRole::Vcpu, ThreadRole::Devices, ThreadRole::Api, ThreadRole::Vm, ThreadRole::Main})
         if (role == roleName(r))
             gSelfTestRole = static_cast<int>(r);
 }

@@ -14,6 +14,7 @@ enum class ThreadRole {
     Devices,  // the event loop: console input, signals, device I/O
     Api,      // the REST API: builds and boots VMs on request
     Vm,       // runs a VM and rebuilds it on guest reboot
+    Main,     // once everything is started: waits for the end, then takes it all down
 };
 
 // Set once in main() before any thread starts.

@@ -18,7 +18,7 @@ namespace mica::http {
 // At most this many fds travel with one request (16 queue pairs' worth of TAP fds, more
 // than any device takes); the receive buffer holds exactly this many, so a client that
 // sends more gets MSG_CTRUNC and a 400.
-inline constexpr std::size_t kMaxRequestFds = 16;
+inline constexpr std::size_t kMaxRequestFds = 64;
 
 // Room for kMaxRequestFds fds in one SCM_RIGHTS message, aligned as cmsg needs.
 struct ControlBuffer {

@@ -16,9 +16,12 @@
 
 namespace mica::x86 {
 
-std::vector<uint8_t> readFile(const std::string& path)
+std::vector<uint8_t> readFile(const std::string& path, const UniqueFd& opened)
 {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd own;
+    if (!opened)
+        own.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const UniqueFd& fd = opened ? opened : own;
     struct stat st{};
     if (!fd || ::fstat(fd.get(), &st) < 0)
         throw systemError(path);
@@ -27,7 +30,7 @@ std::vector<uint8_t> readFile(const std::string& path)
     std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
     size_t done = 0;
     while (done < data.size()) {
-        ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+        ssize_t n = ::pread(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -41,10 +44,10 @@ BootEntry loadKernel(const GuestMemory& memory, const KernelImage& image, uint64
 {
     if (image.cmdline.size() + 1 > kCmdlineMax)
         throw Error(_("kernel command line too long"));
-    std::vector<uint8_t> kernel = readFile(image.kernelPath);
+    std::vector<uint8_t> kernel = readFile(image.kernelPath, image.kernelFd);
     std::vector<uint8_t> initramfs;
     if (!image.initramfsPath.empty())
-        initramfs = readFile(image.initramfsPath);
+        initramfs = readFile(image.initramfsPath, image.initramfsFd);
 
     std::vector<uint8_t> cmdline(image.cmdline.begin(), image.cmdline.end());
     cmdline.push_back(0);

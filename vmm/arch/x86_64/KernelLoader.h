@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "GuestMemory.h"
+#include "UniqueFd.h"
 
 namespace mica::x86 {
 
@@ -15,6 +16,8 @@ struct KernelImage {
     std::string kernelPath;
     std::string initramfsPath;  // empty: none
     std::string cmdline;
+    // Files the caller already opened for these paths (VmConfig::handedFile), or empty.
+    UniqueFd kernelFd{}, initramfsFd{};
 };
 
 struct BootEntry {
@@ -26,7 +29,9 @@ struct BootEntry {
 // Throws Error naming the file and what is wrong with it.
 BootEntry loadKernel(const GuestMemory& memory, const KernelImage& image, uint64_t rsdpAddr);
 
-// Reads a whole file; throws Error("PATH: reason"). Exposed for the loaders' tests.
-std::vector<uint8_t> readFile(const std::string& path);
+// Reads a whole file, from `opened` when it is given (read from offset 0 with pread: the
+// descriptor may be shared), else by opening `path`; throws Error("PATH: reason").
+// Exposed for the loaders' tests.
+std::vector<uint8_t> readFile(const std::string& path, const UniqueFd& opened = UniqueFd());
 
 }  // namespace mica::x86

@@ -208,7 +208,7 @@ TEST_F(ServerTest, HandsFdsToTheHandlerAndClosesTheOnesItDoesNotKeep)
     EXPECT_EQ(openFds(), before);
 }
 
-TEST_F(ServerTest, RefusesMoreThanSixteenFdsAndClosesThem)
+TEST_F(ServerTest, RefusesMoreFdsThanTheLimitAndClosesThem)
 {
     size_t before = openFds();
     {
@@ -217,7 +217,7 @@ TEST_F(ServerTest, RefusesMoreThanSixteenFdsAndClosesThem)
         sendWithFds(fd.get(), "PUT /api/v1/keep HTTP/1.1\r\nContent-Length: 0\r\n\r\n", numbers(sent));
         auto reply = exchange(fd.get(), "", true);
         EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 400") << reply;
-        EXPECT_NE(reply.find("at most 16"), std::string::npos) << reply;
+        EXPECT_NE(reply.find("at most " + std::to_string(kMaxRequestFds)), std::string::npos) << reply;
     }
     EXPECT_FALSE(kept_);
     EXPECT_EQ(openFds(), before);
