@@ -63,6 +63,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {nullptr, 0, nullptr, 0},
     };
     DaemonOptions o;
+    std::string cgroupParent = "/sys/fs/cgroup/machine.slice";
     optind = 1;
     opterr = 0;
     for (;;) {
@@ -78,8 +79,8 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kKaCount: o.keepaliveCount = parseInt("--keepalive-count", optarg, 0); break;
         case kVmm: o.vmm = optarg; break;
         case kHostRoot: o.hostRoot = optarg; break;
-        case kVmmUids: o.vmmUids = optarg; break;
-        case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
+        case kVmmUids: o.confinement = process::parseUidRange(optarg); break;
+        case kVmmCgroupParent: cgroupParent = optarg; break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:
@@ -91,6 +92,8 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         throw std::invalid_argument(std::string(_("unexpected argument: ")) + argv[optind]);
     if (o.root && o.root->empty())
         throw std::invalid_argument(_("--root needs a directory"));
+    if (o.confinement)
+        o.confinement->cgroupParent = cgroupParent;
     return o;
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "Confinement.h"
 #include "RemoteProgram.h"
 
 namespace mica::driver {
@@ -17,8 +18,8 @@ struct DaemonOptions {
     int keepaliveCount = 5;
     std::optional<std::string> vmm;    // --vmm PATH (for the domain driver)
     std::optional<std::string> hostRoot;  // --host-root DIR: the capabilities probe reads DIR as /
-    std::optional<std::string> vmmUids;   // --vmm-uids FIRST-LAST: confine every VMM (Confinement.h)
-    std::string vmmCgroupParent = "/sys/fs/cgroup/machine.slice";  // --vmm-cgroup-parent DIR
+    // --vmm-uids FIRST-LAST and --vmm-cgroup-parent DIR: confine every VMM (Confinement.h).
+    std::optional<process::ConfinementPolicy> confinement;
     bool help = false;
     bool version = false;
 };

@@ -48,11 +48,10 @@ int runDaemon(const DaemonOptions& options)
     makeDir(paths.socketDir, dirPerms);
     makeDir(paths.stateDir, std::filesystem::perms(0700));
     domain::ManagerOptions managerOptions;
-    if (options.vmmUids) {
+    if (options.confinement) {
         if (::geteuid() != 0)
             throw std::invalid_argument(_("--vmm-uids: only a daemon running as root can run VMMs as other uids"));
-        managerOptions.confinement = process::parseUidRange(*options.vmmUids);
-        managerOptions.confinement->cgroupParent = options.vmmCgroupParent;
+        managerOptions.confinement = options.confinement;
     }
 
     // Taken before touching any socket: a second daemon must not unlink the first's.

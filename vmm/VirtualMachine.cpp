@@ -364,7 +364,7 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         plug(config_.console, "virtio-console", console_, loop);
     }
     if (config_.rng.enabled)
-        plug(config_.rng, "virtio-rng", std::make_shared<virtio::VirtioRng>(config_.rng.source), loop);
+        plug(config_.rng, "virtio-rng", std::make_shared<virtio::VirtioRng>(config_.rng.source, config_.handedFile(config_.rng.source)), loop);
     if (config_.vsock.enabled)
         plug(config_.vsock, "virtio-vsock", std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop),
              loop);

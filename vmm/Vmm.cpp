@@ -67,7 +67,7 @@ void Vmm::createLocked(VmConfig config, std::unique_ptr<CharBackend>& oldSerial,
     if (state_ != VmState::NotCreated)
         throw ApiError(409, _("a VM already exists: delete it first"));
     // The console backend is opened now, so a bad path fails vm.create, not vm.boot.
-    auto serial = std::make_unique<CharBackend>(config.serial, "serial");
+    auto serial = std::make_unique<CharBackend>(config.serial, "serial", config.handedFile(config.serial.path));
     serial->attach(
         loop_,
         [this](std::span<const uint8_t> bytes) {
@@ -84,7 +84,8 @@ void Vmm::createLocked(VmConfig config, std::unique_ptr<CharBackend>& oldSerial,
     // The virtio console's backend, like the serial port's, outlives each boot.
     oldConsole = std::move(console_);
     if (config.console.enabled) {
-        auto console = std::make_unique<CharBackend>(config.console.backend, "console");
+        auto console = std::make_unique<CharBackend>(config.console.backend, "console",
+                                                     config.handedFile(config.console.backend.path));
         console->attach(loop_, [this](std::span<const uint8_t> bytes) {
             std::lock_guard lock(mutex_);
             if (current_)

@@ -20,23 +20,43 @@ namespace mica::process {
 
 namespace {
 
-// The files a VmConfig names that the VMM reads or writes: path -> opened for writing.
-std::map<std::string, bool> filesToHand(const nlohmann::json& config)
+// The files a VmConfig names that the VMM opens: path -> open(2) flags. A path named
+// twice with different access is opened read-write.
+std::map<std::string, int> filesToHand(const nlohmann::json& config)
 {
-    std::map<std::string, bool> files;
-    auto name = [&](const nlohmann::json& object, const char* key, bool writable) {
+    std::map<std::string, int> files;
+    auto name = [&](const nlohmann::json& object, const char* key, int flags) {
         auto path = object.find(key);
-        if (path != object.end() && path->is_string() && !path->get<std::string>().empty())
-            files[path->get<std::string>()] |= writable;
+        if (path == object.end() || !path->is_string() || path->get<std::string>().empty())
+            return;
+        auto [it, fresh] = files.emplace(path->get<std::string>(), flags);
+        if (!fresh && it->second != flags)
+            it->second = O_RDWR | ((it->second | flags) & (O_CREAT | O_APPEND));
     };
-    if (auto payload = config.find("payload"); payload != config.end() && payload->is_object()) {
-        name(*payload, "kernel", false);
-        name(*payload, "initramfs", false);
-    }
-    if (auto disks = config.find("disks"); disks != config.end() && disks->is_array())
-        for (const auto& disk : *disks)
-            if (disk.is_object())
-                name(disk, "path", !disk.value("readonly", false));
+    // The objects under key: the one, or each of an array.
+    auto each = [&](const char* key, auto&& f) {
+        auto v = config.find(key);
+        if (v == config.end())
+            return;
+        if (v->is_object())
+            f(*v);
+        if (v->is_array())
+            for (const auto& item : *v)
+                if (item.is_object())
+                    f(item);
+    };
+    each("payload", [&](const nlohmann::json& payload) {
+        name(payload, "kernel", O_RDONLY);
+        name(payload, "initramfs", O_RDONLY);
+    });
+    each("disks", [&](const nlohmann::json& disk) { name(disk, "path", disk.value("readonly", false) ? O_RDONLY : O_RDWR); });
+    each("rng", [&](const nlohmann::json& rng) { name(rng, "src", O_RDONLY); });
+    // Output files of the serial port and console (mode "file"): created as the VMM would.
+    for (const char* key : {"serial", "console"})
+        each(key, [&](const nlohmann::json& backend) {
+            if (backend.value("mode", "") == "file")
+                name(backend, "path", O_WRONLY | O_CREAT | O_APPEND);
+        });
     return files;
 }
 
@@ -83,9 +103,9 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         auto files = filesToHand(config);
         // A confined VMM's uid may not open /dev/kvm either (no kvm group, or no udev).
         if (rq.confinement)
-            files["/dev/kvm"] = true;
-        for (const auto& [path, writable] : files) {
-            UniqueFd fd(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+            files["/dev/kvm"] = O_RDWR;
+        for (const auto& [path, flags] : files) {
+            UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
             if (!fd)
                 throw std::runtime_error(path + ": " + std::strerror(errno));
             handed[path] = add(std::move(fd), path);

@@ -46,6 +46,20 @@ TEST(DaemonOptions, RejectsNonsense)
     EXPECT_THROW(parse({"--root", ""}), std::invalid_argument);
     EXPECT_THROW(parse({"--frobnicate"}), std::invalid_argument);
     EXPECT_THROW(parse({"extra"}), std::invalid_argument);
+    for (const char* range : {"", "5", "0-10", "10-5", "-3-4", "1-x", "1-4294967295"})
+        EXPECT_THROW(parse({"--vmm-uids", range}), std::invalid_argument) << range;
+}
+
+TEST(DaemonOptions, VmmConfinement)
+{
+    EXPECT_FALSE(parse({}).confinement);
+    auto o = parse({"--vmm-uids", "2000000-2000099"});
+    ASSERT_TRUE(o.confinement);
+    EXPECT_EQ(o.confinement->firstUid, 2000000u);
+    EXPECT_EQ(o.confinement->lastUid, 2000099u);
+    EXPECT_EQ(o.confinement->cgroupParent, "/sys/fs/cgroup/machine.slice");
+    EXPECT_EQ(parse({"--vmm-cgroup-parent", "/sys/fs/cgroup/x", "--vmm-uids", "7-7"}).confinement->cgroupParent,
+              "/sys/fs/cgroup/x");
 }
 
 TEST(DaemonPaths, RootPutsEverythingUnderIt)

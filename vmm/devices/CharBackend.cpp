@@ -39,7 +39,8 @@ static void setNonBlocking(int fd)
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-CharBackend::CharBackend(const CharBackendConfig& config, const std::string& name) : config_(config), name_(name)
+CharBackend::CharBackend(const CharBackendConfig& config, const std::string& name, UniqueFd opened)
+    : config_(config), name_(name)
 {
     using Kind = CharBackendConfig::Kind;
     switch (config.kind) {
@@ -59,7 +60,7 @@ CharBackend::CharBackend(const CharBackendConfig& config, const std::string& nam
         }
         break;
     case Kind::File:
-        out_.reset(::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        out_ = opened ? std::move(opened) : UniqueFd(::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!out_)
             throw systemError(name + ": " + config.path);
         break;

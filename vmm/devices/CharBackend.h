@@ -28,7 +28,9 @@ public:
     using InputHandler = std::function<void(std::span<const uint8_t>)>;
     using DrainHandler = std::function<void()>;
     // Opens the backend now (creates the pty or socket) so errors come before boot.
-    explicit CharBackend(const CharBackendConfig&, const std::string& name);
+    // `opened`: for a file backend, the caller's fd on its path (VmConfig::handedFile),
+    // used instead of opening it.
+    CharBackend(const CharBackendConfig&, const std::string& name, UniqueFd opened = UniqueFd());
     ~CharBackend();
 
     // Guest output, in order, and never lost while someone reads it. What a slow reader

@@ -8,9 +8,10 @@
 
 namespace mica::virtio {
 
-VirtioRng::VirtioRng(const std::string& source) : source_(source)
+VirtioRng::VirtioRng(const std::string& source, UniqueFd opened) : source_(source), fd_(std::move(opened))
 {
-    fd_.reset(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_)
+        fd_.reset(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd_)
         throw systemError("rng: " + source);
 }

@@ -11,7 +11,8 @@ namespace mica::virtio {
 
 class VirtioRng : public VirtioDevice {
 public:
-    explicit VirtioRng(const std::string& source);
+    // `opened`: the caller's fd on `source` (VmConfig::handedFile), used instead of opening it.
+    explicit VirtioRng(const std::string& source, UniqueFd opened = UniqueFd());
     uint16_t deviceType() const override;
     uint32_t pciClass() const override { return 0x00ff00; }
     uint64_t deviceFeatures() const override { return 0; }
