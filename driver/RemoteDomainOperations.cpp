@@ -6,6 +6,8 @@
 // serving everyone else while the VMM works.
 #include <libvirt/libvirt.h>
 
+#include <algorithm>
+
 #include "DomainManager.h"
 #include "Protocol.h"
 #include "RemoteProgram.h"
@@ -33,7 +35,13 @@ enum : std::int32_t {
     kGetState = 212, kUndefineFlags = 231, kDestroyFlags = 234, kReset = 245, kShutdownFlags = 258,
     kDefineXmlFlags = 350, kGetMessages = 426, kBlockStats = 64, kInterfaceStats = 65, kMemoryStats = 159,
     kGetCpuStats = 262, kConnectGetAllDomainStats = 344,
+    kGetSchedulerType = 56, kGetSchedulerParameters = 57, kSetSchedulerParameters = 58,
+    kSetMemoryParameters = 197, kGetMemoryParameters = 198, kSetBlkioParameters = 205, kGetBlkioParameters = 206,
+    kSetSchedulerParametersFlags = 219, kGetSchedulerParametersFlags = 223,
 };
+
+// REMOTE_DOMAIN_{SCHEDULER,MEMORY,BLKIO}_PARAMETERS_MAX
+constexpr std::uint32_t kTuneParamsMax = 16;
 
 constexpr std::uint32_t kVcpuInfoMax = 16384;   // REMOTE_VCPUINFO_MAX
 constexpr std::uint32_t kCpumapsMax = 8388608;  // REMOTE_CPUMAPS_MAX
@@ -349,6 +357,50 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         rpc::encodeTypedParams(ret, params);
         ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
     });
+    // Tuning (DomainTuning.cpp). The scheduler's getter answers as many as asked for (the
+    // client asked GET_SCHEDULER_TYPE how many there are); memory's and blkio's answer
+    // the count alone when asked for none.
+    add(d, kGetSchedulerType, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        rpc::decodeDomain(args);
+        args.expectEnd();
+        ret.putString("posix");
+        ret.putI32(static_cast<std::int32_t>(std::count_if(conf::kTunables.begin(), conf::kTunables.end(), [](const auto& t) {
+            return t.group == conf::TuneGroup::Scheduler;
+        })));
+    });
+    auto getTune = [&m](conf::TuneGroup group, bool hasFlags, bool countOnly) {
+        return [&m, group, hasFlags, countOnly](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+            DomainRef dom = rpc::decodeDomain(args);
+            std::int32_t nparams = args.getI32();
+            std::uint32_t flags = hasFlags ? args.getU32() : 0;
+            args.expectEnd();
+            if (nparams < 0 || static_cast<std::uint32_t>(nparams) > kTuneParamsMax)
+                throw rpc::RpcError(VIR_ERR_RPC, VIR_FROM_RPC, _("nparams too large"));
+            auto params = m.tuneParameters(dom, group, flags);
+            auto count = static_cast<std::int32_t>(params.size());
+            params.resize(std::min<size_t>(params.size(), static_cast<size_t>(nparams)));
+            rpc::encodeTypedParams(ret, params);
+            if (countOnly)
+                ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
+        };
+    };
+    auto setTune = [&m](conf::TuneGroup group, bool hasFlags) {
+        return [&m, group, hasFlags](CallContext&, XdrDecoder& args, XdrEncoder&) {
+            DomainRef dom = rpc::decodeDomain(args);
+            auto params = rpc::decodeTypedParams(args, kTuneParamsMax);
+            std::uint32_t flags = hasFlags ? args.getU32() : 0;
+            args.expectEnd();
+            m.setTuneParameters(dom, group, params, flags);
+        };
+    };
+    add(d, kGetSchedulerParameters, getTune(conf::TuneGroup::Scheduler, false, false));
+    add(d, kGetSchedulerParametersFlags, getTune(conf::TuneGroup::Scheduler, true, false));
+    add(d, kSetSchedulerParameters, setTune(conf::TuneGroup::Scheduler, false));
+    add(d, kSetSchedulerParametersFlags, setTune(conf::TuneGroup::Scheduler, true));
+    add(d, kGetMemoryParameters, getTune(conf::TuneGroup::Memory, true, true));
+    add(d, kSetMemoryParameters, setTune(conf::TuneGroup::Memory, true));
+    add(d, kGetBlkioParameters, getTune(conf::TuneGroup::Blkio, true, true));
+    add(d, kSetBlkioParameters, setTune(conf::TuneGroup::Blkio, true));
     add(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);
         std::vector<DomainRef> doms;

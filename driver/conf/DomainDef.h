@@ -107,6 +107,17 @@ struct ClockTimer {  // kept: values mica's fixed RTC/PIT/no-HPET behaviour alre
     std::string name, tickpolicy, present;
 };
 
+// <cputune>, <memtune>, <blkiotune>: what the VMM's cgroup is set to (Tuning.h says
+// which element is which cgroup file). Unset: the cgroup's default.
+struct TuneDef {
+    std::optional<uint64_t> cpuShares;          // <cputune><shares>
+    std::optional<uint64_t> hardLimitKiB;       // <memtune><hard_limit>
+    std::optional<uint64_t> softLimitKiB;       // <memtune><soft_limit>
+    std::optional<uint64_t> swapHardLimitKiB;   // <memtune><swap_hard_limit>
+    std::optional<uint64_t> blkioWeight;        // <blkiotune><weight>
+    bool operator==(const TuneDef&) const = default;
+};
+
 struct DomainDef {
     int id = -1;  // live only
     std::string name;
@@ -132,6 +143,7 @@ struct DomainDef {
     LifecycleAction onCrash = LifecycleAction::Destroy;
     bool pmGiven = false;  // <pm> with suspend-to-mem/-disk disabled
     MemoryBackingDef memoryBacking;
+    TuneDef tune;
 
     std::string emulator;
     std::vector<DiskDef> disks;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "ConfError.h"
+#include "Tuning.h"
 #include "Xml.h"
 #include "i18n.h"
 
@@ -222,6 +223,8 @@ std::string formatDomainXml(const DomainDef& def, unsigned flags)
     }
     Builder::set(b.add(root, "memory", std::to_string(def.memoryKiB)), "unit", "KiB");
     Builder::set(b.add(root, "currentMemory", std::to_string(def.currentMemoryKiB)), "unit", "KiB");
+    formatTuning(def.tune, "blkiotune", root);
+    formatTuning(def.tune, "memtune", root);
     if (def.memoryBacking.present()) {
         xmlNode* mb = b.add(root, "memoryBacking");
         if (def.memoryBacking.hugepages)
@@ -235,6 +238,7 @@ std::string formatDomainXml(const DomainDef& def, unsigned flags)
     Builder::set(vcpu, "placement", "static");
     if (def.vcpusCurrent != def.vcpusMax)
         Builder::set(vcpu, "current", std::to_string(def.vcpusCurrent));
+    formatTuning(def.tune, "cputune", root);
 
     xmlNode* os = b.add(root, "os");
     xmlNode* type = b.add(os, "type", "hvm");

@@ -7,6 +7,7 @@
 
 #include "ConfError.h"
 #include "DomainXmlParserParts.h"
+#include "Tuning.h"
 #include "Xml.h"
 #include "i18n.h"
 
@@ -385,6 +386,7 @@ DomainDef parseDomainXml(const std::string& xml, unsigned flags)
         parsePm(p, def);
     if (xmlNode* mb = el.child("memoryBacking"))
         parseMemoryBacking(mb, def);
+    parseTuning(el, def.tune);
     if (xmlNode* d = el.child("devices")) {
         ElementReader devices(d, "devices");
         parseDevices(devices, def);

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <set>
 
+#include "Cgroup.h"
 #include "ConfError.h"
 #include "ManagerSupport.h"
 #include "SaveImage.h"
@@ -168,6 +169,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         std::error_code ec;
         std::filesystem::remove_all(runDir, ec);
         std::filesystem::create_directories(runDir, ec);
+        checkTuningCanApply(def.tune);
         rq.confinement = confinementFor(def);
         if (rq.confinement) {
             // The run directory is the VMM's own (its sockets, a restore's snapshot);
@@ -176,6 +178,8 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             process::chownTree(runDir, rq.confinement->uid, rq.confinement->gid);
             process::createCgroup(rq.confinement->cgroup);
             d.vmmUid = rq.confinement->uid;
+            // Before the VMM's first instruction: its limits hold from the start.
+            applyTuning(def.tune, rq.confinement->cgroup);
         }
         d.apiSocket = runDir + "/api.sock";
         d.createdTaps.clear();

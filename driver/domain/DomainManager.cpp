@@ -16,6 +16,7 @@
 #include <iostream>
 #include <set>
 
+#include "Cgroup.h"
 #include "ConfError.h"
 #include "DomainCapsCheck.h"
 #include "DomainXmlFormatter.h"

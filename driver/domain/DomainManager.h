@@ -26,6 +26,7 @@
 #include "Domain.h"
 #include "DomainDef.h"
 #include "DomainStore.h"
+#include "Tuning.h"
 #include "DomainTable.h"
 #include "EventLoop.h"
 #include "RemoteTypes.h"
@@ -99,6 +100,12 @@ public:
     rpc::DomainRef lookupById(int id) const;
 
     rpc::DomainRef define(const std::string& xml, unsigned flags);
+
+    // schedinfo, memtune, blkiotune (DomainTuning.cpp): the group's tunables, and
+    // setting some of them, live (the VMM's cgroup) or in the definition.
+    std::vector<rpc::TypedParam> tuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group, unsigned flags) const;
+    void setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group, const std::vector<rpc::TypedParam>& params,
+                           unsigned flags);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void start(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void createXml(const std::string& xml, unsigned flags, JobDone done);
@@ -202,6 +209,9 @@ private:
     // Confinement: the uid of the range no other domain holds, and a domain's cgroup.
     std::optional<process::VmmConfinement> confinementFor(const conf::DomainDef& def) const;
     std::string cgroupOf(const conf::DomainDef& def) const;
+    // Tunables into a VMM's cgroup; refused without confinement (no cgroup to set).
+    void applyTuning(const conf::TuneDef& tune, const std::string& cgroup) const;
+    void checkTuningCanApply(const conf::TuneDef& tune) const;
     void emit(const Domain& d, int event, int detail) const;
 
     // The counters of the running domains among uuids, asked of every VMM at once.

@@ -60,21 +60,6 @@ bool uidIsFree(uid_t uid)
     return ::getpwuid(uid) == nullptr && ::getgrgid(static_cast<gid_t>(uid)) == nullptr;
 }
 
-void createCgroup(const std::string& dir)
-{
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec)
-        throw std::runtime_error(dir + ": " + ec.message());
-}
-
-void removeCgroup(const std::string& dir)
-{
-    // cgroup directories are removed with rmdir, never by deleting their files.
-    if (!dir.empty())
-        ::rmdir(dir.c_str());
-}
-
 void chownTree(const std::string& path, uid_t uid, gid_t gid)
 {
     auto own = [&](const std::filesystem::path& p) {

@@ -33,11 +33,6 @@ ConfinementPolicy parseUidRange(const std::string& text);
 // uid with no passwd entry (a uid someone uses is never handed to a VMM).
 bool uidIsFree(uid_t uid);
 
-// Creates DIR (and a missing parent); throws std::runtime_error naming the path.
-void createCgroup(const std::string& dir);
-// Removes an empty cgroup directory; a missing one is fine.
-void removeCgroup(const std::string& dir);
-
 // chown -R: the VMM's run directory and the snapshot directories it writes or reads.
 void chownTree(const std::string& path, uid_t uid, gid_t gid);
 

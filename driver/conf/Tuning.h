@@ -1,0 +1,48 @@
+// The tunables of a domain's VMM cgroup (virsh schedinfo, memtune, blkiotune), declared
+// once as data: the XML element libvirt gives each, its typed-parameter name, the
+// values it takes and the cgroup v2 file it sets (as libvirt's cgroup v2 backend maps
+// them).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "DomainDef.h"
+#include "Xml.h"
+
+namespace mica::conf {
+
+enum class TuneGroup { Scheduler, Memory, Blkio };
+
+struct Tunable {
+    TuneGroup group;
+    const char* param;        // typed parameter (VIR_DOMAIN_SCHEDULER_CPU_SHARES, ...)
+    const char* parent;       // XML: cputune, memtune, blkiotune
+    const char* element;      // XML: shares, hard_limit, ...
+    std::optional<uint64_t> TuneDef::*field;
+    bool kib;                 // a memory size in KiB; VIR_DOMAIN_MEMORY_PARAM_UNLIMITED is "max"
+    bool unsignedInt;         // VIR_TYPED_PARAM_UINT on the wire (else ULLONG)
+    uint64_t min, max;        // accepted values
+    uint64_t unset;           // what a query reports when it is not set (the cgroup default)
+    const char* controller;   // cgroup v2 controller
+    const char* file;         // cgroup v2 file
+};
+
+extern const std::vector<Tunable> kTunables;
+
+// VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, in KiB.
+inline constexpr uint64_t kMemoryUnlimited = 9007199254740991ull;
+
+// Checks one value against the tunable; throws ConfError (invalid argument) naming it.
+void checkTunable(const Tunable& t, uint64_t value);
+// What the cgroup file gets for a value.
+std::string cgroupValue(const Tunable& t, uint64_t value);
+
+// <cputune>, <memtune>, <blkiotune> of a <domain>: read (ConfError for what mica does
+// not take), and written as children of `domain` (only those with a value set).
+void parseTuning(ElementReader& domain, TuneDef& tune);
+void formatTuning(const TuneDef& tune, const char* parent, xmlNode* domain);
+
+}  // namespace mica::conf
