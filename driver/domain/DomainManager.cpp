@@ -521,6 +521,10 @@ void DomainManager::saveStatus(const Domain& d) const
 std::string DomainManager::cgroupOf(const conf::DomainDef& def) const
 {
     // By uuid: a name may hold any character, and a renamed domain keeps its cgroup.
+    // None when this daemon confines nothing (a confined VMM found after a restart
+    // without --vmm-uids keeps its cgroup).
+    if (!options_.confinement)
+        return {};
     return options_.confinement->cgroupParent + "/mica-" + def.uuid;
 }
 
@@ -590,8 +594,7 @@ void DomainManager::load()
             store_.note(name, "the VMM of this domain is gone (found after a daemon restart)");
             for (const auto& tap : s.createdTaps)
                 process::deleteTap(tap);
-            if (options_.confinement)
-                process::removeCgroup(cgroupOf(s.def));
+            process::removeCgroup(cgroupOf(s.def));
             store_.removeStatus(name);
             std::error_code ec;
             std::filesystem::remove_all(store_.runDir(name), ec);
