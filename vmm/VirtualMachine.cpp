@@ -499,11 +499,39 @@ nlohmann::json VirtualMachine::deviceTree() const
     return tree;
 }
 
+namespace {
+
+void setAffinity(pthread_t thread, const std::vector<unsigned>& hostCpus, const std::string& who)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::string list;
+    for (unsigned cpu : hostCpus) {
+        CPU_SET(cpu, &set);
+        list += (list.empty() ? "" : ",") + std::to_string(cpu);
+    }
+    if (int rc = pthread_setaffinity_np(thread, sizeof set, &set); rc != 0)
+        throw Error(who + ": " + _("cannot run on host CPUs ") + list + ": " + std::strerror(rc));
+}
+
+}  // namespace
+
+void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus)
+{
+    std::lock_guard lock(mutex_);
+    if (vcpu >= threadHandles_.size())
+        throw Error(_("no running vCPU ") + std::to_string(vcpu));
+    setAffinity(threadHandles_[vcpu], hostCpus, "vcpu" + std::to_string(vcpu));
+}
+
 void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)
 {
     std::string name = "vcpu" + std::to_string(vcpu.id());
     pthread_setname_np(pthread_self(), name.c_str());
     try {
+        // Before its own filter: every boot's vCPU threads start where the config says.
+        if (auto pin = config_.cpus.affinity.find(static_cast<unsigned>(vcpu.id())); pin != config_.cpus.affinity.end())
+            setAffinity(pthread_self(), pin->second, name);
         applySeccomp(ThreadRole::Vcpu);
         seccompSelfTestPoint(ThreadRole::Vcpu);
         while (!stopping_) {

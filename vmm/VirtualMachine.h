@@ -79,6 +79,9 @@ public:
     // Each PCI device by id: its type, BDF and the resources it holds (BARs, MSI-X
     // vectors), for vm.info's "device_tree".
     nlohmann::json deviceTree() const;
+    // Moves vCPU `vcpu`'s thread to these host CPUs (the config's affinity is this
+    // boot's starting point); throws Error when the host refuses the set.
+    void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 

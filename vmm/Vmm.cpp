@@ -255,6 +255,28 @@ void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
     }
 }
 
+void Vmm::setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    VmConfig changed = *config_;
+    changed.cpus.affinity[vcpu] = std::move(hostCpus);
+    try {
+        validateConfig(changed);
+    } catch (const ConfigError& e) {
+        throw ApiError(400, e.what());
+    }
+    if (current_ && (state_ == VmState::Running || state_ == VmState::Paused)) {
+        try {
+            current_->setVcpuAffinity(vcpu, changed.cpus.affinity[vcpu]);
+        } catch (const Error& e) {
+            throw ApiError(400, e.what());
+        }
+    }
+    config_ = std::move(changed);
+}
+
 void Vmm::pause()
 {
     std::lock_guard lock(mutex_);

@@ -42,6 +42,8 @@ public:
     void create(VmConfig config);
     void boot();
     void pause();
+    // vm.affinity: vCPU `vcpu` runs on these host CPUs now and after every reboot.
+    void setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,7 +117,13 @@ struct TuneDef {
     std::optional<uint64_t> softLimitKiB;       // <memtune><soft_limit>
     std::optional<uint64_t> swapHardLimitKiB;   // <memtune><swap_hard_limit>
     std::optional<uint64_t> blkioWeight;        // <blkiotune><weight>
+    // <cputune><vcpupin vcpu cpuset>: vCPU -> host CPUs (the VMM's cpus.affinity).
+    std::map<unsigned, std::set<unsigned>> vcpuPin;
+    // <cputune><emulatorpin cpuset>: host CPUs of the VMM's other threads; empty: any.
+    std::set<unsigned> emulatorPin;
     bool operator==(const TuneDef&) const = default;
+    // Whether anything here needs the VMM's cgroup (the pins do not).
+    bool needsCgroup() const { return cpuShares || hardLimitKiB || softLimitKiB || swapHardLimitKiB || blkioWeight; }
 };
 
 struct DomainDef {

@@ -386,7 +386,7 @@ DomainDef parseDomainXml(const std::string& xml, unsigned flags)
         parsePm(p, def);
     if (xmlNode* mb = el.child("memoryBacking"))
         parseMemoryBacking(mb, def);
-    parseTuning(el, def.tune);
+    parseTuning(el, def);
     if (xmlNode* d = el.child("devices")) {
         ElementReader devices(d, "devices");
         parseDevices(devices, def);

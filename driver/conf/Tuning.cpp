@@ -41,13 +41,91 @@ std::string cgroupValue(const Tunable& t, uint64_t value)
     return std::to_string(value);
 }
 
-void parseTuning(ElementReader& domain, TuneDef& tune)
+std::set<unsigned> parseCpuset(const std::string& text, const std::string& what)
 {
+    std::set<unsigned> cpus, excluded;
+    auto bad = [&] { invalidXml(subst(_("%1: invalid cpuset '%2'"), {what, text})); };
+    auto number = [&](const std::string& s) {
+        if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos)
+            bad();
+        unsigned v = static_cast<unsigned>(std::stoul(s));
+        if (v >= 1024)   // CPU_SETSIZE: what a VMM thread can be pinned to
+            bad();
+        return v;
+    };
+    size_t at = 0;
+    while (at <= text.size()) {
+        size_t comma = text.find(',', at);
+        std::string part = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        bool negate = !part.empty() && part[0] == '^';
+        if (negate)
+            part.erase(0, 1);
+        size_t dash = part.find('-');
+        unsigned first = number(part.substr(0, dash));
+        unsigned last = dash == std::string::npos ? first : number(part.substr(dash + 1));
+        if (last < first)
+            bad();
+        for (unsigned c = first; c <= last; ++c)
+            (negate ? excluded : cpus).insert(c);
+        if (comma == std::string::npos)
+            break;
+        at = comma + 1;
+    }
+    for (unsigned c : excluded)
+        cpus.erase(c);
+    if (cpus.empty())
+        bad();
+    return cpus;
+}
+
+std::string formatCpuset(const std::set<unsigned>& cpus)
+{
+    std::string out;
+    for (auto it = cpus.begin(); it != cpus.end();) {
+        unsigned first = *it, last = first;
+        while (++it != cpus.end() && *it == last + 1)
+            ++last;
+        out += (out.empty() ? "" : ",") + std::to_string(first) + (last > first ? "-" + std::to_string(last) : "");
+    }
+    return out;
+}
+
+namespace {
+
+void parsePins(ElementReader& cputune, DomainDef& def)
+{
+    for (xmlNode* node : cputune.children("vcpupin")) {
+        ElementReader pin(node, "cputune vcpupin");
+        auto vcpu = pin.number("vcpu");
+        if (!vcpu)
+            invalidXml(_("cputune vcpupin: missing vcpu"));
+        if (*vcpu >= def.vcpusMax)
+            invalidXml(subst(_("cputune vcpupin: vCPU %1 does not exist (the domain has %2)"),
+                             {std::to_string(*vcpu), std::to_string(def.vcpusMax)}));
+        auto cpus = parseCpuset(pin.requireAttr("cpuset"), "cputune vcpupin");
+        if (!def.tune.vcpuPin.emplace(static_cast<unsigned>(*vcpu), std::move(cpus)).second)
+            invalidXml(subst(_("cputune: vCPU %1 is pinned twice"), {std::to_string(*vcpu)}));
+        pin.finish();
+    }
+    if (xmlNode* node = cputune.child("emulatorpin")) {
+        ElementReader pin(node, "cputune emulatorpin");
+        def.tune.emulatorPin = parseCpuset(pin.requireAttr("cpuset"), "cputune emulatorpin");
+        pin.finish();
+    }
+}
+
+}  // namespace
+
+void parseTuning(ElementReader& domain, DomainDef& def)
+{
+    TuneDef& tune = def.tune;
     for (const char* parent : {"cputune", "memtune", "blkiotune"}) {
         xmlNode* node = domain.child(parent);
         if (!node)
             continue;
         ElementReader el(node, parent);
+        if (std::string(parent) == "cputune")
+            parsePins(el, def);
         for (const auto& t : kTunables) {
             if (std::string(t.parent) != parent)
                 continue;
@@ -84,15 +162,28 @@ void parseTuning(ElementReader& domain, TuneDef& tune)
 void formatTuning(const TuneDef& tune, const char* parent, xmlNode* domain)
 {
     xmlNode* node = nullptr;
+    auto open = [&] {
+        if (!node)
+            node = xmlNewChild(domain, nullptr, BAD_CAST parent, nullptr);
+        return node;
+    };
     for (const auto& t : kTunables) {
         if (std::string(t.parent) != parent || !(tune.*t.field))
             continue;
-        if (!node)
-            node = xmlNewChild(domain, nullptr, BAD_CAST parent, nullptr);
-        xmlNode* value = xmlNewChild(node, nullptr, BAD_CAST t.element, BAD_CAST std::to_string(*(tune.*t.field)).c_str());
+        xmlNode* value = xmlNewChild(open(), nullptr, BAD_CAST t.element, BAD_CAST std::to_string(*(tune.*t.field)).c_str());
         if (t.kib)
             xmlSetProp(value, BAD_CAST "unit", BAD_CAST "KiB");
     }
+    if (std::string(parent) != "cputune")
+        return;
+    for (const auto& [vcpu, cpus] : tune.vcpuPin) {
+        xmlNode* pin = xmlNewChild(open(), nullptr, BAD_CAST "vcpupin", nullptr);
+        xmlSetProp(pin, BAD_CAST "vcpu", BAD_CAST std::to_string(vcpu).c_str());
+        xmlSetProp(pin, BAD_CAST "cpuset", BAD_CAST formatCpuset(cpus).c_str());
+    }
+    if (!tune.emulatorPin.empty())
+        xmlSetProp(xmlNewChild(open(), nullptr, BAD_CAST "emulatorpin", nullptr), BAD_CAST "cpuset",
+                   BAD_CAST formatCpuset(tune.emulatorPin).c_str());
 }
 
 }  // namespace mica::conf

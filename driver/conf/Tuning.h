@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,15 @@ void checkTunable(const Tunable& t, uint64_t value);
 // What the cgroup file gets for a value.
 std::string cgroupValue(const Tunable& t, uint64_t value);
 
+// libvirt's cpuset syntax ("0-3,^2,5"): parsed (ConfError naming `what` when malformed
+// or empty) and written back as ranges ("0-1,3,5").
+std::set<unsigned> parseCpuset(const std::string& text, const std::string& what);
+std::string formatCpuset(const std::set<unsigned>& cpus);
+
 // <cputune>, <memtune>, <blkiotune> of a <domain>: read (ConfError for what mica does
-// not take), and written as children of `domain` (only those with a value set).
-void parseTuning(ElementReader& domain, TuneDef& tune);
+// not take; the vCPU pins checked against def's vCPUs), and written as children of
+// `domain` (only those with a value set).
+void parseTuning(ElementReader& domain, DomainDef& def);
 void formatTuning(const TuneDef& tune, const char* parent, xmlNode* domain);
 
 }  // namespace mica::conf

@@ -111,6 +111,21 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
         vmm_.restore(url, std::nullopt, mode, std::move(r.fds));
         return http::Response::noContent();
     });
+    router_.add("PUT", std::string(kPrefix) + "vm.affinity", [this](http::Request& r) {
+        auto body = parseBody(r);
+        const char* shape = _("expected a body {\"vcpu\": N, \"host_cpus\": [CPU, ...]}");
+        if (!body.is_object() || body.size() != 2 || !body.contains("vcpu") || !body["vcpu"].is_number_unsigned() ||
+            body["vcpu"].get<uint64_t>() > 0xffff || !body.contains("host_cpus") || !body["host_cpus"].is_array())
+            throw ApiError(400, shape);
+        std::vector<unsigned> cpus;
+        for (const auto& cpu : body["host_cpus"]) {
+            if (!cpu.is_number_unsigned() || cpu.get<uint64_t>() > 0xffff)
+                throw ApiError(400, shape);
+            cpus.push_back(cpu.get<unsigned>());
+        }
+        vmm_.setVcpuAffinity(body["vcpu"].get<unsigned>(), std::move(cpus));
+        return http::Response::noContent();
+    });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
     put("vm.boot", [this] { vmm_.boot(); });
     put("vm.pause", [this] { vmm_.pause(); });

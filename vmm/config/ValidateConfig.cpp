@@ -1,5 +1,7 @@
 #include "ValidateConfig.h"
 
+#include <sched.h>
+
 #include <array>
 #include <cstdio>
 #include <functional>
@@ -112,6 +114,16 @@ void checkCpus(const CpusConfig& cpus)
     const auto& t = cpus.topology;
     if (t.sockets == 0 || t.cores == 0 || t.threads == 0 || uint64_t{t.sockets} * t.cores * t.threads != cpus.max)
         refuse("cpus.topology", _("sockets x cores x threads must equal max_vcpus"));
+    for (const auto& [vcpu, hostCpus] : cpus.affinity) {
+        std::string field = "cpus.affinity[vcpu " + std::to_string(vcpu) + "]";
+        if (vcpu >= cpus.max)
+            refuse(field, _("no such vCPU: max_vcpus is ") + std::to_string(cpus.max));
+        if (hostCpus.empty())
+            refuse(field + ".host_cpus", _("must name at least one host CPU"));
+        for (unsigned cpu : hostCpus)
+            if (cpu >= CPU_SETSIZE)
+                refuse(field + ".host_cpus", _("host CPU ") + std::to_string(cpu) + _(" is past the largest this VMM can name"));
+    }
 }
 
 void checkDisk(const DiskConfig& d, const std::string& field)

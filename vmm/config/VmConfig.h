@@ -45,6 +45,9 @@ struct CpusConfig {
     unsigned boot = 1;
     unsigned max = 1;                // >= boot; the rest can be hot-plugged later
     x86::CpuTopology topology;       // sockets x cores x threads == max
+    // vCPU -> the host CPUs its thread may run on (Cloud Hypervisor's cpus.affinity); a
+    // vCPU not named runs where the thread that started it may.
+    std::map<unsigned, std::vector<unsigned>> affinity;
 };
 
 struct MemoryConfig {

@@ -232,6 +232,23 @@ VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds)
             t.optionalUnsigned("threads_per_core", config.cpus.topology.threads);
             t.finish();
         }
+        readArray(c, "affinity", [&](ObjectReader& a) {
+            std::optional<unsigned> vcpu;
+            a.optionalUnsigned("vcpu", vcpu);
+            if (!vcpu)
+                throw ConfigError(a.child("vcpu") + ": " + _("required"));
+            const json* cpus = a.find("host_cpus");
+            if (!cpus || !cpus->is_array())
+                throw ConfigError(a.child("host_cpus") + ": " + _("expected an array of host CPU numbers"));
+            std::vector<unsigned> hostCpus;
+            for (const auto& cpu : *cpus) {
+                if (!cpu.is_number_unsigned() || cpu.get<uint64_t>() > 0xffff)
+                    throw ConfigError(a.child("host_cpus") + ": " + _("expected an array of host CPU numbers"));
+                hostCpus.push_back(cpu.get<unsigned>());
+            }
+            if (!config.cpus.affinity.emplace(*vcpu, std::move(hostCpus)).second)
+                throw ConfigError(a.child("vcpu") + ": " + _("vCPU ") + std::to_string(*vcpu) + _(" is named twice"));
+        });
         c.finish();
     }
 
@@ -298,6 +315,12 @@ json vmConfigToJson(const VmConfig& config)
         {"memory", {{"size", config.memory.size}, {"hugepages", config.memory.hugePages}, {"memfd", config.memory.memfd}, {"shared", config.memory.shared}}},
         {"serial", charBackendToJson(config.serial)},
     };
+    if (!config.cpus.affinity.empty()) {
+        json affinity = json::array();
+        for (const auto& [vcpu, hostCpus] : config.cpus.affinity)
+            affinity.push_back({{"vcpu", vcpu}, {"host_cpus", hostCpus}});
+        out["cpus"]["affinity"] = affinity;
+    }
     out["console"] = charBackendToJson(config.console.enabled ? config.console.backend
                                                         : CharBackendConfig{CharBackendConfig::Kind::Off, {}});
     if (config.console.enabled)

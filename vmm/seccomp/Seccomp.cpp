@@ -66,6 +66,7 @@ constexpr int kBuilder[] = {
     SCMP_SYS(timerfd_create),
     SCMP_SYS(socket), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(unlink), SCMP_SYS(getsockopt),
     SCMP_SYS(flock), SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink),
+    SCMP_SYS(sched_setaffinity),  // vCPU threads taking their host CPUs (cpus.affinity, vm.affinity)
     SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getuid), SCMP_SYS(geteuid),
     SCMP_SYS(seccomp),  // the threads it starts install their own, narrower filters
 };
