@@ -204,7 +204,18 @@ class LibvirtdSystem:
             self.sock = os.path.join(run, "libvirt-sock")
             self.uri = "qemu+unix:///system?socket=" + self.sock
             self.log = os.path.join(self.top, "libvirtd.log")
+            # The QEMU driver resolves its built-in user and group (Debian's: libvirt-qemu)
+            # before it reads qemu.conf, and fails where the package that creates them
+            # (libvirt-daemon-system) is not installed: the namespace gets copies of
+            # /etc/passwd and /etc/group that have them.
+            for name, line in (("passwd", "libvirt-qemu:x:64055:64055::/nonexistent:/usr/sbin/nologin\n"),
+                               ("group", "libvirt-qemu:x:64055:\n")):
+                with open(f"/etc/{name}") as f:
+                    text = f.read()
+                with open(os.path.join(self.top, name), "w") as f:
+                    f.write(text if "\nlibvirt-qemu:" in "\n" + text else text + line)
             mounts = "".join(f"mount -t tmpfs libvirtd-bench {h} && " for h in self.HIDDEN)
+            mounts += "".join(f'mount --bind "{self.top}/{name}" /etc/{name} && ' for name in ("passwd", "group"))
             script = f'{mounts}mount --bind "$1" /etc/libvirt && exec {LIBVIRTD} --config "$2"'
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
             with open(self.log, "w") as log:
