@@ -1,6 +1,6 @@
-"""Shared by tests/bench/domcaps and tests/bench/rpc: a private virtmicad under a temporary
+"""Shared by tests/bench/domcaps, rpc and save: a private virtmicad under a temporary
 --root, and libvirt's own monolithic libvirtd as the peer, both killed and their
-directories removed on close().
+directories removed on close(). (LibvirtdSystem, at the end, is the peer that runs guests.)
 
 The peer runs in session mode with private XDG directories, because Debian 12's libvirtd
 as root reads /etc/libvirt/qemu.conf and its QEMU driver fails there without the
