@@ -7,6 +7,7 @@
 #include <libvirt/libvirt.h>
 
 #include <algorithm>
+#include <set>
 
 #include "DomainManager.h"
 #include "Protocol.h"
@@ -38,7 +39,9 @@ enum : std::int32_t {
     kGetSchedulerType = 56, kGetSchedulerParameters = 57, kSetSchedulerParameters = 58,
     kSetMemoryParameters = 197, kGetMemoryParameters = 198, kSetBlkioParameters = 205, kGetBlkioParameters = 206,
     kSetSchedulerParametersFlags = 219, kGetSchedulerParametersFlags = 223,
+    kPinVcpu = 26, kPinVcpuFlags = 225, kGetVcpuPinInfo = 230, kPinEmulator = 279, kGetEmulatorPinInfo = 280,
 };
+
 
 // REMOTE_DOMAIN_{SCHEDULER,MEMORY,BLKIO}_PARAMETERS_MAX
 constexpr std::uint32_t kTuneParamsMax = 16;
@@ -46,6 +49,33 @@ constexpr std::uint32_t kTuneParamsMax = 16;
 constexpr std::uint32_t kVcpuInfoMax = 16384;   // REMOTE_VCPUINFO_MAX
 constexpr std::uint32_t kCpumapsMax = 8388608;  // REMOTE_CPUMAPS_MAX
 constexpr std::uint32_t kMemoryStatsMax = 1024; // REMOTE_DOMAIN_MEMORY_STATS_MAX
+
+constexpr std::uint32_t kCpumapMax = 2048;      // REMOTE_CPUMAP_MAX
+
+// libvirt's cpumap: bit c of byte c / 8 is host CPU c.
+std::set<unsigned> cpusOfMap(const std::vector<std::uint8_t>& map)
+{
+    std::set<unsigned> cpus;
+    for (size_t byte = 0; byte < map.size(); ++byte)
+        for (unsigned bit = 0; bit < 8; ++bit)
+            if (map[byte] & (1u << bit))
+                cpus.insert(static_cast<unsigned>(byte * 8 + bit));
+    return cpus;
+}
+
+void putCpus(std::vector<std::uint8_t>& maps, size_t at, size_t maplen, const std::set<unsigned>& cpus)
+{
+    for (unsigned c : cpus)
+        if (c / 8 < maplen)
+            maps[at + c / 8] |= static_cast<std::uint8_t>(1u << (c % 8));
+}
+
+// The ncpumaps x maplen a GET_* asked for, bounded as the client's remote driver bounds it.
+void checkMaps(std::int32_t ncpumaps, std::int32_t maplen)
+{
+    if (ncpumaps < 0 || maplen <= 0 || static_cast<std::uint64_t>(ncpumaps) * static_cast<std::uint32_t>(maplen) > kCpumapsMax)
+        throw rpc::RpcError(VIR_ERR_RPC, VIR_FROM_RPC, _("cpumaps request too large"));
+}
 
 using Handler = std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)>;
 
@@ -261,10 +291,11 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         if (!m.isActive(dom))
             throw rpc::RpcError(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN,
                                 _("Requested operation is not valid: domain is not running"));
-        // vCPU threads are not pinned: each may run on any host CPU. Per-vCPU times
-        // are not measured separately; the VMM's total is reported as vCPU 0's.
+        // Per-vCPU times are not measured separately; the VMM's total is reported as
+        // vCPU 0's. The maps are where each vCPU may run (vcpupin).
         std::uint32_t n = std::min<std::uint32_t>(static_cast<std::uint32_t>(m.vcpus(dom, 0)),
                                                   static_cast<std::uint32_t>(maxinfo));
+        auto pins = m.vcpuPins(dom, VIR_DOMAIN_AFFECT_LIVE);
         domain::DomainInfo info = m.info(dom);
         ret.putU32(n);
         for (std::uint32_t i = 0; i < n; ++i) {
@@ -273,7 +304,9 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             ret.putU64(i == 0 ? info.cpuTimeNs : 0);
             ret.putI32(-1);
         }
-        std::vector<std::uint8_t> maps(static_cast<size_t>(n) * static_cast<size_t>(maplen), 0xff);
+        std::vector<std::uint8_t> maps(static_cast<size_t>(n) * static_cast<size_t>(maplen), 0);
+        for (std::uint32_t v = 0; v < n && v < pins.size(); ++v)
+            putCpus(maps, v * static_cast<size_t>(maplen), static_cast<size_t>(maplen), pins[v]);
         ret.putVarOpaque(maps);
     });
     addDomFlags(d, kHasManagedSaveImage, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
@@ -356,6 +389,52 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         params.resize(std::min<size_t>(params.size(), nparams));
         rpc::encodeTypedParams(ret, params);
         ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
+    });
+    // Pins (DomainTuning.cpp).
+    auto pinVcpu = [&m](bool hasFlags) {
+        return [&m, hasFlags](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+            DomainRef dom = rpc::decodeDomain(args);
+            std::uint32_t vcpu = args.getU32();
+            auto map = args.getVarOpaque(kCpumapMax);
+            std::uint32_t flags = hasFlags ? args.getU32() : std::uint32_t{VIR_DOMAIN_AFFECT_LIVE};
+            args.expectEnd();
+            m.pinVcpu(dom, vcpu, cpusOfMap(map), flags, answer(c, false));
+        };
+    };
+    add(d, kPinVcpu, pinVcpu(false));
+    add(d, kPinVcpuFlags, pinVcpu(true));
+    add(d, kGetVcpuPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t ncpumaps = args.getI32();
+        std::int32_t maplen = args.getI32();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        checkMaps(ncpumaps, maplen);
+        auto pins = m.vcpuPins(dom, flags);
+        size_t n = std::min<size_t>(pins.size(), static_cast<size_t>(ncpumaps));
+        std::vector<std::uint8_t> maps(static_cast<size_t>(ncpumaps) * static_cast<size_t>(maplen), 0);
+        for (size_t v = 0; v < n; ++v)
+            putCpus(maps, v * static_cast<size_t>(maplen), static_cast<size_t>(maplen), pins[v]);
+        ret.putVarOpaque(maps);
+        ret.putI32(static_cast<std::int32_t>(n));
+    });
+    add(d, kPinEmulator, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        auto map = args.getVarOpaque(kCpumapMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.pinEmulator(dom, cpusOfMap(map), flags);
+    });
+    add(d, kGetEmulatorPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t maplen = args.getI32();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        checkMaps(1, maplen);
+        std::vector<std::uint8_t> map(static_cast<size_t>(maplen), 0);
+        putCpus(map, 0, map.size(), m.emulatorPin(dom, flags));
+        ret.putVarOpaque(map);
+        ret.putI32(1);
     });
     // Tuning (DomainTuning.cpp). The scheduler's getter answers as many as asked for (the
     // client asked GET_SCHEDULER_TYPE how many there are); memory's and blkio's answer

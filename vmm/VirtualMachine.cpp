@@ -501,6 +501,17 @@ nlohmann::json VirtualMachine::deviceTree() const
 
 namespace {
 
+// The host CPUs the process started on: where a vCPU not named in cpus.affinity runs,
+// whatever its parent thread was since moved to (libvirt's emulatorpin moves the VMM's
+// other threads, and each boot's vCPU threads start from one of them).
+cpu_set_t gStartCpus;
+
+void setAffinity(pthread_t thread, const cpu_set_t& set, const std::string& who, const std::string& list)
+{
+    if (int rc = pthread_setaffinity_np(thread, sizeof set, &set); rc != 0)
+        throw Error(who + ": " + _("cannot run on host CPUs ") + list + ": " + std::strerror(rc));
+}
+
 void setAffinity(pthread_t thread, const std::vector<unsigned>& hostCpus, const std::string& who)
 {
     cpu_set_t set;
@@ -510,11 +521,18 @@ void setAffinity(pthread_t thread, const std::vector<unsigned>& hostCpus, const 
         CPU_SET(cpu, &set);
         list += (list.empty() ? "" : ",") + std::to_string(cpu);
     }
-    if (int rc = pthread_setaffinity_np(thread, sizeof set, &set); rc != 0)
-        throw Error(who + ": " + _("cannot run on host CPUs ") + list + ": " + std::strerror(rc));
+    setAffinity(thread, set, who, list);
 }
 
 }  // namespace
+
+void rememberStartCpus()
+{
+    CPU_ZERO(&gStartCpus);
+    if (::sched_getaffinity(0, sizeof gStartCpus, &gStartCpus) < 0)
+        for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+            CPU_SET(c, &gStartCpus);
+}
 
 void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus)
 {
@@ -532,6 +550,8 @@ void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)
         // Before its own filter: every boot's vCPU threads start where the config says.
         if (auto pin = config_.cpus.affinity.find(static_cast<unsigned>(vcpu.id())); pin != config_.cpus.affinity.end())
             setAffinity(pthread_self(), pin->second, name);
+        else
+            setAffinity(pthread_self(), gStartCpus, name, "the VMM's own");
         applySeccomp(ThreadRole::Vcpu);
         seccompSelfTestPoint(ThreadRole::Vcpu);
         while (!stopping_) {

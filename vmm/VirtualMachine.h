@@ -45,6 +45,10 @@ struct RestoreSource {
     snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy;
 };
 
+// Called once by main() before any thread starts: the CPUs a vCPU not pinned by
+// cpus.affinity runs on.
+void rememberStartCpus();
+
 class VirtualMachine {
 public:
     // Builds everything and loads the kernel; throws Error on any failure, before any

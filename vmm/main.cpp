@@ -78,6 +78,7 @@ int main(int argc, char** argv)
     pthread_sigmask(SIG_BLOCK, &endSignals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     installVcpuKickHandler();
+    rememberStartCpus();
     // glibc loads the time zone on the first gmtime_r (the CMOS RTC's, on a vCPU thread);
     // load it now, while opening /etc/localtime is still allowed.
     ::tzset();

@@ -108,6 +108,14 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     c["cpus"] = Json{{"boot_vcpus", def.vcpusCurrent},
                      {"max_vcpus", def.vcpusMax},
                      {"topology", Json{{"sockets", sockets}, {"cores_per_socket", cores}, {"threads_per_core", threads}}}};
+    // <vcpupin>: the VMM pins each vCPU thread as it starts, on every boot. (<emulatorpin>
+    // is the daemon's to apply: it is about the VMM's other threads.)
+    if (!def.tune.vcpuPin.empty()) {
+        Json affinity = Json::array();
+        for (const auto& [vcpu, cpus] : def.tune.vcpuPin)
+            affinity.push_back(Json{{"vcpu", vcpu}, {"host_cpus", Json(std::vector<unsigned>(cpus.begin(), cpus.end()))}});
+        c["cpus"]["affinity"] = affinity;
+    }
     // Like libvirt's QEMU driver at start, guest RAM is a whole number of MiB (the VMM
     // maps it in pages and huge pages); the XML keeps what the user wrote.
     const uint64_t memoryBytes = (def.memoryKiB + 1023) / 1024 * (1ull << 20);

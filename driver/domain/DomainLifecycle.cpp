@@ -22,6 +22,7 @@
 #include "ManagerSupport.h"
 #include "SaveImage.h"
 #include "Tap.h"
+#include "ThreadAffinity.h"
 #include "VmConfigTranslator.h"
 #include "VmmClient.h"
 #include "VmmLaunch.h"
@@ -270,6 +271,8 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             if (result->vmm) {
                 try {
                     conf::applyDeviceTree(live, result->deviceTree);
+                    if (!def.tune.emulatorPin.empty())
+                        process::pinEmulatorThreads(result->vmm->pid(), def.tune.emulatorPin);
                 } catch (const std::exception& e) {
                     abandon();
                     result->error = e.what();
@@ -500,15 +503,16 @@ void DomainManager::tickDestroys(std::int64_t now)
 
 // --- jobs on a running domain ---------------------------------------------------------
 
-void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess)
+void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
+                           std::optional<nlohmann::json> body)
 {
     if (!d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
     pool_.run([this, socket = d.apiSocket, ep = std::string(endpoint), uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation, onSuccess]() -> std::function<void()> {
+               incarnation = d.incarnation, onSuccess, body]() -> std::function<void()> {
         std::optional<rpc::RemoteError> err;
         try {
-            auto r = process::vmmRequest(socket, "PUT", ep);
+            auto r = process::vmmRequest(socket, "PUT", ep, body);
             if (!r.ok())
                 err = error(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED, r.errorText())
                           .error();

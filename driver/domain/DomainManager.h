@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "Domain.h"
@@ -106,6 +107,13 @@ public:
     std::vector<rpc::TypedParam> tuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group, unsigned flags) const;
     void setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group, const std::vector<rpc::TypedParam>& params,
                            unsigned flags);
+    // vcpupin and emulatorpin: the host CPUs of each vCPU (vCPU 0, 1, ...; all usable
+    // CPUs for one not pinned) and of the VMM's other threads; pinning live (the VMM
+    // moves the vCPU thread and keeps it so across reboots) and/or in the definition.
+    std::vector<std::set<unsigned>> vcpuPins(const rpc::DomainRef& dom, unsigned flags) const;
+    std::set<unsigned> emulatorPin(const rpc::DomainRef& dom, unsigned flags) const;
+    void pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std::set<unsigned>& cpus, unsigned flags, JobDone done);
+    void pinEmulator(const rpc::DomainRef& dom, const std::set<unsigned>& cpus, unsigned flags);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void start(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void createXml(const std::string& xml, unsigned flags, JobDone done);
@@ -178,7 +186,8 @@ private:
     void finishJob(Domain& d, JobOutcome outcome);
     // Calls the VMM on a worker thread; back on the loop, applies onSuccess if the
     // domain still runs the same VMM, then finishes the job.
-    void vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess);
+    void vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
+                std::optional<nlohmann::json> body = std::nullopt);
     // Erases a domain: whoever waits on it is told it is gone.
     void erase(Domain& d);
 

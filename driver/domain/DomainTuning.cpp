@@ -1,12 +1,13 @@
-// virsh schedinfo, memtune and blkiotune: the tunables of conf/Tuning.h, read from and
-// written to the live domain (its VMM's cgroup) and its persistent definition, as
-// libvirt's VIR_DOMAIN_AFFECT_LIVE / _CONFIG say.
+// virsh schedinfo, memtune and blkiotune (the tunables of conf/Tuning.h: the VMM's
+// cgroup), vcpupin and emulatorpin (thread affinities): read from and written to the
+// live domain and its persistent definition, as VIR_DOMAIN_AFFECT_LIVE / _CONFIG say.
 #include <libvirt/libvirt.h>
 
 #include "Cgroup.h"
 #include "DomainManager.h"
 #include "DomainXmlFormatter.h"
 #include "ManagerSupport.h"
+#include "ThreadAffinity.h"
 #include "Tuning.h"
 #include "i18n.h"
 
@@ -54,7 +55,7 @@ void DomainManager::applyTuning(const conf::TuneDef& tune, const std::string& cg
 
 void DomainManager::checkTuningCanApply(const conf::TuneDef& tune) const
 {
-    if (tune != conf::TuneDef{} && !options_.confinement)
+    if (tune.needsCgroup() && !options_.confinement)
         fail(VIR_ERR_CONFIG_UNSUPPORTED,
              _("<cputune>, <memtune> and <blkiotune> need a cgroup per VMM: run virtmicad with --vmm-uids"));
 }
@@ -109,6 +110,125 @@ void DomainManager::setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup
         fail(VIR_ERR_OPERATION_FAILED, e.what());
     }
     def = std::move(changed);
+}
+
+// --- pins --------------------------------------------------------------------------
+
+std::vector<std::set<unsigned>> DomainManager::vcpuPins(const rpc::DomainRef& dom, unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    Domain& d = find(dom);
+    bool live = affectsLive(d, flags);
+    const conf::DomainDef& def = live ? d.live : (d.newDef ? *d.newDef : d.def);
+    std::vector<std::set<unsigned>> pins;
+    auto all = process::usableCpus();
+    for (unsigned v = 0; v < (live ? def.vcpusCurrent : def.vcpusMax); ++v) {
+        auto it = def.tune.vcpuPin.find(v);
+        pins.push_back(it != def.tune.vcpuPin.end() ? it->second : all);
+    }
+    return pins;
+}
+
+std::set<unsigned> DomainManager::emulatorPin(const rpc::DomainRef& dom, unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    Domain& d = find(dom);
+    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : (d.newDef ? *d.newDef : d.def);
+    return def.tune.emulatorPin.empty() ? process::usableCpus() : def.tune.emulatorPin;
+}
+
+namespace {
+
+// libvirt's LIVE and CONFIG for a pin, both allowed together.
+struct PinTarget {
+    bool live, config;
+};
+
+PinTarget pinTarget(const Domain& d, unsigned flags)
+{
+    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    PinTarget t{(flags & VIR_DOMAIN_AFFECT_LIVE) != 0, (flags & VIR_DOMAIN_AFFECT_CONFIG) != 0};
+    if (!t.live && !t.config)
+        (d.active() ? t.live : t.config) = true;
+    if (t.live && !d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    if (t.config && !d.persistent)
+        fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
+    return t;
+}
+
+void checkCpus(const std::set<unsigned>& cpus)
+{
+    auto usable = process::usableCpus();
+    if (cpus.empty())
+        fail(VIR_ERR_INVALID_ARG, _("the cpumap names no host CPU"));
+    for (unsigned c : cpus)
+        if (!usable.count(c))
+            fail(VIR_ERR_INVALID_ARG, conf::subst(_("host CPU %1 is not one this host lets mica use (%2)"),
+                                                  {std::to_string(c), conf::formatCpuset(usable)}));
+}
+
+}  // namespace
+
+void DomainManager::pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std::set<unsigned>& cpus, unsigned flags,
+                            JobDone done)
+{
+    Domain& d = find(dom);
+    PinTarget target = pinTarget(d, flags);
+    checkCpus(cpus);
+    runJob(d, "pin vcpu", [this, target, vcpu, cpus](Domain& x) {
+        const conf::DomainDef& shown = target.live ? x.live : (x.newDef ? *x.newDef : x.def);
+        if (vcpu >= shown.vcpusMax)
+            fail(VIR_ERR_INVALID_ARG, conf::subst(_("vCPU %1 does not exist (the domain has %2)"),
+                                                  {std::to_string(vcpu), std::to_string(shown.vcpusMax)}));
+        auto saveConfig = [this, target, vcpu, cpus](Domain& y) {
+            if (!target.config)
+                return;
+            conf::DomainDef& def = y.newDef ? *y.newDef : y.def;
+            conf::DomainDef changed = def;
+            changed.tune.vcpuPin[vcpu] = cpus;
+            store_.saveConfig(changed);
+            def = std::move(changed);
+        };
+        if (!target.live) {
+            saveConfig(x);
+            finishJob(x, {std::nullopt, ref(x)});
+            return;
+        }
+        nlohmann::json body = {{"vcpu", vcpu}, {"host_cpus", std::vector<unsigned>(cpus.begin(), cpus.end())}};
+        vmmJob(x, "vm.affinity", [this, vcpu, cpus, saveConfig](Domain& y) {
+            y.live.tune.vcpuPin[vcpu] = cpus;
+            saveStatus(y);
+            saveConfig(y);
+        }, body);
+    }, std::move(done));
+}
+
+void DomainManager::pinEmulator(const rpc::DomainRef& dom, const std::set<unsigned>& cpus, unsigned flags)
+{
+    Domain& d = find(dom);
+    PinTarget target = pinTarget(d, flags);
+    checkCpus(cpus);
+    if (target.live) {
+        try {
+            process::pinEmulatorThreads(d.vmm->pid(), cpus);
+        } catch (const std::exception& e) {
+            fail(VIR_ERR_OPERATION_FAILED, e.what());
+        }
+        d.live.tune.emulatorPin = cpus;
+        saveStatus(d);
+    }
+    if (target.config) {
+        conf::DomainDef& def = d.newDef ? *d.newDef : d.def;
+        conf::DomainDef changed = def;
+        changed.tune.emulatorPin = cpus;
+        try {
+            store_.saveConfig(changed);
+        } catch (const std::exception& e) {
+            fail(VIR_ERR_OPERATION_FAILED, e.what());
+        }
+        def = std::move(changed);
+    }
 }
 
 }  // namespace mica::domain
