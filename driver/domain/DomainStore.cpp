@@ -201,11 +201,16 @@ std::vector<DomainStatus> DomainStore::loadStatuses() const
 
 void DomainStore::note(const std::string& name, const std::string& text) const
 {
-    std::ofstream log(logPath(name), std::ios::app);
+    // 0600, as the VMM's output that goes into the same file: a log may name the
+    // guest's files and must not be readable by other users (or other VMMs' uids).
+    UniqueFd log(::open(logPath(name).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log)
+        return;
     std::time_t now = std::time(nullptr);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::gmtime(&now));
-    log << stamp << " virtmicad: " << text << std::endl;
+    std::string line = std::string(stamp) + " virtmicad: " + text + "\n";
+    (void)!::write(log.get(), line.data(), line.size());
 }
 
 }  // namespace mica::domain
