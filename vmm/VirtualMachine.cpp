@@ -144,7 +144,7 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
                              std::to_string(ours.slot));
     }
 
-    snapshot::loadMemory(memory_, source.memoryFd, source.memoryMode);
+    snapshot::loadMemory(memory_, source.memoryFd, source.memoryMode, source.memoryOffset);
     pausedClock_ = x86::restoreVmChips(vm_, stateField(state, "vm", "state"));
     serial_->pause();
     serial_->restore(stateField(devices, "serial", "devices"));

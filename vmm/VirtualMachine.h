@@ -43,6 +43,7 @@ struct RestoreSource {
     const nlohmann::json& state;
     int memoryFd;
     snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy;
+    uint64_t memoryOffset = 0;   // where the RAM starts in memoryFd
 };
 
 // Called once by main() before any thread starts: the CPUs a vCPU not pinned by

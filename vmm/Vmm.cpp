@@ -143,7 +143,7 @@ void Vmm::snapshot(const std::string& destinationUrl)
 }
 
 void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial,
-                  snapshot::MemoryRestoreMode memoryMode, std::vector<UniqueFd> fds)
+                  snapshot::MemoryRestoreMode memoryMode, std::vector<UniqueFd> fds, std::optional<MemoryInFd> memoryIn)
 {
     std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
@@ -156,8 +156,16 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
         std::string dir = snapshot::directoryFromUrl(sourceUrl);
         state = snapshot::readJson(dir, snapshot::kStateFile);
         snapshot::checkFormat(state);
+        if (memoryIn) {
+            // Taken out first: the config closes every handed fd it does not name.
+            if (memoryIn->index >= fds.size() || !fds[memoryIn->index])
+                throw Error("memory_fd: " + std::to_string(memoryIn->index) + _(" is not one of the ") +
+                            std::to_string(fds.size()) + _(" fds that came with the request"));
+            memory = std::move(fds[memoryIn->index]);
+        }
         config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile), std::move(fds));
-        memory = snapshot::openMemoryFile(dir);
+        if (!memoryIn)
+            memory = snapshot::openMemoryFile(dir);
     } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault
         throw ApiError(400, std::string(_("cannot restore: ")) + e.what());
     }
@@ -173,7 +181,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
     try {
         if (!kvm_)
             kvm_.emplace(kvm::kDevice, config_->handedFile(kvm::kDevice));
-        RestoreSource source{state, memory.get(), memoryMode};
+        RestoreSource source{state, memory.get(), memoryMode, memoryIn ? memoryIn->offset : 0};
         auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get(), &source);
         state_ = VmState::Paused;
         startVmThread(std::move(vm), "restored");

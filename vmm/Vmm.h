@@ -55,10 +55,15 @@ public:
     // is how RAM comes back (snapshot::MemoryRestoreMode).
     void snapshot(const std::string& destinationUrl);
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
-    // as vm.create's did (the fds themselves cannot be saved).
+    // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not
+    // the directory's memory file but fds[index] from byte offset on (a save image).
+    struct MemoryInFd {
+        unsigned index;
+        uint64_t offset;
+    };
     void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt,
                  snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy,
-                 std::vector<UniqueFd> fds = {});
+                 std::vector<UniqueFd> fds = {}, std::optional<MemoryInFd> memoryIn = std::nullopt);
     nlohmann::json info();
     nlohmann::json counters();
 

@@ -232,14 +232,16 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         auto result = std::make_shared<process::VmmLaunchResult>();
         try {
             if (!restoreImage.empty()) {
-                // The VMM restores from a snapshot directory: the image's sections go
-                // there (memory holes stay holes) and away again once vm.restore has
-                // read them.
+                // The VMM restores from a snapshot directory: the image's config and
+                // state go there (and away again once vm.restore has read them); the
+                // RAM it reads from the image itself, handed over as an fd.
                 std::filesystem::create_directories(restoreDir);
-                extractSaveImage(restoreImage, restoreDir);
+                SaveImageHeader h = extractSaveImage(restoreImage, restoreDir);
                 if (rq.confinement)
                     process::chownTree(restoreDir, rq.confinement->uid, rq.confinement->gid);
                 rq.restoreUrl = "file://" + restoreDir;
+                rq.restoreMemoryFile = restoreImage;
+                rq.restoreMemoryOffset = h.memoryOffset;
             }
             *result = process::launchVmm(rq);
         } catch (const std::exception& e) {

@@ -284,7 +284,7 @@ void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool
     syncDirectoryOf(path);
 }
 
-void extractSaveImage(const std::string& path, const std::string& dir)
+SaveImageHeader extractSaveImage(const std::string& path, const std::string& dir)
 {
     OpenImage img = openImage(path);
     const SaveImageHeader& h = img.header;
@@ -299,13 +299,7 @@ void extractSaveImage(const std::string& path, const std::string& dir)
     writeFile("config.json", readSection(img.fd.get(), at, h.configLength, path));
     at += h.configLength;
     writeFile("state.json", readSection(img.fd.get(), at, h.stateLength, path));
-    std::string memoryPath = dir + "/memory";
-    UniqueFd memory(::open(memoryPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!memory)
-        throw sysError(memoryPath);
-    if (::ftruncate(memory.get(), static_cast<off_t>(h.memoryLength)) < 0)
-        throw sysError(memoryPath);
-    copySparse(img.fd.get(), h.memoryOffset, memory.get(), 0, h.memoryLength, memoryPath);
+    return h;
 }
 
 }  // namespace mica::domain

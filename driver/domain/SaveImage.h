@@ -58,9 +58,11 @@ SaveImageInfo readSaveImage(const std::string& path);
 // behind. Throws std::runtime_error naming the path and the cause (ENOSPC, EACCES, ...).
 void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path);
 
-// Unpacks the snapshot of the save image at path into the existing directory dir
-// (config.json, state.json, memory) for vm.restore. Throws SaveImageError for a bad
-// image, std::runtime_error for a failing read or write.
-void extractSaveImage(const std::string& path, const std::string& dir);
+// Unpacks the snapshot's config.json and state.json from the save image at path into
+// the existing directory dir for vm.restore, and says where the RAM is: the VMM reads
+// it from the image itself (vm.restore's memory_fd and memory_offset), so a restore
+// copies it once. Throws SaveImageError for a bad image, std::runtime_error for a
+// failing read or write.
+SaveImageHeader extractSaveImage(const std::string& path, const std::string& dir);
 
 }  // namespace mica::domain

@@ -132,7 +132,15 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         if (!rq.restoreUrl.empty()) {
             // The snapshot's net entries name their fds by the same indexes: the TAPs
             // opened above, in the same order.
-            call("PUT", "vm.restore", nlohmann::json{{"source_url", rq.restoreUrl}}, fdNumbers);
+            nlohmann::json body = {{"source_url", rq.restoreUrl}};
+            if (!rq.restoreMemoryFile.empty()) {
+                UniqueFd image(::open(rq.restoreMemoryFile.c_str(), O_RDONLY | O_CLOEXEC));
+                if (!image)
+                    throw std::runtime_error(rq.restoreMemoryFile + ": " + std::strerror(errno));
+                body["memory_fd"] = add(std::move(image), rq.restoreMemoryFile);
+                body["memory_offset"] = rq.restoreMemoryOffset;
+            }
+            call("PUT", "vm.restore", body, fdNumbers);
             if (!rq.paused)
                 call("PUT", "vm.resume", std::nullopt);
         } else {

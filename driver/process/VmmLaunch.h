@@ -30,6 +30,10 @@ struct VmmLaunchRequest {
     // Set: vm.restore from this snapshot (file:///DIR) instead of vm.create and vm.boot;
     // the snapshot's own config.json is the VM's configuration then.
     std::string restoreUrl;
+    // Set with restoreUrl: the RAM is not in that directory but in this file from this
+    // byte on (a save image); the VMM gets the file as an fd.
+    std::string restoreMemoryFile;
+    std::uint64_t restoreMemoryOffset = 0;
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
     std::optional<VmmConfinement> confinement;   // run the VMM confined so

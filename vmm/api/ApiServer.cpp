@@ -99,7 +99,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
     });
     router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](http::Request& r) {
         auto body = parseBody(r);
-        std::string url = urlOf(body, "source_url", {"memory_restore_mode"});
+        std::string url = urlOf(body, "source_url", {"memory_restore_mode", "memory_fd", "memory_offset"});
         auto mode = snapshot::MemoryRestoreMode::Copy;
         if (body.contains("memory_restore_mode")) {
             const auto& m = body["memory_restore_mode"];
@@ -108,7 +108,17 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
                 throw ApiError(400, _("memory_restore_mode: expected \"copy\" or \"ondemand\""));
             mode = *parsed;
         }
-        vmm_.restore(url, std::nullopt, mode, std::move(r.fds));
+        // The RAM may come as an fd of the request: a save image whose RAM starts at
+        // memory_offset (virtmicad's restore).
+        std::optional<Vmm::MemoryInFd> memoryIn;
+        if (body.contains("memory_fd") || body.contains("memory_offset")) {
+            const auto& fd = body["memory_fd"];
+            const auto& offset = body["memory_offset"];
+            if (!fd.is_number_unsigned() || !offset.is_number_unsigned() || fd.get<uint64_t>() > 0xffff)
+                throw ApiError(400, _("memory_fd and memory_offset: expected an fd index and a byte offset, both"));
+            memoryIn = Vmm::MemoryInFd{fd.get<unsigned>(), offset.get<uint64_t>()};
+        }
+        vmm_.restore(url, std::nullopt, mode, std::move(r.fds), memoryIn);
         return http::Response::noContent();
     });
     router_.add("PUT", std::string(kPrefix) + "vm.affinity", [this](http::Request& r) {

@@ -78,13 +78,14 @@ void GuestMemory::write(uint64_t gpa, std::span<const uint8_t> bytes) const
     std::memcpy(target.data(), bytes.data(), bytes.size());
 }
 
-void GuestMemory::mapFilePrivate(int fd)
+void GuestMemory::mapFilePrivate(int fd, uint64_t offset)
 {
     if (fd_ || backing_.shared || backing_.hugePages)
         throw Error(_("only private anonymous guest memory can be mapped from a file"));
     // MAP_FIXED replaces the anonymous pages in place, so every pointer into RAM (KVM's
     // memory slots, the virtqueues') stays valid.
-    void* addr = ::mmap(hostBase(), size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
+    void* addr = ::mmap(hostBase(), size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
+                        static_cast<off_t>(offset));
     if (addr == MAP_FAILED)
         throw systemError(_("cannot map the snapshot's memory file"));
 }

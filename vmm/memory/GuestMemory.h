@@ -43,11 +43,11 @@ public:
     // guest's next touch reads zeroes, or the file's bytes after mapFilePrivate() (virtio
     // promises the guest nothing about a page it gave back).
     void discard(std::span<uint8_t> host) const;
-    // Maps `fd` (exactly size() bytes) private over the whole RAM mapping, at the same
+    // Maps `fd` (size() bytes from `offset`) private over the whole RAM mapping, at the same
     // address: pages come from the file as they are first touched, writes stay here
     // (copy on write). Only for private anonymous RAM; a restore does it before any vCPU
     // runs. The mapping keeps the file open.
-    void mapFilePrivate(int fd);
+    void mapFilePrivate(int fd, uint64_t offset = 0);
 
     // True when [gpa, gpa + length) lies entirely in RAM (one region).
     bool contains(uint64_t gpa, uint64_t length) const;

@@ -36,25 +36,26 @@ void writeAll(int fd, const uint8_t* data, uint64_t length, uint64_t offset)
     }
 }
 
-// The ranges of [0, size) that may hold data: a memfd's data extents (reading one of
-// its holes would allocate a page), everything for anonymous memory.
+// The ranges of [0, size) that may hold data, as offsets from `base` in the file: a
+// file's data extents (reading a memfd's holes would allocate pages; a snapshot's are
+// zeroes), everything for anonymous memory.
 template <typename Visit>
-void forEachExtent(int fd, uint64_t size, Visit visit)
+void forEachExtent(int fd, uint64_t size, Visit visit, uint64_t base = 0)
 {
     if (fd < 0) {
         visit(0, size);
         return;
     }
-    off_t at = 0;
-    while (static_cast<uint64_t>(at) < size) {
-        off_t data = ::lseek(fd, at, SEEK_DATA);
-        if (data < 0)
+    const uint64_t end = base + size;
+    uint64_t at = base;
+    while (at < end) {
+        off_t data = ::lseek(fd, static_cast<off_t>(at), SEEK_DATA);
+        if (data < 0 || static_cast<uint64_t>(data) >= end)
             return;  // ENXIO: no data past `at`
         off_t hole = ::lseek(fd, data, SEEK_HOLE);
-        if (hole < 0)
-            hole = static_cast<off_t>(size);
-        visit(static_cast<uint64_t>(data), std::min<uint64_t>(static_cast<uint64_t>(hole), size) - static_cast<uint64_t>(data));
-        at = hole;
+        uint64_t stop = hole < 0 ? end : std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+        visit(static_cast<uint64_t>(data) - base, stop - static_cast<uint64_t>(data));
+        at = stop;
     }
 }
 
@@ -95,27 +96,29 @@ std::optional<MemoryRestoreMode> memoryRestoreModeFromString(const std::string& 
     return std::nullopt;
 }
 
-void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode)
+void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode, uint64_t offset)
 {
     struct stat st{};
     if (::fstat(fd, &st) < 0)
         throw systemError("snapshot memory");
-    if (static_cast<uint64_t>(st.st_size) != memory.size())
-        throw StateError("the memory file holds " + std::to_string(st.st_size) + " bytes, the VM has " +
-                         std::to_string(memory.size()) + " bytes of RAM");
+    if (offset % kPage)
+        throw StateError("the memory starts at offset " + std::to_string(offset) + ", not on a page boundary");
+    if (static_cast<uint64_t>(st.st_size) < offset || static_cast<uint64_t>(st.st_size) - offset != memory.size())
+        throw StateError("the memory file holds " + std::to_string(static_cast<uint64_t>(st.st_size) - std::min<uint64_t>(offset, static_cast<uint64_t>(st.st_size))) +
+                         " bytes, the VM has " + std::to_string(memory.size()) + " bytes of RAM");
     if (mode == MemoryRestoreMode::OnDemand) {
         const auto& b = memory.backing();
         if (b.memfd || b.shared || b.hugePages)
             throw StateError(std::string("memory_restore_mode ondemand needs private anonymous guest memory; this VM's is ") +
                              (b.hugePages ? "on huge pages" : b.memfd ? "a memfd" : "shared"));
-        memory.mapFilePrivate(fd);
+        memory.mapFilePrivate(fd, offset);
         return;
     }
     uint8_t* base = memory.hostBase();
     // Only the file's data extents: its holes are zeroes, which fresh RAM already is.
     forEachExtent(fd, memory.size(), [&](uint64_t start, uint64_t length) {
         while (length) {
-            ssize_t n = ::pread(fd, base + start, std::min<uint64_t>(length, 1 << 30), static_cast<off_t>(start));
+            ssize_t n = ::pread(fd, base + start, std::min<uint64_t>(length, 1 << 30), static_cast<off_t>(offset + start));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0)
@@ -124,7 +127,7 @@ void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode)
                 throw StateError("the memory file ended early");
             start += static_cast<uint64_t>(n), length -= static_cast<uint64_t>(n);
         }
-    });
+    }, offset);
 }
 
 }  // namespace mica::snapshot

@@ -28,8 +28,10 @@ enum class MemoryRestoreMode { Copy, OnDemand };
 // "copy" / "ondemand"; nullopt for anything else.
 std::optional<MemoryRestoreMode> memoryRestoreModeFromString(const std::string& text);
 
-// From `fd` into freshly mapped (zero) RAM. Throws StateError when the file's size is
-// not the RAM's or OnDemand does not fit the RAM's backing, Error on a read failure.
-void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode = MemoryRestoreMode::Copy);
+// From `fd`, starting `offset` bytes in (a multiple of 4096: a save image keeps the RAM
+// after its other parts), into freshly mapped (zero) RAM. Throws StateError when the
+// file does not hold exactly the RAM's size from there, or OnDemand does not fit the
+// RAM's backing; Error on a read failure.
+void loadMemory(GuestMemory& memory, int fd, MemoryRestoreMode mode = MemoryRestoreMode::Copy, uint64_t offset = 0);
 
 }  // namespace mica::snapshot

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "Component.h"
 #include "GuestMemory.h"
@@ -72,6 +74,34 @@ TEST(MemoryImage, CopyAndOnDemandRestoreTheSameBytes)
         ASSERT_EQ(::pread(fd.get(), &byte, 1, 100 * kPage), 1);
         EXPECT_EQ(byte, 100 | 1);
     }
+}
+
+// A save image keeps the RAM after its other parts: both modes read it from an offset.
+TEST(MemoryImage, RestoresFromAnOffsetInTheFile)
+{
+    auto saved = ram();
+    fill(saved);
+    auto snapshotFd = tempFile();
+    snapshot::saveMemory(saved, snapshotFd.get());
+    constexpr uint64_t kOffset = 3 * kPage;
+    auto image = tempFile();
+    ASSERT_EQ(::ftruncate(image.get(), static_cast<off_t>(kOffset + kSize)), 0);
+    std::vector<uint8_t> prefix(kOffset, 0x5a), page(kPage);
+    ASSERT_EQ(::pwrite(image.get(), prefix.data(), prefix.size(), 0), static_cast<ssize_t>(kOffset));
+    for (uint64_t at = 0; at < kSize; at += kPage) {
+        ASSERT_EQ(::pread(snapshotFd.get(), page.data(), kPage, static_cast<off_t>(at)), static_cast<ssize_t>(kPage));
+        if (std::any_of(page.begin(), page.end(), [](uint8_t b) { return b != 0; })) {
+            ASSERT_EQ(::pwrite(image.get(), page.data(), kPage, static_cast<off_t>(kOffset + at)), static_cast<ssize_t>(kPage));
+        }
+    }
+    for (auto mode : {MemoryRestoreMode::Copy, MemoryRestoreMode::OnDemand}) {
+        auto m = ram();
+        snapshot::loadMemory(m, image.get(), mode, kOffset);
+        EXPECT_EQ(std::memcmp(m.hostBase(), saved.hostBase(), kSize), 0);
+    }
+    auto m = ram();
+    EXPECT_THROW(snapshot::loadMemory(m, image.get(), MemoryRestoreMode::Copy, kOffset + 1), StateError);
+    EXPECT_THROW(snapshot::loadMemory(m, image.get(), MemoryRestoreMode::Copy, kOffset + kPage), StateError);
 }
 
 TEST(MemoryImage, RefusesWhatDoesNotFit)
