@@ -77,6 +77,9 @@ struct Domain {
     std::unique_ptr<DomainConsole> console;
 
     bool active() const { return id > 0; }
+    // The definition the next start uses (and a --config change edits).
+    conf::DomainDef& persistentDef() { return newDef ? *newDef : def; }
+    const conf::DomainDef& persistentDef() const { return newDef ? *newDef : def; }
 };
 
 }  // namespace mica::domain

@@ -395,8 +395,7 @@ std::string DomainManager::xml(const rpc::DomainRef& dom, unsigned flags) const
     Domain& d = find(dom);
     if (d.active() && !(flags & VIR_DOMAIN_XML_INACTIVE))
         return conf::formatDomainXml(d.live, flags);
-    const conf::DomainDef& def = d.newDef ? *d.newDef : d.def;
-    return conf::formatDomainXml(def, flags | VIR_DOMAIN_XML_INACTIVE);
+    return conf::formatDomainXml(d.persistentDef(), flags | VIR_DOMAIN_XML_INACTIVE);
 }
 
 bool DomainManager::isActive(const rpc::DomainRef& dom) const { return find(dom).active(); }
@@ -409,13 +408,8 @@ int DomainManager::vcpus(const rpc::DomainRef& dom, unsigned flags) const
                           VIR_DOMAIN_VCPU_GUEST);
     if (flags & VIR_DOMAIN_VCPU_GUEST)
         fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("mica has no guest agent to ask for vCPUs"));
-    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && (flags & VIR_DOMAIN_AFFECT_CONFIG))
-        fail(VIR_ERR_INVALID_ARG, _("live and config are mutually exclusive"));
     Domain& d = find(dom);
-    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && !d.active())
-        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
-    bool live = d.active() && !(flags & VIR_DOMAIN_AFFECT_CONFIG);
-    const conf::DomainDef& def = live ? d.live : (d.newDef ? *d.newDef : d.def);
+    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : d.persistentDef();
     return static_cast<int>((flags & VIR_DOMAIN_VCPU_MAXIMUM) ? def.vcpusMax : def.vcpusCurrent);
 }
 

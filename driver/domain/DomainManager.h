@@ -221,6 +221,9 @@ private:
     // Tunables into a VMM's cgroup; refused without confinement (no cgroup to set).
     void applyTuning(const conf::TuneDef& tune, const std::string& cgroup) const;
     void checkTuningCanApply(const conf::TuneDef& tune) const;
+    // A --config change: `edit` applied to a copy of the persistent definition, saved,
+    // then kept; nothing changes when the save fails (OPERATION_FAILED).
+    void editDefinition(Domain& d, const std::function<void(conf::DomainDef&)>& edit);
     void emit(const Domain& d, int event, int detail) const;
 
     // The counters of the running domains among uuids, asked of every VMM at once.

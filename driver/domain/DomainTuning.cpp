@@ -5,7 +5,6 @@
 
 #include "Cgroup.h"
 #include "DomainManager.h"
-#include "DomainXmlFormatter.h"
 #include "ManagerSupport.h"
 #include "ThreadAffinity.h"
 #include "Tuning.h"
@@ -13,26 +12,12 @@
 
 namespace mica::domain {
 
-namespace {
-
-// LIVE and CONFIG as libvirt resolves them: CURRENT is live when running.
-bool affectsLive(const Domain& d, unsigned flags)
-{
-    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && (flags & VIR_DOMAIN_AFFECT_CONFIG))
-        fail(VIR_ERR_INVALID_ARG, _("live and config are mutually exclusive here"));
-    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && !d.active())
-        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
-    return d.active() && !(flags & VIR_DOMAIN_AFFECT_CONFIG);
-}
-
-}  // namespace
-
 std::vector<rpc::TypedParam> DomainManager::tuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group,
                                                            unsigned flags) const
 {
     checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_TYPED_PARAM_STRING_OKAY);
     Domain& d = find(dom);
-    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : (d.newDef ? *d.newDef : d.def);
+    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : d.persistentDef();
     std::vector<rpc::TypedParam> out;
     for (const auto& t : conf::kTunables) {
         if (t.group != group)
@@ -53,6 +38,18 @@ void DomainManager::applyTuning(const conf::TuneDef& tune, const std::string& cg
             process::writeCgroupFile(cgroup, t.file, conf::cgroupValue(t, *v));
 }
 
+void DomainManager::editDefinition(Domain& d, const std::function<void(conf::DomainDef&)>& edit)
+{
+    conf::DomainDef changed = d.persistentDef();
+    edit(changed);
+    try {
+        store_.saveConfig(changed);
+    } catch (const std::exception& e) {
+        fail(VIR_ERR_OPERATION_FAILED, e.what());
+    }
+    d.persistentDef() = std::move(changed);
+}
+
 void DomainManager::checkTuningCanApply(const conf::TuneDef& tune) const
 {
     if (tune.needsCgroup() && !options_.confinement)
@@ -68,7 +65,7 @@ void DomainManager::setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup
     bool live = affectsLive(d, flags);
     if (!live && !d.persistent)
         fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
-    conf::TuneDef tune = live ? d.live.tune : (d.newDef ? *d.newDef : d.def).tune;
+    conf::TuneDef tune = live ? d.live.tune : d.persistentDef().tune;
     for (const auto& p : params) {
         const conf::Tunable* t = nullptr;
         for (const auto& candidate : conf::kTunables)
@@ -101,15 +98,7 @@ void DomainManager::setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup
         saveStatus(d);
         return;
     }
-    conf::DomainDef& def = d.newDef ? *d.newDef : d.def;
-    conf::DomainDef changed = def;
-    changed.tune = tune;
-    try {
-        store_.saveConfig(changed);
-    } catch (const std::exception& e) {
-        fail(VIR_ERR_OPERATION_FAILED, e.what());
-    }
-    def = std::move(changed);
+    editDefinition(d, [&](conf::DomainDef& def) { def.tune = tune; });
 }
 
 // --- pins --------------------------------------------------------------------------
@@ -119,7 +108,7 @@ std::vector<std::set<unsigned>> DomainManager::vcpuPins(const rpc::DomainRef& do
     checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
     Domain& d = find(dom);
     bool live = affectsLive(d, flags);
-    const conf::DomainDef& def = live ? d.live : (d.newDef ? *d.newDef : d.def);
+    const conf::DomainDef& def = live ? d.live : d.persistentDef();
     std::vector<std::set<unsigned>> pins;
     auto all = process::usableCpus();
     for (unsigned v = 0; v < (live ? def.vcpusCurrent : def.vcpusMax); ++v) {
@@ -133,7 +122,7 @@ std::set<unsigned> DomainManager::emulatorPin(const rpc::DomainRef& dom, unsigne
 {
     checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
     Domain& d = find(dom);
-    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : (d.newDef ? *d.newDef : d.def);
+    const conf::DomainDef& def = affectsLive(d, flags) ? d.live : d.persistentDef();
     return def.tune.emulatorPin.empty() ? process::usableCpus() : def.tune.emulatorPin;
 }
 
@@ -177,18 +166,13 @@ void DomainManager::pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std:
     PinTarget target = pinTarget(d, flags);
     checkCpus(cpus);
     runJob(d, "pin vcpu", [this, target, vcpu, cpus](Domain& x) {
-        const conf::DomainDef& shown = target.live ? x.live : (x.newDef ? *x.newDef : x.def);
+        const conf::DomainDef& shown = target.live ? x.live : x.persistentDef();
         if (vcpu >= shown.vcpusMax)
             fail(VIR_ERR_INVALID_ARG, conf::subst(_("vCPU %1 does not exist (the domain has %2)"),
                                                   {std::to_string(vcpu), std::to_string(shown.vcpusMax)}));
         auto saveConfig = [this, target, vcpu, cpus](Domain& y) {
-            if (!target.config)
-                return;
-            conf::DomainDef& def = y.newDef ? *y.newDef : y.def;
-            conf::DomainDef changed = def;
-            changed.tune.vcpuPin[vcpu] = cpus;
-            store_.saveConfig(changed);
-            def = std::move(changed);
+            if (target.config)
+                editDefinition(y, [&](conf::DomainDef& def) { def.tune.vcpuPin[vcpu] = cpus; });
         };
         if (!target.live) {
             saveConfig(x);
@@ -218,17 +202,8 @@ void DomainManager::pinEmulator(const rpc::DomainRef& dom, const std::set<unsign
         d.live.tune.emulatorPin = cpus;
         saveStatus(d);
     }
-    if (target.config) {
-        conf::DomainDef& def = d.newDef ? *d.newDef : d.def;
-        conf::DomainDef changed = def;
-        changed.tune.emulatorPin = cpus;
-        try {
-            store_.saveConfig(changed);
-        } catch (const std::exception& e) {
-            fail(VIR_ERR_OPERATION_FAILED, e.what());
-        }
-        def = std::move(changed);
-    }
+    if (target.config)
+        editDefinition(d, [&](conf::DomainDef& def) { def.tune.emulatorPin = cpus; });
 }
 
 }  // namespace mica::domain

@@ -1,7 +1,10 @@
 #include "ManagerSupport.h"
 
+#include <libvirt/libvirt.h>
+
 #include <cstdio>
 
+#include "Domain.h"
 #include "i18n.h"
 
 namespace mica::domain {
@@ -46,6 +49,15 @@ void checkFlags(unsigned flags, unsigned allowed)
         std::snprintf(buf, sizeof buf, _("unsupported flags (0x%x)"), flags & ~allowed);
         fail(VIR_ERR_INVALID_ARG, buf);
     }
+}
+
+bool affectsLive(const Domain& d, unsigned flags)
+{
+    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && (flags & VIR_DOMAIN_AFFECT_CONFIG))
+        fail(VIR_ERR_INVALID_ARG, _("live and config are mutually exclusive"));
+    if ((flags & VIR_DOMAIN_AFFECT_LIVE) && !d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    return d.active() && !(flags & VIR_DOMAIN_AFFECT_CONFIG);
 }
 
 rpc::RemoteError remoteError(const std::exception_ptr& e)

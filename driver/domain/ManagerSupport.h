@@ -12,11 +12,17 @@
 
 namespace mica::domain {
 
+struct Domain;
+
 // libvirt's servers put the error code's own text in front of the message.
 [[noreturn]] void fail(virErrorNumber code, const std::string& message);
 rpc::RpcError error(virErrorNumber code, const std::string& message);
 [[noreturn]] void failConf(const conf::ConfError& e);
 void checkFlags(unsigned flags, unsigned allowed);
+// VIR_DOMAIN_AFFECT_LIVE / _CONFIG of a query or a change that takes one of them:
+// whether it is about the running domain (CURRENT: when it runs). Fails for both at
+// once, and for LIVE on a domain that does not run.
+bool affectsLive(const Domain& d, unsigned flags);
 // What a caller is told about an exception out of a job.
 rpc::RemoteError remoteError(const std::exception_ptr& e);
 
