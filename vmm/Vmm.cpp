@@ -120,21 +120,20 @@ void Vmm::startVmThread(std::unique_ptr<VirtualMachine> vm, const char* startEve
     vmThread_ = std::thread([this, startEvent, vm = std::move(vm)]() mutable { runLoop(std::move(vm), startEvent); });
 }
 
-void Vmm::snapshot(const std::string& destinationUrl)
+void Vmm::snapshot(const std::string& destinationUrl, UniqueFd handedDirectory)
 {
     std::lock_guard lock(mutex_);
     if (state_ != VmState::Paused)
         throw ApiError(409, _("the VM must be paused to snapshot it"));
-    std::string dir;
+    snapshot::Directory dir;
     try {
-        dir = snapshot::directoryFromUrl(destinationUrl);
+        dir = handedDirectory ? snapshot::Directory{std::move(handedDirectory), snapshot::directoryFromUrl(destinationUrl)}
+                              : snapshot::openDirectory(destinationUrl, true);
     } catch (const Error& e) {
         throw ApiError(400, e.what());
     }
-    if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST)
-        throw systemError(dir);
     // state.json last: a directory that has one holds a whole snapshot.
-    ::unlink((dir + "/" + snapshot::kStateFile).c_str());
+    ::unlinkat(dir.fd.get(), snapshot::kStateFile, 0);
     snapshot::writeJson(dir, snapshot::kConfigFile, vmConfigToJson(*config_));
     auto memory = snapshot::createMemoryFile(dir);
     uint64_t written = current_->saveMemory(memory.get());
@@ -153,7 +152,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
     nlohmann::json state;
     UniqueFd memory;
     try {
-        std::string dir = snapshot::directoryFromUrl(sourceUrl);
+        snapshot::Directory dir = snapshot::openDirectory(sourceUrl, false);
         state = snapshot::readJson(dir, snapshot::kStateFile);
         snapshot::checkFormat(state);
         if (memoryIn) {

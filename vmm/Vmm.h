@@ -53,7 +53,9 @@ public:
     // URL; vm.restore: a VM rebuilt from one, paused (no VM may exist yet). `serial`
     // replaces the snapshot's serial backend (the command line's --serial); `memoryMode`
     // is how RAM comes back (snapshot::MemoryRestoreMode).
-    void snapshot(const std::string& destinationUrl);
+    // `handedDirectory`: that directory, opened by the caller (vm.snapshot's
+    // destination_fd), for a VMM that cannot reach the path itself.
+    void snapshot(const std::string& destinationUrl, UniqueFd handedDirectory = {});
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
     // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not
     // the directory's memory file but fds[index] from byte offset on (a save image).

@@ -177,6 +177,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             // no other VMM's uid may look in.
             ::chmod(runDir.c_str(), 0700);
             process::chownTree(runDir, rq.confinement->uid, rq.confinement->gid);
+            std::filesystem::create_directory(rq.confinement->jail);   // root's, empty
             process::createCgroup(rq.confinement->cgroup);
             d.vmmUid = rq.confinement->uid;
             // Before the VMM's first instruction: its limits hold from the start.

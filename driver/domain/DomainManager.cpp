@@ -533,7 +533,10 @@ std::optional<process::VmmConfinement> DomainManager::confinementFor(const conf:
     const auto& policy = *options_.confinement;
     for (uid_t uid = policy.firstUid;; ++uid) {
         if (!taken.count(uid) && process::uidIsFree(uid))
-            return process::VmmConfinement{uid, static_cast<gid_t>(uid), cgroupOf(def)};
+            // Its root is mounted over run/NAME/jail, in its own mount namespace; in it the
+            // run directory is all it sees of the daemon's.
+            return process::VmmConfinement{uid, static_cast<gid_t>(uid), cgroupOf(def),
+                                           store_.runDir(def.name) + "/jail", {store_.runDir(def.name)}};
         if (uid == policy.lastUid)
             break;
     }

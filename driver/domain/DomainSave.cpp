@@ -4,6 +4,7 @@
 // pack it with the domain XML into one file (temporary name, then rename), stop the VMM;
 // any failure before the rename leaves no file and the guest as it was. A restore is a
 // start whose VMM is rebuilt from the image (startDomain's RestoreFrom).
+#include <fcntl.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <signal.h>
@@ -138,12 +139,16 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
             if (!::mkdtemp(name.data()))
                 throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
             snapshotDir = name.data();
-            // A confined VMM writes it as its own uid (the directory holding it must
-            // let that uid through: docs/virsh.md).
+            // A confined VMM writes it as its own uid, through an fd of the directory:
+            // the path is outside its mount namespace.
             if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, static_cast<gid_t>(*vmmUid)) < 0)
                 throw std::runtime_error(snapshotDir + ": chown: " + std::strerror(errno));
-            auto call = [&](const char* endpoint, const std::optional<nlohmann::json>& body, int timeoutMs) {
-                auto r = process::vmmRequest(socket, "PUT", endpoint, body, timeoutMs);
+            UniqueFd directory(::open(snapshotDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!directory)
+                throw std::runtime_error(snapshotDir + ": " + std::strerror(errno));
+            auto call = [&](const char* endpoint, const std::optional<nlohmann::json>& body, int timeoutMs,
+                            const std::vector<int>& fds = {}) {
+                auto r = process::vmmRequest(socket, "PUT", endpoint, body, timeoutMs, fds);
                 if (!r.ok())
                     throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
             };
@@ -151,7 +156,8 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
                 call("vm.pause", std::nullopt, process::kVmmCallMs);
                 paused = true;
             }
-            call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}}, kSnapshotCallMs);
+            call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}, {"destination_fd", 0}},
+                 kSnapshotCallMs, {directory.get()});
             writeSaveImage(snapshotDir, xml, imageRunning, path);
         } catch (const std::exception& e) {
             out.error = error(VIR_ERR_OPERATION_FAILED,

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,6 +74,11 @@ void chownTree(const std::string& path, uid_t uid, gid_t gid)
             own(entry.path());
 }
 
+unsigned long long confinementNamespaces(const VmmConfinement& c)
+{
+    return c.jail.empty() ? 0 : CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+}
+
 PreparedConfinement prepareConfinement(const VmmConfinement& c, const std::string& executable)
 {
     PreparedConfinement p;
@@ -79,25 +86,32 @@ PreparedConfinement prepareConfinement(const VmmConfinement& c, const std::strin
     p.executable = openHigh(executable, O_PATH);
     if (!c.cgroup.empty())
         p.cgroupProcs = openHigh(c.cgroup + "/cgroup.procs", O_WRONLY);
+    if (!c.jail.empty())
+        p.jail = jailSteps(c.jail, c.ownDirs);
     return p;
 }
 
 const char* enterConfinement(const PreparedConfinement& p)
 {
     const VmmConfinement& c = *p.confinement;
+    if (!c.jail.empty())
+        if (const char* failed = enterJail(c.jail, p.jail))
+            return failed;
     // "0" moves the writing process: the child is in its cgroup before it runs anything.
     if (p.cgroupProcs && ::write(p.cgroupProcs.get(), "0", 1) != 1)
         return "cannot join its cgroup";
-    if (::setgroups(0, nullptr) < 0)
+    // Raw system calls: the child came from clone3, not fork, so glibc still believes the
+    // daemon's threads exist and its wrappers would try to change their ids too.
+    if (::syscall(SYS_setgroups, 0, nullptr) < 0)
         return "setgroups";
-    if (::setresgid(c.gid, c.gid, c.gid) < 0)
+    if (::syscall(SYS_setresgid, c.gid, c.gid, c.gid) < 0)
         return "setresgid";
     // An empty bounding set: nothing the VMM executes can ever gain a capability. The
     // uid change below clears the permitted, effective and ambient sets.
     for (int cap = 0; cap < 64; ++cap)
         if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
             return "dropping capabilities";
-    if (::setresuid(c.uid, c.uid, c.uid) < 0)
+    if (::syscall(SYS_setresuid, c.uid, c.uid, c.uid) < 0)
         return "setresuid";
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return "no_new_privs";

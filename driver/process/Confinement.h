@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "Jail.h"
 #include "UniqueFd.h"
 
 namespace mica::process {
@@ -25,7 +26,14 @@ struct VmmConfinement {
     uid_t uid = 0;
     gid_t gid = 0;
     std::string cgroup;          // its cgroup directory (createCgroup); empty: none
+    // Its root (Jail.h) is mounted over `jail`, an empty directory, and shows `ownDirs`.
+    // Empty `jail`: no namespaces of its own.
+    std::string jail;
+    std::vector<std::string> ownDirs;
 };
+
+// Namespaces a confined VMM starts in (clone3 flags): mount, pid, ipc, uts.
+unsigned long long confinementNamespaces(const VmmConfinement& c);
 
 // Parses "FIRST-LAST" (uids, FIRST > 0, LAST >= FIRST); throws std::invalid_argument.
 ConfinementPolicy parseUidRange(const std::string& text);
@@ -37,7 +45,8 @@ bool uidIsFree(uid_t uid);
 void chownTree(const std::string& path, uid_t uid, gid_t gid);
 
 // What the forked child does before exec, prepared by the parent (after fork only
-// async-signal-safe calls may run): enterConfinement() moves the child into its cgroup,
+// async-signal-safe calls may run): enterConfinement() builds and enters its root (in
+// the namespaces the child was cloned into), moves the child into its cgroup,
 // drops supplementary groups, takes the gid and uid, drops every capability and sets
 // no_new_privs; the child then executes the VMM from `executable`, opened before the
 // uid change (its path need not be reachable by that uid). Both fds sit at 10 or
@@ -46,6 +55,7 @@ struct PreparedConfinement {
     const VmmConfinement* confinement = nullptr;
     UniqueFd cgroupProcs;   // the cgroup's cgroup.procs, open for writing; empty: no cgroup
     UniqueFd executable;    // the VMM binary (O_PATH)
+    std::vector<JailStep> jail;   // empty: no root of its own
 };
 PreparedConfinement prepareConfinement(const VmmConfinement& c, const std::string& executable);
 // nullptr on success, else what failed (errno says why).

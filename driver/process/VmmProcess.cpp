@@ -1,6 +1,7 @@
 #include "VmmProcess.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -29,6 +30,17 @@ int pidfdOpen(pid_t pid)
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
+// fork() with new namespaces and the child's pidfd: clone3, which glibc does not wrap.
+// The child may only make raw system calls (Confinement.h).
+pid_t cloneWithPidfd(unsigned long long namespaces, int* pidfd)
+{
+    clone_args args{};
+    args.flags = namespaces | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
+    args.exit_signal = SIGCHLD;
+    return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+}
+
 }  // namespace
 
 VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd,
@@ -48,9 +60,10 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
     if (confinement)
         confined = prepareConfinement(*confinement, argv.at(0));
 
-    pid_t pid = ::fork();
+    int pidfdNumber = -1;
+    pid_t pid = cloneWithPidfd(confinement ? confinementNamespaces(*confinement) : 0, &pidfdNumber);
     if (pid < 0)
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+        throw std::runtime_error(std::string("clone3: ") + std::strerror(errno));
     if (pid == 0) {
         // Its own session: no SIGHUP or terminal signals from the daemon's side, and a
         // daemon killed with SIGKILL leaves it running.
@@ -92,14 +105,7 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
         }
         die("exec");
     }
-    UniqueFd pidfd(pidfdOpen(pid));
-    if (!pidfd) {
-        int err = errno;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        throw std::runtime_error(std::string("pidfd_open: ") + std::strerror(err));
-    }
-    return VmmProcess(pid, std::move(pidfd), true);
+    return VmmProcess(pid, UniqueFd(pidfdNumber), true);
 }
 
 std::optional<VmmProcess> VmmProcess::adopt(pid_t pid)

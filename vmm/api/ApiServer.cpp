@@ -93,8 +93,21 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
             throw ApiError(400, std::string(_("expected a body {\"")) + key + "\": \"file:///DIR\"}");
         return body[key].get<std::string>();
     };
-    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](http::Request& r) {
-        vmm_.snapshot(urlOf(parseBody(r), "destination_url", {}));
+    // An fd of the request, named by its index in the body's `key`.
+    auto handedFd = [](http::Request& r, const nlohmann::json& index, const char* key) {
+        if (!index.is_number_unsigned() || index.get<uint64_t>() >= r.fds.size() || !r.fds[index.get<size_t>()])
+            throw ApiError(400, std::string(key) + _(": expected the index of an fd that came with the request"));
+        return std::move(r.fds[index.get<size_t>()]);
+    };
+    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf, handedFd](http::Request& r) {
+        // destination_fd: the URL's directory, opened by the caller and handed over
+        // (virtmicad does so for a VMM in a mount namespace of its own).
+        auto body = parseBody(r);
+        std::string url = urlOf(body, "destination_url", {"destination_fd"});
+        UniqueFd directory;
+        if (body.contains("destination_fd"))
+            directory = handedFd(r, body["destination_fd"], "destination_fd");
+        vmm_.snapshot(url, std::move(directory));
         return http::Response::noContent();
     });
     router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](http::Request& r) {

@@ -74,6 +74,7 @@ constexpr int kApi[] = {
     SCMP_SYS(accept4), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
     SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
     SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),  // vm.snapshot
+    SCMP_SYS(unlinkat),
 };
 
 struct CtxDeleter {

@@ -15,9 +15,9 @@ namespace {
 // A state.json is a few KiB per vCPU and device; anything near this is not ours.
 constexpr off_t kMaxJson = 64 << 20;
 
-std::string join(const std::string& dir, const char* name)
+std::string join(const Directory& dir, const char* name)
 {
-    return dir + "/" + name;
+    return dir.path + "/" + name;
 }
 }  // namespace
 
@@ -32,10 +32,22 @@ std::string directoryFromUrl(const std::string& url)
     return dir;
 }
 
-void writeJson(const std::string& dir, const char* name, const nlohmann::json& value)
+Directory openDirectory(const std::string& url, bool create)
+{
+    Directory dir{UniqueFd(), directoryFromUrl(url)};
+    if (create && ::mkdir(dir.path.c_str(), 0700) < 0 && errno != EEXIST)
+        throw systemError(dir.path);
+    dir.fd = UniqueFd(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.fd)
+        throw systemError(dir.path);
+    return dir;
+}
+
+void writeJson(const Directory& dir, const char* name, const nlohmann::json& value)
 {
     std::string path = join(dir, name), temporary = path + ".new";
-    UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    std::string temporaryName = std::string(name) + ".new";
+    UniqueFd fd(::openat(dir.fd.get(), temporaryName.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd)
         throw systemError(temporary);
     std::string text = value.dump();
@@ -49,14 +61,14 @@ void writeJson(const std::string& dir, const char* name, const nlohmann::json& v
             throw systemError(temporary);
         data += n, left -= static_cast<size_t>(n);
     }
-    if (::fsync(fd.get()) < 0 || ::rename(temporary.c_str(), path.c_str()) < 0)
+    if (::fsync(fd.get()) < 0 || ::renameat(dir.fd.get(), temporaryName.c_str(), dir.fd.get(), name) < 0)
         throw systemError(path);
 }
 
-nlohmann::json readJson(const std::string& dir, const char* name)
+nlohmann::json readJson(const Directory& dir, const char* name)
 {
     std::string path = join(dir, name);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::openat(dir.fd.get(), name, O_RDONLY | O_CLOEXEC));
     struct stat st{};
     if (!fd || ::fstat(fd.get(), &st) < 0)
         throw StateError(path + ": " + std::strerror(errno));
@@ -81,20 +93,20 @@ nlohmann::json readJson(const std::string& dir, const char* name)
     }
 }
 
-UniqueFd createMemoryFile(const std::string& dir)
+UniqueFd createMemoryFile(const Directory& dir)
 {
     std::string path = join(dir, kMemoryFile);
-    ::unlink(path.c_str());  // a new file: the old one's blocks would stay where we write holes
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    ::unlinkat(dir.fd.get(), kMemoryFile, 0);  // a new file: the old one's blocks would stay where we write holes
+    UniqueFd fd(::openat(dir.fd.get(), kMemoryFile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd)
         throw systemError(path);
     return fd;
 }
 
-UniqueFd openMemoryFile(const std::string& dir)
+UniqueFd openMemoryFile(const Directory& dir)
 {
     std::string path = join(dir, kMemoryFile);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::openat(dir.fd.get(), kMemoryFile, O_RDONLY | O_CLOEXEC));
     if (!fd)
         throw StateError(path + ": " + std::strerror(errno));
     return fd;

@@ -23,12 +23,23 @@ constexpr const char* kMemoryFile = "memory";
 // "file:///abs/dir" -> "/abs/dir"; throws Error for any other URL.
 std::string directoryFromUrl(const std::string& url);
 
-void writeJson(const std::string& dir, const char* name, const nlohmann::json& value);
-// Throws StateError when the file is missing, too large or not JSON.
-nlohmann::json readJson(const std::string& dir, const char* name);
+// A snapshot directory, open: every file in it is opened relative to `fd`, so one the
+// caller opened and handed over (a VMM in a mount namespace of its own cannot reach the
+// path) serves as well as one named. `path` names it in messages.
+struct Directory {
+    UniqueFd fd;
+    std::string path;
+};
+// The directory of a file:// URL, made first (mode 0700) when `create`; throws Error
+// for a bad URL, a system error when it cannot be opened.
+Directory openDirectory(const std::string& url, bool create);
 
-UniqueFd createMemoryFile(const std::string& dir);
-UniqueFd openMemoryFile(const std::string& dir);
+void writeJson(const Directory& dir, const char* name, const nlohmann::json& value);
+// Throws StateError when the file is missing, too large or not JSON.
+nlohmann::json readJson(const Directory& dir, const char* name);
+
+UniqueFd createMemoryFile(const Directory& dir);
+UniqueFd openMemoryFile(const Directory& dir);
 
 // The state's format and version, checked: throws StateError naming what it found.
 void checkFormat(const nlohmann::json& state);
