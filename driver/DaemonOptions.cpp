@@ -1,11 +1,13 @@
 #include "DaemonOptions.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <stdexcept>
 
+#include "DaemonConfig.h"
 #include "i18n.h"
 
 namespace mica::driver {
@@ -19,6 +21,29 @@ int parseInt(const char* what, const char* text, int min)
     if (!*text || *end || v < min || v > 1000000)
         throw std::invalid_argument(std::string(what) + ": " + _("invalid number") + " '" + text + "'");
     return static_cast<int>(v);
+}
+
+// --vmm-uids or --vmm-user (one, not both), under --vmm-cgroup-parent.
+void resolveConfinement(DaemonOptions& o)
+{
+    o.confinement.reset();
+    if (o.vmmUids && o.vmmUser)
+        throw std::invalid_argument(_("--vmm-uids and --vmm-user (vmm_uids and vmm_user): set one, not both"));
+    if (o.vmmUids) {
+        o.confinement = process::parseUidRange(*o.vmmUids);
+    } else if (o.vmmUser) {
+        const passwd* user = ::getpwnam(o.vmmUser->c_str());
+        if (!user || user->pw_uid == 0)
+            throw std::invalid_argument("--vmm-user: '" + *o.vmmUser + "': " +
+                                        (user ? _("not root, that is what it is for") : _("no such user")));
+        o.confinement = process::ConfinementPolicy{};
+        o.confinement->user = *o.vmmUser;
+        o.confinement->userUid = user->pw_uid;
+        o.confinement->userGid = user->pw_gid;
+    } else {
+        return;
+    }
+    o.confinement->cgroupParent = o.vmmCgroupParent.value_or("/sys/fs/cgroup/machine.slice");
 }
 
 }  // namespace
@@ -35,9 +60,13 @@ std::string daemonUsage()
              "  --keepalive-count N      drop it after N unanswered pings\n"
              "  --vmm PATH               the mica-vmm binary to run domains with\n"
              "  --vmm-uids FIRST-LAST    run each VMM confined, as a uid of this range of its\n"
-             "                           own, without capabilities, in a cgroup of its own\n"
+             "                           own, without capabilities, in namespaces and a cgroup\n"
+             "                           of its own\n"
+             "  --vmm-user NAME          run each VMM confined as this user (a system user\n"
+             "                           for the purpose), in namespaces and a cgroup of its own\n"
              "  --vmm-cgroup-parent DIR  the cgroup (v2) the VMMs' cgroups go under\n"
              "                           (default /sys/fs/cgroup/machine.slice)\n"
+             "  --config FILE            settings to read instead of CONFIGDIR/virtmicad.conf\n"
              "  --host-root DIR          probe the host (capabilities) under DIR instead of /\n"
              "                           (tests: a recorded host of tests/data/domcaps/)\n"
              "  --help, --version\n");
@@ -46,7 +75,7 @@ std::string daemonUsage()
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
     enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kVmmUids,
-           kVmmCgroupParent, kHelp, kVersion };
+           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion };
     static const option longOpts[] = {
         {"root", required_argument, nullptr, kRoot},
         {"timeout", required_argument, nullptr, kTimeout},
@@ -57,13 +86,14 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"vmm", required_argument, nullptr, kVmm},
         {"host-root", required_argument, nullptr, kHostRoot},
         {"vmm-uids", required_argument, nullptr, kVmmUids},
+        {"vmm-user", required_argument, nullptr, kVmmUser},
         {"vmm-cgroup-parent", required_argument, nullptr, kVmmCgroupParent},
+        {"config", required_argument, nullptr, kConfig},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
         {nullptr, 0, nullptr, 0},
     };
     DaemonOptions o;
-    std::string cgroupParent = "/sys/fs/cgroup/machine.slice";
     optind = 1;
     opterr = 0;
     for (;;) {
@@ -79,8 +109,10 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kKaCount: o.keepaliveCount = parseInt("--keepalive-count", optarg, 0); break;
         case kVmm: o.vmm = optarg; break;
         case kHostRoot: o.hostRoot = optarg; break;
-        case kVmmUids: o.confinement = process::parseUidRange(optarg); break;
-        case kVmmCgroupParent: cgroupParent = optarg; break;
+        case kVmmUids: o.vmmUids = optarg; break;
+        case kVmmUser: o.vmmUser = optarg; break;
+        case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
+        case kConfig: o.config = optarg; break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:
@@ -92,8 +124,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         throw std::invalid_argument(std::string(_("unexpected argument: ")) + argv[optind]);
     if (o.root && o.root->empty())
         throw std::invalid_argument(_("--root needs a directory"));
-    if (o.confinement)
-        o.confinement->cgroupParent = cgroupParent;
+    resolveConfinement(o);
     return o;
 }
 
@@ -134,12 +165,27 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
             p.saveDir = p.configDir + "/save";   // libvirt's session QEMU: ~/.config/libvirt/qemu/save
         }
     }
+    p.configFile = p.configDir + "/virtmicad.conf";
     p.rwSocket = p.socketDir + "/virtmicad-sock";
     if (p.mode == DaemonMode::System)
         p.roSocket = p.socketDir + "/virtmicad-sock-ro";
     p.pidFile = o.root || p.mode == DaemonMode::Session ? p.socketDir + "/virtmicad.pid"
                                                         : "/run/virtmicad.pid";
     return p;
+}
+
+void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
+{
+    auto settings = readDaemonConfig(o.config.value_or(paths.configFile), !o.config);
+    auto take = [&](std::optional<std::string>& option, const char* name) {
+        auto it = settings.find(name);
+        if (!option && it != settings.end())
+            option = it->second;
+    };
+    take(o.vmmUids, "vmm_uids");
+    take(o.vmmUser, "vmm_user");
+    take(o.vmmCgroupParent, "vmm_cgroup_parent");
+    resolveConfinement(o);
 }
 
 }  // namespace mica::driver

@@ -18,8 +18,11 @@ struct DaemonOptions {
     int keepaliveCount = 5;
     std::optional<std::string> vmm;    // --vmm PATH (for the domain driver)
     std::optional<std::string> hostRoot;  // --host-root DIR: the capabilities probe reads DIR as /
-    // --vmm-uids FIRST-LAST and --vmm-cgroup-parent DIR: confine every VMM (Confinement.h).
-    std::optional<process::ConfinementPolicy> confinement;
+    std::optional<std::string> config;   // --config FILE: read instead of DaemonPaths::configFile
+    // --vmm-uids FIRST-LAST or --vmm-user NAME, and --vmm-cgroup-parent DIR, or the same
+    // settings of virtmicad.conf: confine every VMM (Confinement.h).
+    std::optional<std::string> vmmUids, vmmUser, vmmCgroupParent;
+    std::optional<process::ConfinementPolicy> confinement;   // worked out from those
     bool help = false;
     bool version = false;
 };
@@ -38,8 +41,13 @@ struct DaemonPaths {
     std::string configDir;   // persistent domain definitions
     std::string logDir;      // per-domain logs
     std::string saveDir;     // managed save images (NAME.save), kept across host reboots
+    std::string configFile;  // virtmicad.conf (DaemonConfig.h), in configDir; may be missing
 };
 
 DaemonPaths daemonPaths(const DaemonOptions& options);
+
+// Takes what the command line left unset from virtmicad.conf (--config FILE, else
+// paths.configFile) and works out `confinement` again. Throws std::invalid_argument.
+void applyDaemonConfig(DaemonOptions& options, const DaemonPaths& paths);
 
 }  // namespace mica::driver

@@ -40,9 +40,10 @@ void makeDir(const std::string& dir, std::filesystem::perms perms)
         throw std::runtime_error(dir + ": " + _("cannot create directory"));
 }
 
-int runDaemon(const DaemonOptions& options)
+int runDaemon(DaemonOptions options)
 {
     DaemonPaths paths = daemonPaths(options);
+    applyDaemonConfig(options, paths);
     auto dirPerms = paths.mode == DaemonMode::System ? std::filesystem::perms(0755)
                                                      : std::filesystem::perms(0700);
     makeDir(paths.socketDir, dirPerms);
@@ -50,7 +51,7 @@ int runDaemon(const DaemonOptions& options)
     domain::ManagerOptions managerOptions;
     if (options.confinement) {
         if (::geteuid() != 0)
-            throw std::invalid_argument(_("--vmm-uids: only a daemon running as root can run VMMs as other uids"));
+            throw std::invalid_argument(_("--vmm-uids, --vmm-user: only a daemon running as root can run VMMs as other uids"));
         managerOptions.confinement = options.confinement;
     }
 

@@ -126,6 +126,12 @@ struct TuneDef {
     bool needsCgroup() const { return cpuShares || hardLimitKiB || softLimitKiB || swapHardLimitKiB || blkioWeight; }
 };
 
+// <seclabel model='dac'>: the uid and gid the VMM runs as (SecLabel.h).
+struct SecLabelDef {
+    bool isStatic = false;   // type='static': `label`; dynamic: the daemon's vmm_uids/vmm_user
+    std::string label;       // "USER:GROUP", names or "+N"; of a dynamic one, what runs (live only)
+};
+
 struct DomainDef {
     int id = -1;  // live only
     std::string name;
@@ -152,6 +158,7 @@ struct DomainDef {
     bool pmGiven = false;  // <pm> with suspend-to-mem/-disk disabled
     MemoryBackingDef memoryBacking;
     TuneDef tune;
+    std::optional<SecLabelDef> seclabel;
 
     std::string emulator;
     std::vector<DiskDef> disks;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "ConfError.h"
+#include "SecLabel.h"
 #include "Tuning.h"
 #include "Xml.h"
 #include "i18n.h"
@@ -297,6 +298,7 @@ std::string formatDomainXml(const DomainDef& def, unsigned flags)
         Builder::set(b.add(pm, "suspend-to-disk"), "enabled", "no");
     }
     formatDevices(b, b.add(root, "devices"), def, live);
+    formatSecLabel(def, live, root);
 
     XmlBufferPtr buf(xmlBufferCreate());
     if (xmlNodeDump(buf.get(), doc.get(), root, 0, 1) < 0)

@@ -7,6 +7,7 @@
 
 #include "ConfError.h"
 #include "DomainXmlParserParts.h"
+#include "SecLabel.h"
 #include "Tuning.h"
 #include "Xml.h"
 #include "i18n.h"
@@ -387,6 +388,7 @@ DomainDef parseDomainXml(const std::string& xml, unsigned flags)
     if (xmlNode* mb = el.child("memoryBacking"))
         parseMemoryBacking(mb, def);
     parseTuning(el, def);
+    parseSecLabel(el, def);
     if (xmlNode* d = el.child("devices")) {
         ElementReader devices(d, "devices");
         parseDevices(devices, def);

@@ -54,6 +54,7 @@ struct Domain {
     std::string apiSocket;
     std::vector<std::string> createdTaps;
     std::optional<uid_t> vmmUid;          // a confined VMM's uid, while it runs or starts
+    gid_t vmmGid = 0;                     // and its gid
     bool starting = false;                // a start job is launching the VMM
     std::optional<unsigned> startingCid;  // the vsock CID that start has taken
     bool guestPoweredOff = false;         // the event monitor said "shutdown"

@@ -20,6 +20,7 @@
 #include "Cgroup.h"
 #include "ConfError.h"
 #include "ManagerSupport.h"
+#include "SecLabel.h"
 #include "SaveImage.h"
 #include "Tap.h"
 #include "ThreadAffinity.h"
@@ -180,6 +181,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             std::filesystem::create_directory(rq.confinement->jail);   // root's, empty
             process::createCgroup(rq.confinement->cgroup);
             d.vmmUid = rq.confinement->uid;
+            d.vmmGid = rq.confinement->gid;
             // Before the VMM's first instruction: its limits hold from the start.
             applyTuning(def.tune, rq.confinement->cgroup);
         }
@@ -291,6 +293,9 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             d.vmm = std::move(*result->vmm);
             d.createdTaps = result->createdTaps;
             d.live = std::move(live);
+            // As libvirt's DAC driver: the live XML says who the VMM runs as.
+            if (d.vmmUid && !(d.live.seclabel && d.live.seclabel->isStatic))
+                d.live.seclabel = conf::SecLabelDef{false, conf::dacLabel(*d.vmmUid, d.vmmGid)};
             if (!result->serialPath.empty() && d.live.serial)
                 d.live.serial->source.path = result->serialPath;
             if (d.live.vsock && d.live.vsock->autoCid)

@@ -1,4 +1,5 @@
 #include "DomainManager.h"
+#include "SecLabel.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -504,6 +505,7 @@ void DomainManager::saveStatus(const Domain& d) const
         s.def.serial->source.path.clear();
     s.createdTaps = d.createdTaps;
     s.vmmUid = d.vmmUid;
+    s.vmmGid = d.vmmGid;
     s.persistent = d.persistent;
     try {
         store_.saveStatus(s);
@@ -524,19 +526,36 @@ std::string DomainManager::cgroupOf(const conf::DomainDef& def) const
 
 std::optional<process::VmmConfinement> DomainManager::confinementFor(const conf::DomainDef& def) const
 {
-    if (!options_.confinement)
+    if (!options_.confinement) {
+        if (def.seclabel && def.seclabel->isStatic)
+            fail(VIR_ERR_CONFIG_UNSUPPORTED,
+                 _("a static <seclabel> needs a daemon that confines VMMs (vmm_uids or vmm_user in virtmicad.conf)"));
         return std::nullopt;
+    }
+    const auto& policy = *options_.confinement;
+    // Its root is mounted over run/NAME/jail, in its own mount namespace; in it the run
+    // directory is all it sees of the daemon's.
+    std::string runDir = store_.runDir(def.name);
+    auto confinement = [&](uid_t uid, gid_t gid) {
+        return process::VmmConfinement{uid, gid, cgroupOf(def), runDir + "/jail", {runDir}};
+    };
+    if (def.seclabel && def.seclabel->isStatic) {
+        try {
+            auto [uid, gid] = conf::resolveDacLabel(def.seclabel->label);
+            return confinement(uid, gid);
+        } catch (const conf::ConfError& e) {
+            failConf(e);
+        }
+    }
+    if (!policy.user.empty())
+        return confinement(policy.userUid, policy.userGid);
     std::set<uid_t> taken;
     for (const auto& [uuid, other] : domains_)
         if (other->vmmUid)
             taken.insert(*other->vmmUid);
-    const auto& policy = *options_.confinement;
     for (uid_t uid = policy.firstUid;; ++uid) {
         if (!taken.count(uid) && process::uidIsFree(uid))
-            // Its root is mounted over run/NAME/jail, in its own mount namespace; in it the
-            // run directory is all it sees of the daemon's.
-            return process::VmmConfinement{uid, static_cast<gid_t>(uid), cgroupOf(def),
-                                           store_.runDir(def.name) + "/jail", {store_.runDir(def.name)}};
+            return confinement(uid, static_cast<gid_t>(uid));
         if (uid == policy.lastUid)
             break;
     }
@@ -581,7 +600,7 @@ void DomainManager::load()
                 auto ping = process::vmmRequest(socket, "GET", "vmm.ping", std::nullopt, kReconnectCallMs);
                 answered = true;
                 auto info = process::vmmRequest(socket, "GET", "vm.info", std::nullopt, kReconnectCallMs);
-                if (ping.ok() && ping.body.value("pid", 0) == s.pid && info.ok())
+                if (ping.ok() && ping.peerPid == s.pid && info.ok())
                     vmState = info.body.value("state", "");
             } catch (const std::exception&) {
             }
@@ -623,6 +642,7 @@ void DomainManager::load()
         }
         d->createdTaps = s.createdTaps;
         d->vmmUid = s.vmmUid;
+        d->vmmGid = s.vmmGid;
         if (hung) {
             d->state = s.state;
             d->reason = s.reason;

@@ -124,7 +124,7 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
         bool pausedByUs = false;   // and left paused: resuming failed too
     };
     pool_.run([this, socket = d.apiSocket, path, xml, wasRunning, imageRunning, uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation, vmmUid = d.vmmUid]() -> std::function<void()> {
+               incarnation = d.incarnation, vmmUid = d.vmmUid, vmmGid = d.vmmGid]() -> std::function<void()> {
         Outcome out;
         std::string snapshotDir;
         bool paused = false;
@@ -141,7 +141,7 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
             snapshotDir = name.data();
             // A confined VMM writes it as its own uid, through an fd of the directory:
             // the path is outside its mount namespace.
-            if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, static_cast<gid_t>(*vmmUid)) < 0)
+            if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, vmmGid) < 0)
                 throw std::runtime_error(snapshotDir + ": chown: " + std::strerror(errno));
             UniqueFd directory(::open(snapshotDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             if (!directory)

@@ -152,7 +152,7 @@ void DomainStore::saveStatus(const DomainStatus& s) const
     if (!s.serialPty.empty())
         out << " serial='" << xmlEscape(s.serialPty) << "'";
     if (s.vmmUid)
-        out << " uid='" << *s.vmmUid << "'";
+        out << " uid='" << *s.vmmUid << "' gid='" << s.vmmGid << "'";
     out << ">\n";
     for (const auto& tap : s.createdTaps)
         out << "  <tap name='" << xmlEscape(tap) << "'/>\n";
@@ -184,6 +184,7 @@ std::vector<DomainStatus> DomainStore::loadStatuses() const
             s.serialPty = r.attr("serial").value_or("");
             if (auto uid = r.number("uid"))
                 s.vmmUid = static_cast<uid_t>(*uid);
+            s.vmmGid = static_cast<gid_t>(r.number("gid").value_or(s.vmmUid.value_or(0)));
             for (xmlNode* tap : r.children("tap"))
                 s.createdTaps.push_back(conf::ElementReader(tap, "tap").requireAttr("name"));
             xmlNode* dom = r.child("domain");

@@ -33,6 +33,7 @@ struct DomainStatus {
     std::string serialPty;        // the live /dev/pts/N of the serial port
     std::vector<std::string> createdTaps;   // TAPs to delete when the domain stops
     std::optional<uid_t> vmmUid;            // a confined VMM's uid
+    gid_t vmmGid = 0;                       // and gid
     bool persistent = true;
 };
 

@@ -19,6 +19,12 @@ namespace mica::process {
 
 struct ConfinementPolicy {
     uid_t firstUid = 0, lastUid = 0;   // inclusive; each running domain takes one
+    // Or, with `user` set (--vmm-user, the system user an install creates), every VMM
+    // runs as that user's uid and primary gid: its namespaces still keep each VMM away
+    // from the others' files, and its pid namespace from their processes.
+    std::string user;
+    uid_t userUid = 0;
+    gid_t userGid = 0;
     std::string cgroupParent;          // a cgroup v2 directory; each VMM gets a child of it
 };
 

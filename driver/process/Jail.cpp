@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kReadOnlyPaths[] = {"/usr", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache",
                                           "/etc/localtime"};
 constexpr const char* kDevicePaths[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
-                                        "/dev/ptmx", "/dev/pts"};
+                                        "/dev/ptmx"};
 
 }  // namespace
 
@@ -59,8 +59,14 @@ std::vector<JailStep> jailSteps(const std::string& mountPoint, const std::vector
     };
     for (const char* path : kReadOnlyPaths)
         show(path, Kind::BindReadOnly);
-    for (const char* path : kDevicePaths)
-        show(path, Kind::Bind);
+    for (const char* path : kDevicePaths) {
+        struct stat st{};
+        if (::stat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
+            directories("/dev");
+            steps.push_back({Kind::Device, {}, mountPoint + path, st.st_mode, st.st_rdev});
+        }
+    }
+    show("/dev/pts", Kind::Bind);
     directories("/proc");
     steps.push_back({Kind::Proc, {}, mountPoint + "/proc"});
     for (const auto& dir : ownDirs) {
@@ -76,7 +82,8 @@ const char* enterJail(const std::string& mountPoint, const std::vector<JailStep>
     // Nothing mounted here may reach the host's namespace.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         return "making its mounts private";
-    if (::mount("tmpfs", mountPoint.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+    // Not nodev: its /dev nodes are made in it. The VMM cannot make any (no CAP_MKNOD).
+    if (::mount("tmpfs", mountPoint.c_str(), "tmpfs", MS_NOSUID, "mode=0755,size=1m") < 0)
         return "mounting its root";
     for (const auto& step : steps) {
         const char* target = step.target.c_str();
@@ -92,6 +99,10 @@ const char* enterJail(const std::string& mountPoint, const std::vector<JailStep>
             ::close(fd);
             break;
         }
+        case Kind::Device:
+            if (::mknod(target, step.mode, step.device) < 0 || ::chmod(target, step.mode & 07777) < 0)
+                return "making a device node in its root";
+            break;
         case Kind::Symlink:
             if (::symlink(step.source.c_str(), target) < 0)
                 return "making a symbolic link in its root";
@@ -124,7 +135,7 @@ const char* enterJail(const std::string& mountPoint, const std::vector<JailStep>
     }
     if (::chdir("/") < 0)
         return "entering its root";
-    if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
+    if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID, nullptr) < 0)
         return "making its root read-only";
     return nullptr;
 }

@@ -5,7 +5,8 @@
 //     mica-vmm is linked dynamically and loads its time zone;
 //   - the device nodes any process expects (/dev/null, zero, full, random, urandom) and
 //     /dev/ptmx with /dev/pts for a pty console (the host's devpts, so the pty's name
-//     holds outside too);
+//     holds outside too; the ptmx node is made anew, since opening one finds its devpts
+//     as the "pts" beside it, which a node bound on its own has not);
 //   - a /proc of its own pid namespace (it sees no other process);
 //   - its own directories (the domain's run directory), read-write, each at its own path,
 //     so every path in its config and API means the same inside and out.
@@ -21,9 +22,11 @@ namespace mica::process {
 // One step of building the root. They are worked out before fork (jailSteps) so that the
 // child, which may only make async-signal-safe calls, runs plain syscalls (enterJail).
 struct JailStep {
-    enum class Kind { Directory, File, Symlink, Bind, BindReadOnly, Proc } kind;
+    enum class Kind { Directory, File, Device, Symlink, Bind, BindReadOnly, Proc } kind;
     std::string source;   // Bind*: the host path; Symlink: the link's text
     std::string target;   // the path in the new root, prefixed with the mount point
+    unsigned mode = 0;    // Device: the host node's mode and number
+    unsigned long device = 0;
 };
 
 // `mountPoint`: an empty directory the root is mounted over (in the child's namespace

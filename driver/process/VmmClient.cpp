@@ -140,6 +140,10 @@ VmmResponse vmmRequest(const std::string& socketPath, const char* method, const 
         }
     }
     VmmResponse out;
+    ucred peer{};
+    socklen_t peerLength = sizeof peer;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peerLength) == 0)
+        out.peerPid = peer.pid;
     if (in.empty())
         throw VmmUnreachable(what + ": " + _("the VMM closed the connection without answering"));
     if (in.compare(0, 9, "HTTP/1.1 ") != 0 || in.size() < 12 || headerEnd == std::string::npos)

@@ -15,6 +15,9 @@ namespace mica::process {
 struct VmmResponse {
     int status = 0;            // HTTP status
     nlohmann::json body;       // parsed body; null when empty
+    // The answering process as the kernel tells it (SO_PEERCRED), in the daemon's pid
+    // namespace: a VMM in its own says 1 of itself.
+    pid_t peerPid = 0;
     // The VMM's {"error": "..."} text, or a generic one, for non-2xx answers.
     std::string errorText() const;
     bool ok() const { return status >= 200 && status < 300; }

@@ -1,11 +1,15 @@
-// virtmicad's command line and the socket/pid paths design.md promises.
+// virtmicad's command line, its virtmicad.conf and the socket/pid paths design.md promises.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "DaemonConfig.h"
 #include "DaemonOptions.h"
 
 using namespace mica::driver;
@@ -92,4 +96,81 @@ TEST(DaemonPaths, SystemAndSession)
     ::unsetenv("XDG_RUNTIME_DIR");
     ::setenv("HOME", "/home/u", 1);
     EXPECT_EQ(daemonPaths(parse({"--session"})).rwSocket, "/home/u/.cache/libvirt/virtmicad-sock");
+}
+
+namespace {
+
+// A virtmicad.conf with `text`, removed at the end of the test.
+struct ConfigFile {
+    std::string path;
+    explicit ConfigFile(const std::string& text)
+    {
+        char name[] = "/tmp/virtmicad-conf-XXXXXX";
+        int fd = ::mkstemp(name);
+        ::close(fd);
+        path = name;
+        std::ofstream(path) << text;
+    }
+    ~ConfigFile() { ::unlink(path.c_str()); }
+};
+
+}  // namespace
+
+TEST(DaemonConfig, ReadsLibvirtSyntax)
+{
+    ConfigFile f("# confinement\n\n  vmm_uids = \"2000-2009\"   # a range\nvmm_cgroup_parent=\"/sys/fs/cgroup/x\"\n");
+    auto settings = readDaemonConfig(f.path, false);
+    EXPECT_EQ(settings.size(), 2u);
+    EXPECT_EQ(settings["vmm_uids"], "2000-2009");
+    EXPECT_EQ(settings["vmm_cgroup_parent"], "/sys/fs/cgroup/x");
+    EXPECT_TRUE(readDaemonConfig("/nonexistent/virtmicad.conf", true).empty());
+    EXPECT_THROW(readDaemonConfig("/nonexistent/virtmicad.conf", false), std::invalid_argument);
+}
+
+TEST(DaemonConfig, EveryMistakeNamesItsLine)
+{
+    for (const char* text : {"vmm_uid = \"1-2\"\n", "vmm_uids\n", "vmm_uids = \"1-2\n", "vmm_uids = \"1-2\" x\n",
+                             "vmm_uids = 1-2\n", "vmm_uids = \"1-2\"\nvmm_uids = \"3-4\"\n", "vmm_user = \n"}) {
+        ConfigFile f(text);
+        try {
+            readDaemonConfig(f.path, false);
+            ADD_FAILURE() << "accepted: " << text;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(f.path + ":"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(DaemonConfig, CommandLineWinsAndSettingsConfine)
+{
+    ConfigFile f("vmm_uids = \"3000-3009\"\nvmm_cgroup_parent = \"/sys/fs/cgroup/from-file\"\n");
+    auto o = parse({"--root", "/tmp/r", "--config", f.path});
+    applyDaemonConfig(o, daemonPaths(o));
+    ASSERT_TRUE(o.confinement);
+    EXPECT_EQ(o.confinement->firstUid, 3000u);
+    EXPECT_EQ(o.confinement->cgroupParent, "/sys/fs/cgroup/from-file");
+
+    o = parse({"--root", "/tmp/r", "--config", f.path, "--vmm-uids", "4000-4000"});
+    applyDaemonConfig(o, daemonPaths(o));
+    EXPECT_EQ(o.confinement->firstUid, 4000u);
+
+    // A --root daemon reads ROOT/etc/virtmicad.conf, which need not exist.
+    o = parse({"--root", "/nonexistent"});
+    EXPECT_EQ(daemonPaths(o).configFile, "/nonexistent/etc/virtmicad.conf");
+    applyDaemonConfig(o, daemonPaths(o));
+    EXPECT_FALSE(o.confinement);
+    o = parse({"--root", "/tmp/r", "--config", "/nonexistent/virtmicad.conf"});
+    EXPECT_THROW(applyDaemonConfig(o, daemonPaths(o)), std::invalid_argument);
+}
+
+TEST(DaemonConfig, VmmUser)
+{
+    // A user every Debian system has; its uid is not root's.
+    auto o = parse({"--vmm-user", "nobody"});
+    ASSERT_TRUE(o.confinement);
+    EXPECT_EQ(o.confinement->user, "nobody");
+    EXPECT_EQ(o.confinement->userUid, 65534u);
+    EXPECT_THROW(parse({"--vmm-user", "root"}), std::invalid_argument);
+    EXPECT_THROW(parse({"--vmm-user", "no-such-user-here"}), std::invalid_argument);
+    EXPECT_THROW(parse({"--vmm-user", "nobody", "--vmm-uids", "1-2"}), std::invalid_argument);
 }

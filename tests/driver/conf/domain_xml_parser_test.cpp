@@ -2,6 +2,9 @@
 
 #include <regex>
 
+#include "ConfError.h"
+#include "DomainXmlFormatter.h"
+#include "SecLabel.h"
 #include "TestXml.h"
 
 using namespace mica::conf;
@@ -297,4 +300,35 @@ TEST(DomainXmlParser, NamesAndTypes)
                VIR_ERR_XML_ERROR);
     auto d = parseDomainXml(std::regex_replace(domainXml(), std::regex("type='kvm'"), "type='kvm' id='4'"));
     EXPECT_EQ(d.id, 4);
+}
+
+TEST(DomainXmlParser, SecLabelDac)
+{
+    auto with = [](const std::string& seclabel) {
+        return std::regex_replace(domainXml(), std::regex("</domain>"), seclabel + "</domain>");
+    };
+    auto d = parseDomainXml(with("<seclabel type='static' model='dac' relabel='yes'><label>+107:kvm</label></seclabel>"));
+    ASSERT_TRUE(d.seclabel);
+    EXPECT_TRUE(d.seclabel->isStatic);
+    EXPECT_EQ(d.seclabel->label, "+107:kvm");
+    EXPECT_NE(formatDomainXml(d, VIR_DOMAIN_XML_INACTIVE)
+                  .find("<seclabel type=\"static\" model=\"dac\" relabel=\"yes\">\n    <label>+107:kvm</label>"),
+              std::string::npos)
+        << formatDomainXml(d, VIR_DOMAIN_XML_INACTIVE);
+    // A dynamic label's <label> is output (the live XML's): not kept from input.
+    d = parseDomainXml(with("<seclabel type='dynamic' model='dac'><label>+5:+5</label><imagelabel>+5:+5</imagelabel></seclabel>"));
+    EXPECT_FALSE(d.seclabel->isStatic);
+    EXPECT_TRUE(d.seclabel->label.empty());
+    parseError(with("<seclabel type='static' model='dac'/>"), VIR_ERR_XML_ERROR);
+    parseError(with("<seclabel type='static' model='dac'><label>107</label></seclabel>"), VIR_ERR_XML_ERROR);
+    parseError(with("<seclabel type='none'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
+    parseError(with("<seclabel type='dynamic' model='selinux'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
+    parseError(with("<seclabel type='dynamic' model='dac' relabel='no'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
+    parseError(with("<seclabel model='dac'/><seclabel model='dac'/>"), VIR_ERR_CONFIG_UNSUPPORTED);
+
+    EXPECT_EQ(resolveDacLabel("+107:+108"), std::make_pair(uid_t(107), gid_t(108)));
+    EXPECT_EQ(resolveDacLabel("nobody:nogroup"), std::make_pair(uid_t(65534), gid_t(65534)));
+    EXPECT_THROW(resolveDacLabel("+0:+5"), ConfError);          // root: never
+    EXPECT_THROW(resolveDacLabel("no-such-user:+5"), ConfError);
+    EXPECT_THROW(resolveDacLabel("+5:+99999999999"), ConfError);
 }
