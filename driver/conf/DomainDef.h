@@ -113,6 +113,8 @@ struct ClockTimer {  // kept: values mica's fixed RTC/PIT/no-HPET behaviour alre
 // which element is which cgroup file). Unset: the cgroup's default.
 struct TuneDef {
     std::optional<uint64_t> cpuShares;          // <cputune><shares>
+    std::optional<uint64_t> globalPeriod;       // <cputune><global_period>, µs
+    std::optional<uint64_t> globalQuota;        // <cputune><global_quota>, µs; unset: no limit
     std::optional<uint64_t> hardLimitKiB;       // <memtune><hard_limit>
     std::optional<uint64_t> softLimitKiB;       // <memtune><soft_limit>
     std::optional<uint64_t> swapHardLimitKiB;   // <memtune><swap_hard_limit>
@@ -123,7 +125,10 @@ struct TuneDef {
     std::set<unsigned> emulatorPin;
     bool operator==(const TuneDef&) const = default;
     // Whether anything here needs the VMM's cgroup (the pins do not).
-    bool needsCgroup() const { return cpuShares || hardLimitKiB || softLimitKiB || swapHardLimitKiB || blkioWeight; }
+    bool needsCgroup() const
+    {
+        return cpuShares || globalPeriod || globalQuota || hardLimitKiB || softLimitKiB || swapHardLimitKiB || blkioWeight;
+    }
 };
 
 // <seclabel model='dac'>: the uid and gid the VMM runs as (SecLabel.h).

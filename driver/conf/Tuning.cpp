@@ -12,18 +12,23 @@
 namespace mica::conf {
 
 // cgroup v2 takes weights of 1-10000 (default 100); libvirt's schema keeps the blkio
-// weight within 100-1000.
+// weight within 100-1000. The global period and quota (in µs, libvirt's limits) bound the
+// whole VMM: its cgroup's cpu.max.
 const std::vector<Tunable> kTunables = {
     {TuneGroup::Scheduler, VIR_DOMAIN_SCHEDULER_CPU_SHARES, "cputune", "shares", &TuneDef::cpuShares,
-     false, false, 1, 10000, 100, "cpu", "cpu.weight"},
+     false, ParamType::ULLong, 1, 10000, 100, "cpu", "cpu.weight"},
+    {TuneGroup::Scheduler, VIR_DOMAIN_SCHEDULER_GLOBAL_PERIOD, "cputune", "global_period", &TuneDef::globalPeriod,
+     false, ParamType::ULLong, 1000, 1000000, 100000, "cpu", "cpu.max"},
+    {TuneGroup::Scheduler, VIR_DOMAIN_SCHEDULER_GLOBAL_QUOTA, "cputune", "global_quota", &TuneDef::globalQuota,
+     false, ParamType::LLong, 1000, 17592186044415ull, ~0ull, "cpu", "cpu.max"},
     {TuneGroup::Memory, VIR_DOMAIN_MEMORY_HARD_LIMIT, "memtune", "hard_limit", &TuneDef::hardLimitKiB,
-     true, false, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.max"},
+     true, ParamType::ULLong, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.max"},
     {TuneGroup::Memory, VIR_DOMAIN_MEMORY_SOFT_LIMIT, "memtune", "soft_limit", &TuneDef::softLimitKiB,
-     true, false, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.high"},
+     true, ParamType::ULLong, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.high"},
     {TuneGroup::Memory, VIR_DOMAIN_MEMORY_SWAP_HARD_LIMIT, "memtune", "swap_hard_limit", &TuneDef::swapHardLimitKiB,
-     true, false, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.swap.max"},
+     true, ParamType::ULLong, 1, kMemoryUnlimited, kMemoryUnlimited, "memory", "memory.swap.max"},
     {TuneGroup::Blkio, VIR_DOMAIN_BLKIO_WEIGHT, "blkiotune", "weight", &TuneDef::blkioWeight,
-     false, true, 100, 1000, 100, "io", "io.weight"},
+     false, ParamType::UInt, 100, 1000, 100, "io", "io.weight"},
 };
 
 void checkTunable(const Tunable& t, uint64_t value)
@@ -34,8 +39,12 @@ void checkTunable(const Tunable& t, uint64_t value)
                               {t.param, std::to_string(t.min), std::to_string(t.max), std::to_string(value)}));
 }
 
-std::string cgroupValue(const Tunable& t, uint64_t value)
+std::string cgroupValue(const Tunable& t, const TuneDef& tune)
 {
+    if (std::string(t.file) == "cpu.max")
+        return (tune.globalQuota ? std::to_string(*tune.globalQuota) : "max") + " " +
+               std::to_string(tune.globalPeriod.value_or(100000));
+    uint64_t value = (tune.*t.field).value_or(t.unset);
     if (t.kib)
         return value >= kMemoryUnlimited ? "max" : std::to_string(value * 1024);
     return std::to_string(value);
@@ -138,6 +147,10 @@ void parseTuning(ElementReader& domain, DomainDef& def)
                 v = detail::parseMemoryKiB(value);
             } else {
                 std::string text = value.text();
+                if (t.type == ParamType::LLong && text == "-1") {   // no limit: as if not given
+                    value.finish();
+                    continue;
+                }
                 char* end = nullptr;
                 errno = 0;
                 unsigned long long n = std::strtoull(text.c_str(), &end, 10);

@@ -17,6 +17,9 @@ namespace mica::conf {
 
 enum class TuneGroup { Scheduler, Memory, Blkio };
 
+// The typed parameter's type on the wire. LLong ones take -1 for "no limit" (unset).
+enum class ParamType { UInt, ULLong, LLong };
+
 struct Tunable {
     TuneGroup group;
     const char* param;        // typed parameter (VIR_DOMAIN_SCHEDULER_CPU_SHARES, ...)
@@ -24,9 +27,9 @@ struct Tunable {
     const char* element;      // XML: shares, hard_limit, ...
     std::optional<uint64_t> TuneDef::*field;
     bool kib;                 // a memory size in KiB; VIR_DOMAIN_MEMORY_PARAM_UNLIMITED is "max"
-    bool unsignedInt;         // VIR_TYPED_PARAM_UINT on the wire (else ULLONG)
+    ParamType type;
     uint64_t min, max;        // accepted values
-    uint64_t unset;           // what a query reports when it is not set (the cgroup default)
+    uint64_t unset;           // what a query reports when it is not set (the cgroup default; LLong: -1)
     const char* controller;   // cgroup v2 controller
     const char* file;         // cgroup v2 file
 };
@@ -38,8 +41,8 @@ inline constexpr uint64_t kMemoryUnlimited = 9007199254740991ull;
 
 // Checks one value against the tunable; throws ConfError (invalid argument) naming it.
 void checkTunable(const Tunable& t, uint64_t value);
-// What the cgroup file gets for a value.
-std::string cgroupValue(const Tunable& t, uint64_t value);
+// What t's cgroup file gets for the values in `tune` (cpu.max holds two: quota and period).
+std::string cgroupValue(const Tunable& t, const TuneDef& tune);
 
 // libvirt's cpuset syntax ("0-3,^2,5"): parsed (ConfError naming `what` when malformed
 // or empty) and written back as ranges ("0-1,3,5").

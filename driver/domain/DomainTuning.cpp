@@ -23,19 +23,21 @@ std::vector<rpc::TypedParam> DomainManager::tuneParameters(const rpc::DomainRef&
         if (t.group != group)
             continue;
         uint64_t v = (def.tune.*t.field).value_or(t.unset);
-        if (t.unsignedInt)
-            out.push_back({t.param, static_cast<std::uint32_t>(v)});
-        else
-            out.push_back({t.param, v});
+        switch (t.type) {
+        case conf::ParamType::UInt: out.push_back({t.param, static_cast<std::uint32_t>(v)}); break;
+        case conf::ParamType::ULLong: out.push_back({t.param, v}); break;
+        case conf::ParamType::LLong: out.push_back({t.param, static_cast<std::int64_t>(v)}); break;   // unset: -1
+        }
     }
     return out;
 }
 
 void DomainManager::applyTuning(const conf::TuneDef& tune, const std::string& cgroup) const
 {
+    // An LLong one may have gone back to "no limit": its file is written either way.
     for (const auto& t : conf::kTunables)
-        if (auto v = tune.*t.field)
-            process::writeCgroupFile(cgroup, t.file, conf::cgroupValue(t, *v));
+        if (tune.*t.field || t.type == conf::ParamType::LLong)
+            process::writeCgroupFile(cgroup, t.file, conf::cgroupValue(t, tune));
 }
 
 void DomainManager::editDefinition(Domain& d, const std::function<void(conf::DomainDef&)>& edit)
@@ -54,7 +56,7 @@ void DomainManager::checkTuningCanApply(const conf::TuneDef& tune) const
 {
     if (tune.needsCgroup() && !options_.confinement)
         fail(VIR_ERR_CONFIG_UNSUPPORTED,
-             _("<cputune>, <memtune> and <blkiotune> need a cgroup per VMM: run virtmicad with --vmm-uids"));
+             _("<cputune>, <memtune> and <blkiotune> need a cgroup per VMM: set vmm_uids or vmm_user in virtmicad.conf"));
 }
 
 void DomainManager::setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup group,
@@ -74,12 +76,18 @@ void DomainManager::setTuneParameters(const rpc::DomainRef& dom, conf::TuneGroup
         if (!t)
             fail(VIR_ERR_INVALID_ARG, conf::subst(_("parameter '%1' is not supported by mica"), {p.field}));
         uint64_t v = 0;
-        if (t->unsignedInt && std::holds_alternative<std::uint32_t>(p.value))
+        if (t->type == conf::ParamType::UInt && std::holds_alternative<std::uint32_t>(p.value))
             v = std::get<std::uint32_t>(p.value);
-        else if (!t->unsignedInt && std::holds_alternative<std::uint64_t>(p.value))
+        else if (t->type == conf::ParamType::ULLong && std::holds_alternative<std::uint64_t>(p.value))
             v = std::get<std::uint64_t>(p.value);
+        else if (t->type == conf::ParamType::LLong && std::holds_alternative<std::int64_t>(p.value))
+            v = static_cast<uint64_t>(std::get<std::int64_t>(p.value));
         else
             fail(VIR_ERR_INVALID_ARG, conf::subst(_("parameter '%1' has the wrong type"), {p.field}));
+        if (t->type == conf::ParamType::LLong && std::get<std::int64_t>(p.value) == -1) {   // no limit
+            (tune.*t->field).reset();
+            continue;
+        }
         try {
             conf::checkTunable(*t, v);
         } catch (const conf::ConfError& e) {

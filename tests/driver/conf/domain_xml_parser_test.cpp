@@ -5,6 +5,7 @@
 #include "ConfError.h"
 #include "DomainXmlFormatter.h"
 #include "SecLabel.h"
+#include "Tuning.h"
 #include "TestXml.h"
 
 using namespace mica::conf;
@@ -331,4 +332,26 @@ TEST(DomainXmlParser, SecLabelDac)
     EXPECT_THROW(resolveDacLabel("+0:+5"), ConfError);          // root: never
     EXPECT_THROW(resolveDacLabel("no-such-user:+5"), ConfError);
     EXPECT_THROW(resolveDacLabel("+5:+99999999999"), ConfError);
+}
+
+TEST(DomainXmlParser, GlobalPeriodAndQuotaAreTheCgroupsCpuMax)
+{
+    auto with = [](const std::string& cputune) {
+        return std::regex_replace(domainXml(), std::regex("</domain>"), "<cputune>" + cputune + "</cputune></domain>");
+    };
+    auto d = parseDomainXml(with("<global_period>50000</global_period><global_quota>25000</global_quota>"));
+    EXPECT_EQ(d.tune.globalPeriod, 50000u);
+    EXPECT_EQ(d.tune.globalQuota, 25000u);
+    const Tunable* cpuMax = nullptr;
+    for (const auto& t : kTunables)
+        if (std::string(t.element) == "global_quota")
+            cpuMax = &t;
+    ASSERT_TRUE(cpuMax);
+    EXPECT_EQ(cgroupValue(*cpuMax, d.tune), "25000 50000");
+    d = parseDomainXml(with("<global_quota>-1</global_quota>"));   // no limit
+    EXPECT_FALSE(d.tune.globalQuota);
+    EXPECT_EQ(cgroupValue(*cpuMax, d.tune), "max 100000");
+    parseError(with("<global_period>999</global_period>"), VIR_ERR_XML_ERROR);
+    parseError(with("<global_quota>-2</global_quota>"), VIR_ERR_XML_ERROR);
+    parseError(with("<period>1000</period>"), VIR_ERR_CONFIG_UNSUPPORTED);   // per vCPU: not yet
 }
