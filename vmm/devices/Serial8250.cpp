@@ -19,7 +19,8 @@ namespace {
 // Register offsets and bits of the 16550A.
 constexpr uint8_t kData = 0, kIer = 1, kIir = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
 constexpr uint8_t kIerRx = 0x01, kIerThr = 0x02;
-constexpr uint8_t kIirNone = 0x01, kIirThr = 0x02, kIirRx = 0x04, kIirFifo = 0xc0;
+constexpr uint8_t kIirNone = 0x01, kIirThr = 0x02, kIirRx = 0x04, kIirFifo = 0xc0, kIirFifo64 = 0x20;
+constexpr uint8_t kFcrEnable = 0x01, kFcrClearRx = 0x02, kFcrFifo64 = 0x20;
 constexpr uint8_t kLcrDlab = 0x80;
 constexpr uint8_t kMcrLoop = 0x10, kMcrOut2 = 0x08;
 constexpr uint8_t kLsrDataReady = 0x01, kLsrThrEmpty = 0x20, kLsrIdle = 0x40;
@@ -115,7 +116,9 @@ uint8_t Serial8250::readRegister(uint8_t reg)
         uint8_t id = interruptId();
         if (id == kIirThr)
             thrInterrupt_ = false;  // reading IIR acknowledges "transmitter empty"
-        return id | ((fcr_ & 1) ? kIirFifo : 0);
+        if (!(fcr_ & kFcrEnable))
+            return id;
+        return id | kIirFifo | ((fcr_ & kFcrFifo64) ? kIirFifo64 : 0);
     }
     case kLcr:
         return lcr_;
@@ -159,8 +162,10 @@ void Serial8250::writeRegister(uint8_t reg, uint8_t value)
         }
         break;
     case kIir:  // FCR
-        fcr_ = value;
-        if (value & 0x02)
+        // The TI16750's 64-byte FIFO: set only while DLAB is, cleared by any FCR write
+        // without it (as Linux's 8250 driver detects and programs it).
+        fcr_ = (lcr_ & kLcrDlab) ? value : static_cast<uint8_t>(value & ~kFcrFifo64);
+        if (value & kFcrClearRx)
             rx_.clear();
         break;
     case kLcr:

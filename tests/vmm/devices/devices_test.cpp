@@ -189,3 +189,22 @@ TEST(IoBus, DispatchesByRangeAndRefusesOverlaps)
     EXPECT_FALSE(bus.read(0x500, {&v, 1}));
     EXPECT_EQ(v, 0xff);
 }
+
+// Linux's 8250 autoconfig (autoconfig_16550a) tells a TI16750 by IIR bit 5: set by FCR
+// bit 5 written with DLAB set, not without; it then loads 64 bytes per THRE interrupt.
+TEST(Serial8250, LinuxFindsA16750)
+{
+    IrqRecorder irq;
+    Serial8250 uart(irq.line(), nullptr);
+    out(uart, 3, 0x00);          // LCR: DLAB clear
+    out(uart, 2, 0x01 | 0x20);   // FCR: FIFO on, 64-byte mode asked
+    EXPECT_EQ(in(uart, 2) >> 5, 6);
+    out(uart, 2, 0x01);
+    out(uart, 3, 0xbf);          // DLAB set (UART_LCR_CONF_MODE_A)
+    out(uart, 2, 0x01 | 0x20);
+    EXPECT_EQ(in(uart, 2) >> 5, 7);
+    out(uart, 2, 0x01);          // written with DLAB set, without bit 5: 16-byte mode
+    EXPECT_EQ(in(uart, 2) >> 5, 6);
+    out(uart, 2, 0x00);          // FIFOs off: IIR says neither
+    EXPECT_EQ(in(uart, 2) >> 5, 0);
+}
