@@ -1,5 +1,4 @@
 #include "DomainManager.h"
-#include "SecLabel.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include "DomainXmlParser.h"
 #include "ManagerSupport.h"
 #include "RpcError.h"
+#include "SecLabel.h"
 #include "Tap.h"
 #include "VmmClient.h"
 #include "i18n.h"

@@ -50,8 +50,8 @@ bool uidIsFree(uid_t uid);
 // chown -R: the VMM's run directory and the snapshot directories it writes or reads.
 void chownTree(const std::string& path, uid_t uid, gid_t gid);
 
-// What the forked child does before exec, prepared by the parent (after fork only
-// async-signal-safe calls may run): enterConfinement() builds and enters its root (in
+// What the child does before exec, prepared by the parent (after clone3 only raw system
+// calls may run): enterConfinement() builds and enters its root (in
 // the namespaces the child was cloned into), moves the child into its cgroup,
 // drops supplementary groups, takes the gid and uid, drops every capability and sets
 // no_new_privs; the child then executes the VMM from `executable`, opened before the
