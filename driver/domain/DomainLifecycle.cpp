@@ -245,6 +245,12 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                 rq.restoreUrl = "file://" + restoreDir;
                 rq.restoreMemoryFile = restoreImage;
                 rq.restoreMemoryOffset = h.memoryOffset;
+                // Private anonymous RAM (the default) maps the image's pages as the guest
+                // touches them: the guest runs at once, and untouched RAM is never read.
+                // The image must then stay as it is while the guest runs, which it does:
+                // saves write a new file and rename it, and removing it keeps the inode.
+                const auto& mb = def.memoryBacking;
+                rq.restoreOnDemand = !mb.hugepages && !mb.memfd() && !mb.shared();
             }
             *result = process::launchVmm(rq);
         } catch (const std::exception& e) {

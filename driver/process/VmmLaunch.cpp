@@ -139,6 +139,8 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
                     throw std::runtime_error(rq.restoreMemoryFile + ": " + std::strerror(errno));
                 body["memory_fd"] = add(std::move(image), rq.restoreMemoryFile);
                 body["memory_offset"] = rq.restoreMemoryOffset;
+                if (rq.restoreOnDemand)
+                    body["memory_restore_mode"] = "ondemand";
             }
             call("PUT", "vm.restore", body, fdNumbers);
             if (!rq.paused)

@@ -34,6 +34,9 @@ struct VmmLaunchRequest {
     // byte on (a save image); the VMM gets the file as an fd.
     std::string restoreMemoryFile;
     std::uint64_t restoreMemoryOffset = 0;
+    // The RAM mapped from the image as the guest touches it (vm.restore's "ondemand")
+    // instead of read in whole first.
+    bool restoreOnDemand = false;
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
     std::optional<VmmConfinement> confinement;   // run the VMM confined so
