@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,8 +22,12 @@ namespace mica::process {
 
 namespace {
 
-// The files a VmConfig names that the VMM opens: path -> open(2) flags. A path named
-// twice with different access is opened read-write.
+// open(2) flags of a file to hand over; this one instead: a unix socket listening there
+// (a serial or console backend in socket mode, whose path a confined VMM cannot reach).
+constexpr int kListeningSocket = -1;
+
+// The files a VmConfig names that the VMM opens: path -> open(2) flags or
+// kListeningSocket. A path named twice with different access is opened read-write.
 std::map<std::string, int> filesToHand(const nlohmann::json& config)
 {
     std::map<std::string, int> files;
@@ -51,13 +57,31 @@ std::map<std::string, int> filesToHand(const nlohmann::json& config)
     });
     each("disks", [&](const nlohmann::json& disk) { name(disk, "path", disk.value("readonly", false) ? O_RDONLY : O_RDWR); });
     each("rng", [&](const nlohmann::json& rng) { name(rng, "src", O_RDONLY); });
-    // Output files of the serial port and console (mode "file"): created as the VMM would.
+    // Output files of the serial port and console (mode "file"): created as the VMM would;
+    // and their sockets (mode "socket"), listening as the VMM would.
     for (const char* key : {"serial", "console"})
         each(key, [&](const nlohmann::json& backend) {
-            if (backend.value("mode", "") == "file")
+            std::string mode = backend.value("mode", "");
+            if (mode == "file")
                 name(backend, "path", O_WRONLY | O_CREAT | O_APPEND);
+            if (mode == "socket")
+                name(backend, "path", kListeningSocket);
         });
     return files;
+}
+
+UniqueFd listenOn(const std::string& path)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        throw std::runtime_error(path + ": " + _("socket path too long"));
+    std::strcpy(addr.sun_path, path.c_str());
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ::unlink(path.c_str());
+    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd.get(), 1) < 0)
+        return UniqueFd();
+    return fd;
 }
 
 }  // namespace
@@ -105,7 +129,7 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         if (rq.confinement)
             files["/dev/kvm"] = O_RDWR;
         for (const auto& [path, flags] : files) {
-            UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
+            UniqueFd fd = flags == kListeningSocket ? listenOn(path) : UniqueFd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
             if (!fd)
                 throw std::runtime_error(path + ": " + std::strerror(errno));
             handed[path] = add(std::move(fd), path);

@@ -86,6 +86,14 @@ CharBackend::CharBackend(const CharBackendConfig& config, const std::string& nam
         break;
     }
     case Kind::Socket: {
+        if (opened) {
+            // The caller's listening socket on the path (virtmicad's, for a VMM that
+            // cannot reach the path in its own mount namespace).
+            listener_ = std::move(opened);
+            setNonBlocking(listener_.get());
+            path_ = config.path;
+            break;
+        }
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         if (config.path.size() >= sizeof addr.sun_path)

@@ -29,7 +29,8 @@ public:
     using DrainHandler = std::function<void()>;
     // Opens the backend now (creates the pty or socket) so errors come before boot.
     // `opened`: for a file backend, the caller's fd on its path (VmConfig::handedFile),
-    // used instead of opening it.
+    // used instead of opening it; for a socket backend, the caller's socket listening on
+    // its path.
     CharBackend(const CharBackendConfig&, const std::string& name, UniqueFd opened = UniqueFd());
     ~CharBackend();
 
