@@ -108,6 +108,7 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
             x86::setupBootVcpu(*vcpu, memory_, *entry);
         vcpus_.push_back(std::move(vcpu));
     }
+    openKvmStats();
     loop_ = loop;
     startCoalescing(kvm);
     msrIndices_ = kvm.msrIndexList();
@@ -469,10 +470,29 @@ void VirtualMachine::park(kvm::Vcpu& vcpu)
     vcpu.setImmediateExit(false);
 }
 
+void VirtualMachine::openKvmStats()
+{
+    try {
+        vmStats_.emplace(vm_.fd());
+        for (const auto& vcpu : vcpus_)
+            vcpuStats_.emplace_back(vcpu->fd());
+    } catch (const Error& e) {
+        // A kernel before 5.14: vm.counters has no "kvm:" entries then.
+        vmStats_.reset();
+        vcpuStats_.clear();
+        std::cerr << "mica-vmm: no KVM statistics: " << e.what() << std::endl;
+    }
+}
+
 nlohmann::json VirtualMachine::counters()
 {
     auto serial = serial_->counters();
     nlohmann::json out = {{"serial", {{"tx_bytes", serial.txBytes}, {"rx_bytes", serial.rxBytes}}}};
+    if (vmStats_) {
+        out["kvm:vm"] = vmStats_->read();
+        for (size_t i = 0; i < vcpuStats_.size(); ++i)
+            out["kvm:vcpu" + std::to_string(i)] = vcpuStats_[i].read();
+    }
     // "disk:ID" and "net:ID": one flat level, as the API schema says.
     auto add = [&out](const char* kind, const auto& devices) {
         for (const auto& [id, device] : devices)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "AcpiPm.h"
+#include "BinaryStats.h"
 #include "CoalescedRing.h"
 #include "EventLoop.h"
 #include "GsiRouter.h"
@@ -97,6 +98,7 @@ private:
     void resumeDevices();
     void createPciDevices(EventLoop* loop, CharBackend* consoleBackend);
     void writePlatformTables();
+    void openKvmStats();
     void vcpuLoop(kvm::Vcpu& vcpu);
     void park(kvm::Vcpu& vcpu);
     void kickAll();  // with mutex_ held
@@ -133,6 +135,9 @@ private:
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
     std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+    // KVM's own counters of the VM and of each vCPU (vm.counters' "kvm:vm", "kvm:vcpuN").
+    std::optional<kvm::BinaryStats> vmStats_;
+    std::vector<kvm::BinaryStats> vcpuStats_;
     // COM1's data register writes queue here (no exit per byte); drained before each exit
     // is handled and by drainTimer_ on `loop_`, for a guest that writes and then waits.
     std::unique_ptr<kvm::CoalescedRing> coalesced_;
