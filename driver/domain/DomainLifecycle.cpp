@@ -442,6 +442,12 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     d.createdTaps.clear();
     std::error_code ec;
     std::filesystem::remove_all(store_.runDir(d.def.name), ec);
+    // The unix sockets of its serial port and console were the daemon's (VmmLaunch hands
+    // them over listening); a confined VMM cannot remove them.
+    for (const conf::CharSource* source : {d.live.serial ? &d.live.serial->source : nullptr,
+                                           d.live.console ? &d.live.console->source : nullptr})
+        if (source && source->type == conf::CharSource::Type::Unix && !source->path.empty())
+            std::filesystem::remove(source->path, ec);
     if (d.vmmUid)
         process::removeCgroup(cgroupOf(d.def));
     d.vmmUid.reset();
