@@ -40,6 +40,7 @@ enum : std::int32_t {
     kSetMemoryParameters = 197, kGetMemoryParameters = 198, kSetBlkioParameters = 205, kGetBlkioParameters = 206,
     kSetSchedulerParametersFlags = 219, kGetSchedulerParametersFlags = 223,
     kPinVcpu = 26, kPinVcpuFlags = 225, kGetVcpuPinInfo = 230, kPinEmulator = 279, kGetEmulatorPinInfo = 280,
+    kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298,
 };
 
 
@@ -246,6 +247,33 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     addDomJob(d, kManagedSaveRemove, true, false, [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) {
         m.managedSaveRemove(dom, f, done);
     });
+
+    // The async job (a save) watched and aborted beside it (DomainAsyncJob.cpp).
+    addDom(d, kGetJobInfo, [&m](const DomainRef& dom, XdrEncoder& ret) {
+        domain::JobStats s = m.jobStats(dom, 0);
+        ret.putI32(s.type);
+        // time elapsed, remaining; data total, processed, remaining; memory the same;
+        // file the same (none).
+        for (std::uint64_t v : {s.elapsedMs, std::uint64_t{0}, s.total, s.processed, s.total - s.processed, s.total,
+                                s.processed, s.total - s.processed, std::uint64_t{0}, std::uint64_t{0}, std::uint64_t{0}})
+            ret.putU64(v);
+    });
+    addDomFlags(d, kGetJobStats, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        domain::JobStats s = m.jobStats(dom, f);
+        ret.putI32(s.type);
+        std::vector<rpc::TypedParam> params;
+        if (s.type != VIR_DOMAIN_JOB_NONE)
+            params = {{VIR_DOMAIN_JOB_OPERATION, static_cast<std::int32_t>(s.operation)},
+                      {VIR_DOMAIN_JOB_TIME_ELAPSED, s.elapsedMs},
+                      {VIR_DOMAIN_JOB_DATA_TOTAL, s.total},
+                      {VIR_DOMAIN_JOB_DATA_PROCESSED, s.processed},
+                      {VIR_DOMAIN_JOB_DATA_REMAINING, s.total - s.processed},
+                      {VIR_DOMAIN_JOB_MEMORY_TOTAL, s.total},
+                      {VIR_DOMAIN_JOB_MEMORY_PROCESSED, s.processed},
+                      {VIR_DOMAIN_JOB_MEMORY_REMAINING, s.total - s.processed}};
+        rpc::encodeTypedParams(ret, params);
+    });
+    addDom(d, kAbortJob, [&m](const DomainRef& dom, XdrEncoder&) { m.abortJob(dom); });
 
     // Queries
     addDom(d, kGetInfo, [&m](const DomainRef& dom, XdrEncoder& ret) {

@@ -183,12 +183,12 @@ nlohmann::json VirtualMachine::saveState()
     };
 }
 
-uint64_t VirtualMachine::saveMemory(int memoryFd)
+uint64_t VirtualMachine::saveMemory(int memoryFd, const std::atomic<bool>* cancel)
 {
     std::lock_guard lock(mutex_);
     if (!pauseRequested_)
         throw Error("the VM must be paused to save its memory");
-    return snapshot::saveMemory(memory_, memoryFd).bytesWritten;
+    return snapshot::saveMemory(memory_, memoryFd, cancel).bytesWritten;
 }
 
 void VirtualMachine::pauseDevices()

@@ -76,7 +76,8 @@ public:
     void resume();
     // A paused VM's state (state.json) and RAM (into `memoryFd`); returns bytes written.
     nlohmann::json saveState();
-    uint64_t saveMemory(int memoryFd);
+    // `cancel`: as snapshot::saveMemory's.
+    uint64_t saveMemory(int memoryFd, const std::atomic<bool>* cancel = nullptr);
     Serial8250& serial() { return *serial_; }
     // Bytes from the console backend for the guest's hvc0 (dropped without a console).
     void consoleInput(std::span<const uint8_t> bytes);

@@ -132,11 +132,20 @@ void Vmm::snapshot(const std::string& destinationUrl, UniqueFd handedDirectory)
     } catch (const Error& e) {
         throw ApiError(400, e.what());
     }
+    // A cancel asked for before this snapshot began was for an earlier one.
+    snapshotCancel_ = false;
     // state.json last: a directory that has one holds a whole snapshot.
     ::unlinkat(dir.fd.get(), snapshot::kStateFile, 0);
     snapshot::writeJson(dir, snapshot::kConfigFile, vmConfigToJson(*config_));
     auto memory = snapshot::createMemoryFile(dir);
-    uint64_t written = current_->saveMemory(memory.get());
+    uint64_t written = 0;
+    try {
+        written = current_->saveMemory(memory.get(), &snapshotCancel_);
+    } catch (const Error& e) {
+        if (!snapshotCancel_)
+            throw;
+        throw ApiError(409, _("the snapshot was cancelled"));
+    }
     snapshot::writeJson(dir, snapshot::kStateFile, current_->saveState());
     events_.emit("snapshotted", {{"destination_url", destinationUrl}, {"memory_bytes_written", written}});
 }

@@ -3,6 +3,7 @@
 // line drive. The running VM lives on a `vm` thread that also serves guest reboots.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,9 @@ public:
     // `handedDirectory`: that directory, opened by the caller (vm.snapshot's
     // destination_fd), for a VMM that cannot reach the path itself.
     void snapshot(const std::string& destinationUrl, UniqueFd handedDirectory = {});
+    // Stops a vm.snapshot writing RAM (it answers 409, the directory half written): the
+    // SIGUSR2 handler's, async from the API thread.
+    void cancelSnapshot() { snapshotCancel_ = true; }
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
     // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not
     // the directory's memory file but fds[index] from byte offset on (a save image).
@@ -96,6 +100,7 @@ private:
     VirtualMachine* current_ = nullptr;  // owned by the vm thread while it runs
     std::mutex joinMutex_;      // two threads must never join vmThread_ at once
     std::thread vmThread_;
+    std::atomic<bool> snapshotCancel_{false};
 };
 
 }  // namespace mica

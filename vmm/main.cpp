@@ -69,12 +69,14 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    // SIGINT and SIGTERM end the VMM through the devices loop; every thread started
-    // from here on inherits the blocked mask, so only the signalfd sees them.
+    // SIGINT and SIGTERM end the VMM through the devices loop (SIGUSR2 cancels a snapshot
+    // there); every thread started from here on inherits the blocked mask, so only the
+    // signalfd sees them. Blocked, they also reach a VMM that is its pid namespace's init.
     sigset_t endSignals;
     sigemptyset(&endSignals);
     sigaddset(&endSignals, SIGINT);
     sigaddset(&endSignals, SIGTERM);
+    sigaddset(&endSignals, SIGUSR2);   // not an end: cancels a vm.snapshot writing RAM
     pthread_sigmask(SIG_BLOCK, &endSignals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     installVcpuKickHandler();
@@ -115,7 +117,11 @@ int main(int argc, char** argv)
             throw systemError("signalfd");
         loop.add(signals.get(), [&] {
             signalfd_siginfo info{};
-            if (::read(signals.get(), &info, sizeof info) == sizeof info)
+            if (::read(signals.get(), &info, sizeof info) != sizeof info)
+                return;
+            if (info.ssi_signo == SIGUSR2)
+                vmm.cancelSnapshot();
+            else
                 vmm.requestExit(128 + static_cast<int>(info.ssi_signo));
         });
         std::optional<ApiServer> api;

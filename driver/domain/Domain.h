@@ -14,6 +14,7 @@
 
 #include <libvirt/libvirt.h>
 
+#include "AsyncJob.h"
 #include "DomainDef.h"
 #include "DomainJob.h"
 #include "RemoteTypes.h"
@@ -55,6 +56,8 @@ struct Domain {
     std::vector<std::string> createdTaps;
     std::optional<uid_t> vmmUid;          // a confined VMM's uid, while it runs or starts
     gid_t vmmGid = 0;                     // and its gid
+    std::shared_ptr<AsyncJob> asyncJob;   // a save under way (AsyncJob.h)
+    std::optional<JobStats> lastJob;      // how the last one ended
     bool starting = false;                // a start job is launching the VMM
     std::optional<unsigned> startingCid;  // the vsock CID that start has taken
     bool guestPoweredOff = false;         // the event monitor said "shutdown"

@@ -122,6 +122,10 @@ public:
     void reboot(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void reset(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void suspend(const rpc::DomainRef& dom, JobDone done);
+    // The async job under way (a save), or with VIR_DOMAIN_JOB_STATS_COMPLETED the last
+    // one that ended; abortJob stops the one under way (DomainAsyncJob.cpp).
+    JobStats jobStats(const rpc::DomainRef& dom, unsigned flags) const;
+    void abortJob(const rpc::DomainRef& dom);
     void resume(const rpc::DomainRef& dom, JobDone done);
 
     // Save images (SaveImage.h; DomainSave.cpp). flags: VIR_DOMAIN_SAVE_RUNNING/PAUSED.

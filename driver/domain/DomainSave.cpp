@@ -118,14 +118,25 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
     bool imageRunning = (flags & VIR_DOMAIN_SAVE_RUNNING) ? true : (flags & VIR_DOMAIN_SAVE_PAUSED) ? false : wasRunning;
     std::string xml = conf::formatDomainXml(d.live, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
     store_.note(d.def.name, "saving to " + path);
+    // Watched with domjobinfo, stopped with domjobabort (DomainAsyncJob.cpp): the RAM goes
+    // out twice, into the VMM's snapshot and then into the image.
+    auto job = std::make_shared<AsyncJob>();
+    job->operation = VIR_DOMAIN_JOB_OPERATION_SAVE;
+    job->startedMs = rpc::EventLoop::nowMs();
+    job->total = 2 * d.live.memoryKiB * 1024;
+    d.asyncJob = job;
 
     struct Outcome {
         std::optional<rpc::RemoteError> error;
         bool pausedByUs = false;   // and left paused: resuming failed too
     };
     pool_.run([this, socket = d.apiSocket, path, xml, wasRunning, imageRunning, uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation, vmmUid = d.vmmUid, vmmGid = d.vmmGid]() -> std::function<void()> {
+               incarnation = d.incarnation, vmmUid = d.vmmUid, vmmGid = d.vmmGid, job]() -> std::function<void()> {
         Outcome out;
+        auto checkAbort = [&] {
+            if (job->abort)
+                throw SaveImageAborted();
+        };
         std::string snapshotDir;
         bool paused = false;
         try {
@@ -139,6 +150,10 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
             if (!::mkdtemp(name.data()))
                 throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
             snapshotDir = name.data();
+            {
+                std::lock_guard lock(job->fileMutex);
+                job->vmmFile = snapshotDir + "/memory";
+            }
             // A confined VMM writes it as its own uid, through an fd of the directory:
             // the path is outside its mount namespace.
             if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, vmmGid) < 0)
@@ -156,9 +171,26 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
                 call("vm.pause", std::nullopt, process::kVmmCallMs);
                 paused = true;
             }
-            call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}, {"destination_fd", 0}},
-                 kSnapshotCallMs, {directory.get()});
-            writeSaveImage(snapshotDir, xml, imageRunning, path);
+            checkAbort();
+            job->vmmWriting = true;
+            try {
+                call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}, {"destination_fd", 0}},
+                     kSnapshotCallMs, {directory.get()});
+            } catch (...) {
+                job->vmmWriting = false;
+                checkAbort();   // the VMM stopped because it was told to
+                throw;
+            }
+            job->vmmWriting = false;
+            job->processed = job->total / 2;
+            checkAbort();
+            writeSaveImage(snapshotDir, xml, imageRunning, path, [&job](std::uint64_t copied) {
+                job->processed = job->total / 2 + copied;
+                return !job->abort;
+            });
+        } catch (const SaveImageAborted&) {
+            out.error = error(VIR_ERR_OPERATION_ABORTED,
+                              conf::subst(_("saving to %1 was cancelled by a client"), {path})).error();
         } catch (const std::exception& e) {
             out.error = error(VIR_ERR_OPERATION_FAILED,
                               conf::subst(_("cannot save domain to %1: %2"), {path, e.what()})).error();
@@ -175,10 +207,14 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
                 out.pausedByUs = true;
             }
         }
-        return [this, out, uuid, serial, incarnation, path] {
+        return [this, out, uuid, serial, incarnation, path, job] {
             Domain* d = findLive(uuid, serial);
             if (!d || !d->jobDone)
                 return;   // gone: erase() answered
+            d->lastJob = jobStatsOf(*job, !out.error ? VIR_DOMAIN_JOB_COMPLETED
+                                       : job->abort ? VIR_DOMAIN_JOB_CANCELLED
+                                                    : VIR_DOMAIN_JOB_FAILED);
+            d->asyncJob.reset();
             if (d->incarnation != incarnation || !d->active()) {
                 // The VMM ended under the save (destroyed, crashed): what it wrote, if
                 // anything, is not a save the caller can trust.

@@ -17,6 +17,7 @@ const char* prefix(virErrorNumber code)
     case VIR_ERR_NO_DOMAIN: return _("Domain not found");
     case VIR_ERR_OPERATION_INVALID: return _("Requested operation is not valid");
     case VIR_ERR_OPERATION_FAILED: return _("operation failed");
+    case VIR_ERR_OPERATION_ABORTED: return _("operation aborted");
     case VIR_ERR_OPERATION_TIMEOUT: return _("Timed out during operation");
     case VIR_ERR_INVALID_ARG: return _("invalid argument");
     case VIR_ERR_ARGUMENT_UNSUPPORTED: return _("argument unsupported");

@@ -97,7 +97,8 @@ std::string readSection(int fd, std::uint64_t offset, std::uint64_t length, cons
 
 // Copies [from, from + length) of in to [to, to + length) of out, only the data extents
 // of in: guest RAM is mostly holes, and they stay holes (out is sized by the caller).
-void copySparse(int in, std::uint64_t from, int out, std::uint64_t to, std::uint64_t length, const std::string& what)
+void copySparse(int in, std::uint64_t from, int out, std::uint64_t to, std::uint64_t length, const std::string& what,
+                const std::function<bool(std::uint64_t)>& progress)
 {
     std::vector<std::uint8_t> buf(kCopyChunk);
     std::uint64_t at = 0;
@@ -118,6 +119,8 @@ void copySparse(int in, std::uint64_t from, int out, std::uint64_t to, std::uint
             readAll(in, buf.data(), n, from + p, what);
             writeAll(out, buf.data(), n, to + p, what);
             p += n;
+            if (progress && !progress(p))
+                throw SaveImageAborted();
         }
         at = std::max(end, at + 1);
     }
@@ -222,7 +225,8 @@ SaveImageInfo readSaveImage(const std::string& path)
     return info;
 }
 
-void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path)
+void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path,
+                    const std::function<bool(std::uint64_t)>& progress)
 {
     std::string config = readWholeFile(snapshotDir + "/config.json", kMaxJson);
     std::string state = readWholeFile(snapshotDir + "/state.json", kMaxJson);
@@ -272,7 +276,7 @@ void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool
         writeAll(out.get(), state.data(), state.size(), at, path);
         if (::ftruncate(out.get(), static_cast<off_t>(h.memoryOffset + h.memoryLength)) < 0)
             throw sysError(path);
-        copySparse(memory.get(), 0, out.get(), h.memoryOffset, h.memoryLength, path);
+        copySparse(memory.get(), 0, out.get(), h.memoryOffset, h.memoryLength, path, progress);
         if (::fsync(out.get()) < 0)
             throw sysError(path);
         if (::rename(temporary.c_str(), path.c_str()) < 0)

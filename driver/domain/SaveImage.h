@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -56,7 +57,14 @@ SaveImageInfo readSaveImage(const std::string& path);
 // into a new save image at path: written under a temporary name in path's directory,
 // fsynced and renamed, so path never holds half an image and a failure leaves nothing
 // behind. Throws std::runtime_error naming the path and the cause (ENOSPC, EACCES, ...).
-void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path);
+// `progress` (when given) hears the RAM bytes copied so far and returns false to stop:
+// the copy then throws SaveImageAborted and leaves no file.
+void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path,
+                    const std::function<bool(std::uint64_t)>& progress = {});
+class SaveImageAborted : public std::runtime_error {
+public:
+    SaveImageAborted() : std::runtime_error("aborted") {}
+};
 
 // Unpacks the snapshot's config.json and state.json from the save image at path into
 // the existing directory dir for vm.restore, and says where the RAM is: the VMM reads

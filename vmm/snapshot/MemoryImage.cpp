@@ -61,8 +61,9 @@ void forEachExtent(int fd, uint64_t size, Visit visit, uint64_t base = 0)
 
 }  // namespace
 
-MemoryImageStats saveMemory(const GuestMemory& memory, int fd)
+MemoryImageStats saveMemory(const GuestMemory& memory, int fd, const std::atomic<bool>* cancel)
 {
+    constexpr uint64_t kCancelCheck = 64 << 20;
     MemoryImageStats stats;
     if (::ftruncate(fd, static_cast<off_t>(memory.size())) < 0)
         throw systemError("snapshot memory: size the file");
@@ -71,10 +72,13 @@ MemoryImageStats saveMemory(const GuestMemory& memory, int fd)
         // Runs of non-zero pages go out in one write each.
         uint64_t end = start + length, page = start & ~(kPage - 1);
         while (page < end) {
-            while (page < end && zeroPage(base + page))
+            if (cancel && cancel->load())
+                throw Error("cancelled");
+            uint64_t checkAt = std::min(end, page + kCancelCheck);
+            while (page < checkAt && zeroPage(base + page))
                 page += kPage;
             uint64_t run = page;
-            while (page < end && !zeroPage(base + page))
+            while (page < checkAt && !zeroPage(base + page))
                 page += kPage;
             if (page > run) {
                 writeAll(fd, base + run, std::min(page, end) - run, run);

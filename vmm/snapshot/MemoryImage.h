@@ -4,6 +4,7 @@
 // only what the guest used.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 
@@ -16,7 +17,9 @@ struct MemoryImageStats {
 };
 
 // Into `fd` (a new, empty file). Throws Error on a write failure.
-MemoryImageStats saveMemory(const GuestMemory& memory, int fd);
+// `cancel`, when given and set meanwhile, stops it: throws Error("cancelled"), checked
+// every 64 MiB of RAM (vm.snapshot's cancel: virtmicad's domjobabort).
+MemoryImageStats saveMemory(const GuestMemory& memory, int fd, const std::atomic<bool>* cancel = nullptr);
 // How a restore brings guest RAM back (Cloud Hypervisor's memory_restore_mode):
 // Copy reads the file's data into RAM before the guest runs; OnDemand maps the file
 // private over RAM, so the guest runs at once and each page is read from the file (the

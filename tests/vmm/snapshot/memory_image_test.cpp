@@ -57,6 +57,17 @@ TEST(MemoryImage, SavesOnlyDataPages)
     EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512, 3 * kPage);
 }
 
+TEST(MemoryImage, ACancelStopsTheSave)
+{
+    auto m = ram();
+    fill(m);
+    auto fd = tempFile();
+    std::atomic<bool> cancel{true};
+    EXPECT_THROW(snapshot::saveMemory(m, fd.get(), &cancel), Error);
+    cancel = false;
+    EXPECT_EQ(snapshot::saveMemory(m, fd.get(), &cancel).bytesWritten, 3 * kPage);
+}
+
 TEST(MemoryImage, CopyAndOnDemandRestoreTheSameBytes)
 {
     auto saved = ram();
