@@ -1,20 +1,17 @@
 #include "Seccomp.h"
 
-#include <seccomp.h>
+#include <linux/seccomp.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
-#include <initializer_list>
-#include <memory>
 
 #include "Error.h"
-#include "KvmHeaders.h"
+#include "PrebuiltFilters.h"
 #include "i18n.h"
 
 namespace mica {
@@ -23,90 +20,6 @@ namespace {
 
 std::atomic<SeccompMode> gMode{SeccompMode::On};
 std::atomic<int> gSelfTestRole{-1};
-
-// What every thread needs: memory, threads' own housekeeping, locks, signals, time,
-// and stderr for error messages.
-constexpr int kCommon[] = {
-    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(futex),
-    SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk),
-    SCMP_SYS(mremap), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sigaltstack),
-    SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(restart_syscall), SCMP_SYS(clock_gettime),
-    SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(sched_yield),
-    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(getrandom), SCMP_SYS(rseq),
-    SCMP_SYS(set_robust_list), SCMP_SYS(prctl), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
-};
-
-// KVM requests a running vCPU or device may make: run, raise interrupts, and (PCI)
-// update MSI routes and their irqfds and doorbells.
-const unsigned long kRunTimeKvmIoctls[] = {
-    KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
-};
-
-// epoll_ctl: a virtio driver resetting its device (a config write on a vCPU) makes the
-// device stop watching its TAP or vsock sockets; a serial port whose reader is slow
-// makes its backend watch the pty or socket for room. poll: whether anybody reads a
-// full pty at all (CharBackend::write).
-constexpr int kVcpu[] = {SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(epoll_ctl), SCMP_SYS(poll)};
-
-constexpr int kDevices[] = {
-    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(accept4),
-    SCMP_SYS(recvfrom), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
-    SCMP_SYS(readv), SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
-    SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
-    SCMP_SYS(eventfd2), SCMP_SYS(unlink), SCMP_SYS(timerfd_settime),  // the coalesced ring's drain timer
-    SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(poll), SCMP_SYS(ppoll),  // vsock: guest connections to host sockets
-};
-
-// Building a VM: files, guest memory, KVM, threads, console backends, sockets.
-constexpr int kBuilder[] = {
-    SCMP_SYS(openat), SCMP_SYS(statx), SCMP_SYS(pread64), SCMP_SYS(memfd_create), SCMP_SYS(ftruncate),
-    SCMP_SYS(fallocate), SCMP_SYS(ioctl), SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(prctl),
-    SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup3), SCMP_SYS(eventfd2), SCMP_SYS(epoll_ctl),
-    SCMP_SYS(epoll_create1),  // a disk or network device's own I/O thread
-    SCMP_SYS(timerfd_create),
-    SCMP_SYS(socket), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(unlink), SCMP_SYS(getsockopt),
-    SCMP_SYS(flock), SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink),
-    SCMP_SYS(sched_setaffinity),  // vCPU threads taking their host CPUs (cpus.affinity, vm.affinity)
-    SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-    SCMP_SYS(seccomp),  // the threads it starts install their own, narrower filters
-};
-constexpr int kApi[] = {
-    SCMP_SYS(accept4), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
-    SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
-    SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),  // vm.snapshot
-    SCMP_SYS(unlinkat),
-};
-
-struct CtxDeleter {
-    void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
-};
-using Filter = std::unique_ptr<void, CtxDeleter>;
-
-void allow(scmp_filter_ctx ctx, std::initializer_list<std::pair<const int*, size_t>> lists)
-{
-    for (auto [list, n] : lists)
-        for (size_t i = 0; i < n; ++i)
-            if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, list[i], 0); rc < 0)
-                throw Error("seccomp_rule_add: " + std::string(std::strerror(-rc)));
-}
-
-template <size_t N>
-std::pair<const int*, size_t> list(const int (&a)[N])
-{
-    return {a, N};
-}
-
-const char* roleName(ThreadRole role)
-{
-    switch (role) {
-    case ThreadRole::Vcpu: return "vcpu";
-    case ThreadRole::Devices: return "devices";
-    case ThreadRole::Api: return "api";
-    case ThreadRole::Vm: return "vm";
-    case ThreadRole::Main: return "main";
-    }
-    return "?";
-}
 
 // Async-signal-safe: only prctl(2), write(2) and _exit(2), all in every list.
 void onSigsys(int, siginfo_t* info, void*)
@@ -146,39 +59,19 @@ void applySeccomp(ThreadRole role)
     SeccompMode mode = gMode;
     if (mode == SeccompMode::Off)
         return;
-    Filter filter(seccomp_init(mode == SeccompMode::Log ? SCMP_ACT_LOG : SCMP_ACT_TRAP));
-    if (!filter)
-        throw Error(_("cannot create a seccomp filter"));
-    scmp_filter_ctx ctx = filter.get();
-    allow(ctx, {list(kCommon)});
-    switch (role) {
-    case ThreadRole::Vcpu:
-        allow(ctx, {list(kVcpu)});
-        for (unsigned long request : kRunTimeKvmIoctls)
-            seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request));
-        break;
-    case ThreadRole::Devices:
-        allow(ctx, {list(kDevices)});
-        break;
-    // Filters stack: the vCPU and device threads a builder starts keep its filter under
-    // their own, so a builder must also allow everything those threads do.
-    case ThreadRole::Api:
-        allow(ctx, {list(kBuilder), list(kApi), list(kDevices), list(kVcpu)});
-        break;
-    // Main tears down what the others built, VMs included, as a VM thread does.
-    case ThreadRole::Vm:
-    case ThreadRole::Main:
-        allow(ctx, {list(kBuilder), list(kDevices), list(kVcpu)});
-        break;
-    }
-    if (int rc = seccomp_load(ctx); rc < 0)
+    PrebuiltFilter filter = prebuiltFilter(role, mode == SeccompMode::Log ? ForbiddenCall::Log : ForbiddenCall::Trap);
+    // The kernel only reads the program (sock_fprog's pointer is not const).
+    sock_fprog program{filter.length, const_cast<sock_filter*>(filter.code)};
+    // As libseccomp's seccomp_load did: no_new_privs first, which an unprivileged thread
+    // needs before it may install a filter; no flags (the filter is this thread's alone).
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
         throw Error(std::string(_("cannot install the seccomp filter of thread role ")) + roleName(role) + ": " +
-                    std::strerror(-rc));
+                    std::strerror(errno));
 }
 
 void setSeccompSelfTest(const std::string& role)
 {
-    for (auto r : {ThreadRole::Vcpu, ThreadRole::Devices, ThreadRole::Api, ThreadRole::Vm, ThreadRole::Main})
+    for (ThreadRole r : kThreadRoles)
         if (role == roleName(r))
             gSelfTestRole = static_cast<int>(r);
 }
