@@ -2,7 +2,6 @@
 
 #include <sys/timerfd.h>
 
-#include <csignal>
 #include <iostream>
 
 #include "AcpiTables.h"
@@ -32,9 +31,6 @@
 namespace mica {
 
 namespace {
-// Sent to a vCPU thread to make KVM_RUN return; its handler does nothing on purpose.
-const int kKickSignal = SIGUSR2;
-
 x86::PlatformDesc platformDesc(const VmConfig& config)
 {
     x86::PlatformDesc desc;
@@ -60,15 +56,6 @@ x86::PlatformDesc platformDesc(const VmConfig& config)
     return desc;
 }
 }  // namespace
-
-void installVcpuKickHandler()
-{
-    struct sigaction action{};
-    action.sa_handler = [](int) {};
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
-    sigaction(kKickSignal, &action, nullptr);
-}
 
 VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop,
                                CharBackend* console, const RestoreSource* restore)
@@ -101,17 +88,22 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
 
     auto supported = kvm.supportedCpuid();
     bool tscDeadline = vm_.checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    std::vector<std::unique_ptr<kvm::Vcpu>> vcpus;
     for (unsigned id = 0; id < config.cpus.boot; ++id) {
         auto vcpu = std::make_unique<kvm::Vcpu>(vm_.createVcpu(id));
         x86::setupVcpu(*vcpu, x86::guestCpuid(supported, id, config.cpus.topology, tscDeadline));
         if (id == 0 && entry)
             x86::setupBootVcpu(*vcpu, memory_, *entry);
-        vcpus_.push_back(std::move(vcpu));
+        vcpus.push_back(std::move(vcpu));
     }
-    openKvmStats();
+    openKvmStats(vcpus);
     loop_ = loop;
-    startCoalescing(kvm);
-    msrIndices_ = kvm.msrIndexList();
+    startCoalescing(kvm, *vcpus.front());
+    // Last: the vCPU threads start now, and their exits reach everything made above.
+    vcpus_.emplace(std::move(vcpus),
+                   vcpu::VcpuHooks{[this](kvm::Vcpu& vcpu) { handleExit(vcpu); },
+                                   [this](const std::string& error) { end(VmExit::Error, error); }},
+                   config_.cpus.affinity, kvm.msrIndexList());
     if (restore)
         restoreFrom(*restore);
 }
@@ -125,9 +117,9 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
         throw StateError("the snapshot has " + std::to_string(size >> 20) + " MiB of RAM, the configuration " +
                          std::to_string(memory_.size() >> 20) + " MiB");
     const auto& vcpus = stateField(state, "vcpus", "state");
-    if (!vcpus.is_array() || vcpus.size() != vcpus_.size())
+    if (!vcpus.is_array() || vcpus.size() != vcpus_->count())
         throw StateError("the snapshot has " + std::to_string(vcpus.is_array() ? vcpus.size() : 0) +
-                         " vCPUs, the configuration " + std::to_string(vcpus_.size()));
+                         " vCPUs, the configuration " + std::to_string(vcpus_->count()));
     const auto& devices = stateField(state, "devices", "state");
     const auto& pci = stateField(devices, "pci", "devices");
     if (!pci.is_array() || pci.size() != pciDevices_.size())
@@ -155,23 +147,20 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
     for (size_t i = 0; i < pci.size(); ++i)
         pciDevices_[i].device->restore(stateField(pci[i], "state", "pci"));
     pciBus_->followAllBars();
-    for (size_t i = 0; i < vcpus_.size(); ++i)
-        x86::restoreVcpu(*vcpus_[i], vcpus[i]);
-    pauseRequested_ = true;  // run() parks every vCPU until resume()
+    vcpus_->restoreStates(vcpus);
+    paused_ = true;  // run() lets no vCPU into the guest until resume()
 }
 
 nlohmann::json VirtualMachine::saveState()
 {
-    std::lock_guard lock(mutex_);
-    if (!pauseRequested_)
+    std::lock_guard lock(controlMutex_);
+    if (!paused_)
         throw Error("the VM must be paused to save its state");
     nlohmann::json pci = nlohmann::json::array();
     for (const auto& placed : pciDevices_)
         pci.push_back({{"slot", placed.slot}, {"id", placed.id}, {"name", placed.device->device().name()},
                        {"state", placed.device->save()}});
-    nlohmann::json vcpus = nlohmann::json::array();
-    for (const auto& vcpu : vcpus_)
-        vcpus.push_back(x86::saveVcpu(*vcpu, msrIndices_));
+    nlohmann::json vcpus = vcpus_->saveStates();
     return {
         {"format", snapshot::kFormat},
         {"version", snapshot::kVersion},
@@ -185,8 +174,8 @@ nlohmann::json VirtualMachine::saveState()
 
 uint64_t VirtualMachine::saveMemory(int memoryFd, const std::atomic<bool>* cancel)
 {
-    std::lock_guard lock(mutex_);
-    if (!pauseRequested_)
+    std::lock_guard lock(controlMutex_);
+    if (!paused_)
         throw Error("the VM must be paused to save its memory");
     return snapshot::saveMemory(memory_, memoryFd, cancel).bytesWritten;
 }
@@ -208,19 +197,18 @@ void VirtualMachine::resumeDevices()
 
 VirtualMachine::~VirtualMachine()
 {
-    // run() joined its threads before returning; a VM that never ran has none.
-    stop(VmExit::Stopped);
+    vcpus_->stop();  // run() stopped them already, unless it never ran
     if (drainTimer_)
         loop_->removeAndWait(drainTimer_.get());
 }
 
 // Only with the devices loop to run the backstop timer: without it, a guest that writes
 // and then halts (in-kernel HLT makes no exit) would keep its last bytes in the ring.
-void VirtualMachine::startCoalescing(const kvm::Kvm& kvm)
+void VirtualMachine::startCoalescing(const kvm::Kvm& kvm, kvm::Vcpu& anyVcpu)
 {
     if (!loop_)
         return;
-    coalesced_ = kvm::CoalescedRing::create(vm_, *vcpus_.front(), kvm.vcpuMmapSize());
+    coalesced_ = kvm::CoalescedRing::create(vm_, anyVcpu, kvm.vcpuMmapSize());
     if (!coalesced_)
         return;
     coalesced_->addPorts(x86::kCom1Port, 1);
@@ -392,89 +380,78 @@ void VirtualMachine::writePlatformTables()
 
 VmExit VirtualMachine::run()
 {
-    std::unique_lock lock(mutex_);
-    for (auto& vcpu : vcpus_) {
-        threads_.emplace_back([this, v = vcpu.get()] { vcpuLoop(*v); });
-        threadHandles_.push_back(threads_.back().native_handle());
+    {
+        std::lock_guard lock(controlMutex_);
+        started_ = true;
+        if (!paused_)
+            vcpus_->run();
     }
-    stopped_.wait(lock, [this] { return exit_.has_value(); });
-    VmExit reason = *exit_;
-    lock.unlock();
-    for (auto& t : threads_)
-        t.join();
+    VmExit reason;
+    {
+        std::unique_lock lock(exitMutex_);
+        stopped_.wait(lock, [this] { return exit_.has_value(); });
+        reason = *exit_;
+    }
+    vcpus_->stop();
     drainCoalesced();  // what the guest wrote last (a power-off message) still goes out
-    lock.lock();
-    threads_.clear();
-    threadHandles_.clear();  // a pthread_t must not be signalled once joined
     return reason;
 }
 
 void VirtualMachine::stop(VmExit reason)
 {
-    {
-        std::lock_guard lock(mutex_);
-        if (!exit_)
-            exit_ = reason;
-        stopping_ = true;
-        kickAll();
-    }
-    stopped_.notify_all();
-    vcpuWake_.notify_all();
+    end(reason, {});
 }
 
-void VirtualMachine::kickAll()
+void VirtualMachine::end(VmExit reason, const std::string& error)
 {
-    // immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside it.
-    for (size_t i = 0; i < vcpus_.size(); ++i) {
-        vcpus_[i]->setImmediateExit(true);
-        if (i < threadHandles_.size())
-            pthread_kill(threadHandles_[i], kKickSignal);
+    {
+        std::lock_guard lock(exitMutex_);
+        if (!exit_) {
+            exit_ = reason;
+            error_ = error;
+        }
     }
+    stopped_.notify_all();
+    vcpus_->requestStop();
+}
+
+bool VirtualMachine::ended()
+{
+    std::lock_guard lock(exitMutex_);
+    return exit_.has_value();
 }
 
 void VirtualMachine::pause()
 {
-    std::unique_lock lock(mutex_);
-    if (pauseRequested_ || stopping_)
+    std::lock_guard lock(controlMutex_);
+    if (paused_ || ended())
         return;
-    pauseRequested_ = true;
-    kickAll();
-    allParked_.wait(lock, [this] { return parked_ == threadHandles_.size() || stopping_; });
-    if (stopping_)
+    paused_ = true;
+    vcpus_->pause();
+    // A stopped vCPU answers Pause too: an ending VM is left to run() to take down.
+    if (ended())
         return;
     pausedClock_ = vm_.getClock();
-    for (auto& vcpu : vcpus_)
-        vcpu->kvmclockCtrl();
     pauseDevices();
 }
 
 void VirtualMachine::resume()
 {
-    std::lock_guard lock(mutex_);
-    if (!pauseRequested_)
+    std::lock_guard lock(controlMutex_);
+    if (!paused_)
         return;
     resumeDevices();
     vm_.setClock(pausedClock_);
-    pauseRequested_ = false;
-    vcpuWake_.notify_all();
+    paused_ = false;
+    if (started_)
+        vcpus_->run();
 }
 
-void VirtualMachine::park(kvm::Vcpu& vcpu)
-{
-    std::unique_lock lock(mutex_);
-    ++parked_;
-    allParked_.notify_all();
-    vcpuWake_.wait(lock, [this] { return !pauseRequested_ || stopping_; });
-    --parked_;
-    // Cleared under the lock: a pause() after this sets it again before kicking.
-    vcpu.setImmediateExit(false);
-}
-
-void VirtualMachine::openKvmStats()
+void VirtualMachine::openKvmStats(const std::vector<std::unique_ptr<kvm::Vcpu>>& vcpus)
 {
     try {
         vmStats_.emplace(vm_.fd());
-        for (const auto& vcpu : vcpus_)
+        for (const auto& vcpu : vcpus)
             vcpuStats_.emplace_back(vcpu->fd());
     } catch (const Error& e) {
         // A kernel before 5.14: vm.counters has no "kvm:" entries then.
@@ -519,75 +496,9 @@ nlohmann::json VirtualMachine::deviceTree() const
     return tree;
 }
 
-namespace {
-
-// The host CPUs the process started on: where a vCPU not named in cpus.affinity runs,
-// whatever its parent thread was since moved to (libvirt's emulatorpin moves the VMM's
-// other threads, and each boot's vCPU threads start from one of them).
-cpu_set_t gStartCpus;
-
-void setAffinity(pthread_t thread, const cpu_set_t& set, const std::string& who, const std::string& list)
-{
-    if (int rc = pthread_setaffinity_np(thread, sizeof set, &set); rc != 0)
-        throw Error(who + ": " + _("cannot run on host CPUs ") + list + ": " + std::strerror(rc));
-}
-
-void setAffinity(pthread_t thread, const std::vector<unsigned>& hostCpus, const std::string& who)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    std::string list;
-    for (unsigned cpu : hostCpus) {
-        CPU_SET(cpu, &set);
-        list += (list.empty() ? "" : ",") + std::to_string(cpu);
-    }
-    setAffinity(thread, set, who, list);
-}
-
-}  // namespace
-
-void rememberStartCpus()
-{
-    CPU_ZERO(&gStartCpus);
-    if (::sched_getaffinity(0, sizeof gStartCpus, &gStartCpus) < 0)
-        for (unsigned c = 0; c < CPU_SETSIZE; ++c)
-            CPU_SET(c, &gStartCpus);
-}
-
 void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus)
 {
-    std::lock_guard lock(mutex_);
-    if (vcpu >= threadHandles_.size())
-        throw Error(_("no running vCPU ") + std::to_string(vcpu));
-    setAffinity(threadHandles_[vcpu], hostCpus, "vcpu" + std::to_string(vcpu));
-}
-
-void VirtualMachine::vcpuLoop(kvm::Vcpu& vcpu)
-{
-    std::string name = "vcpu" + std::to_string(vcpu.id());
-    pthread_setname_np(pthread_self(), name.c_str());
-    try {
-        // Before its own filter: every boot's vCPU threads start where the config says.
-        if (auto pin = config_.cpus.affinity.find(static_cast<unsigned>(vcpu.id())); pin != config_.cpus.affinity.end())
-            setAffinity(pthread_self(), pin->second, name);
-        else
-            setAffinity(pthread_self(), gStartCpus, name, "the VMM's own");
-        applySeccomp(ThreadRole::Vcpu);
-        seccompSelfTestPoint(ThreadRole::Vcpu);
-        while (!stopping_) {
-            if (pauseRequested_)
-                park(vcpu);
-            else if (vcpu.run())
-                handleExit(vcpu);
-        }
-    } catch (const std::exception& e) {
-        {
-            std::lock_guard lock(mutex_);
-            if (!exit_)
-                error_ = name + ": " + e.what();
-        }
-        stop(VmExit::Error);
-    }
+    vcpus_->setAffinity(vcpu, hostCpus);
 }
 
 void VirtualMachine::handleExit(kvm::Vcpu& vcpu)

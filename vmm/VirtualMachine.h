@@ -1,16 +1,14 @@
 // One boot of one VM: guest memory, the KVM VM with its in-kernel irqchip, the legacy
-// devices, the loaded kernel and one thread per vCPU. run() returns when the guest
-// powers off, resets or fails; a reset is served by building a new VirtualMachine.
+// devices, the loaded kernel and its vCPUs (whose threads a vcpu::VcpuManager owns and
+// drives). run() returns when the guest powers off, resets or fails; a reset is served by
+// building a new VirtualMachine.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <pthread.h>
-#include <thread>
 #include <vector>
 
 #include "AcpiPm.h"
@@ -24,7 +22,7 @@
 #include "MemoryImage.h"
 #include "PciBus.h"
 #include "Serial8250.h"
-#include "Vcpu.h"
+#include "VcpuManager.h"
 #include "Vm.h"
 #include "IoThread.h"
 #include "VirtioConsole.h"
@@ -35,10 +33,6 @@ namespace mica {
 
 enum class VmExit { PowerOff, Reset, Stopped, Error };
 
-// vCPU threads are kicked out of KVM_RUN with a signal whose handler does nothing.
-// main() installs it once, before any thread (and its seccomp filter) starts.
-void installVcpuKickHandler();
-
 // What a VM is restored from: a snapshot's state.json and its memory file.
 struct RestoreSource {
     const nlohmann::json& state;
@@ -46,10 +40,6 @@ struct RestoreSource {
     snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy;
     uint64_t memoryOffset = 0;   // where the RAM starts in memoryFd
 };
-
-// Called once by main() before any thread starts: the CPUs a vCPU not pinned by
-// cpus.affinity runs on.
-void rememberStartCpus();
 
 class VirtualMachine {
 public:
@@ -59,7 +49,7 @@ public:
     // (both outlive this VM too).
     // With `restore`, nothing is loaded: RAM, KVM and device state come from the
     // snapshot (StateError when it does not fit this configuration), and the VM starts
-    // paused: run() parks every vCPU until resume().
+    // paused: run() lets no vCPU into the guest until resume().
     VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, CharBackend* serial, EventLoop* loop = nullptr,
                    CharBackend* console = nullptr, const RestoreSource* restore = nullptr);
     ~VirtualMachine();
@@ -87,7 +77,8 @@ public:
     // vectors), for vm.info's "device_tree".
     nlohmann::json deviceTree() const;
     // Moves vCPU `vcpu`'s thread to these host CPUs (the config's affinity is this
-    // boot's starting point); throws Error when the host refuses the set.
+    // boot's starting point); throws Error when the host refuses the set or the boot has
+    // ended.
     void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
@@ -99,13 +90,14 @@ private:
     void resumeDevices();
     void createPciDevices(EventLoop* loop, CharBackend* consoleBackend);
     void writePlatformTables();
-    void openKvmStats();
-    void vcpuLoop(kvm::Vcpu& vcpu);
-    void park(kvm::Vcpu& vcpu);
-    void kickAll();  // with mutex_ held
+    void openKvmStats(const std::vector<std::unique_ptr<kvm::Vcpu>>& vcpus);
+    // On a vCPU thread (vcpu::VcpuHooks).
     void handleExit(kvm::Vcpu& vcpu);
+    // The first reason (and, for Error, message) ends the boot.
+    void end(VmExit reason, const std::string& error);
+    bool ended();
     void routeLegacyIrqs();
-    void startCoalescing(const kvm::Kvm& kvm);
+    void startCoalescing(const kvm::Kvm& kvm, kvm::Vcpu& anyVcpu);  // the ring is in its kvm_run mapping
     size_t drainCoalesced();
     void armDrainTimer(bool soon);
     IrqLine irqLine(uint32_t gsi);
@@ -135,7 +127,9 @@ private:
     std::vector<PlacedDevice> pciDevices_;
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
-    std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+    // Before coalesced_, so it is destroyed after it: the ring lives in vCPU 0's kvm_run
+    // mapping. Its threads use everything above; the destructor stops them first.
+    std::optional<vcpu::VcpuManager> vcpus_;
     // KVM's own counters of the VM and of each vCPU (vm.counters' "kvm:vm", "kvm:vcpuN").
     std::optional<kvm::BinaryStats> vmStats_;
     std::vector<kvm::BinaryStats> vcpuStats_;
@@ -144,19 +138,17 @@ private:
     std::unique_ptr<kvm::CoalescedRing> coalesced_;
     EventLoop* loop_ = nullptr;
     UniqueFd drainTimer_;
-    std::vector<uint32_t> msrIndices_;  // what KVM saves per vCPU (KVM_GET_MSR_INDEX_LIST)
-    std::vector<std::thread> threads_;
-    std::vector<pthread_t> threadHandles_;
 
-    std::mutex mutex_;
+    // How the boot ends. A lock of its own: vCPU threads take it (end()) while
+    // controlMutex_'s holder waits for them to answer a command.
+    std::mutex exitMutex_;
     std::condition_variable stopped_;
     std::optional<VmExit> exit_;
     std::string error_;
-    std::atomic<bool> stopping_{false};
-    std::atomic<bool> pauseRequested_{false};
-    unsigned parked_ = 0;                // vCPU threads waiting in park()
-    std::condition_variable vcpuWake_;   // parked vCPUs wait here
-    std::condition_variable allParked_;
+    // Serializes run()'s start, pause(), resume() and the saves.
+    std::mutex controlMutex_;
+    bool started_ = false;  // run() has begun: resume() lets the vCPUs into the guest
+    bool paused_ = false;
     kvm_clock_data pausedClock_{};
 };
 

@@ -17,6 +17,7 @@
 #include "ApiServer.h"
 #include "EventMonitor.h"
 #include "Seccomp.h"
+#include "VcpuThread.h"
 #include "Vmm.h"
 #include "config.h"
 #include "i18n.h"
@@ -79,8 +80,8 @@ int main(int argc, char** argv)
     sigaddset(&endSignals, SIGUSR2);   // not an end: cancels a vm.snapshot writing RAM
     pthread_sigmask(SIG_BLOCK, &endSignals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
-    installVcpuKickHandler();
-    rememberStartCpus();
+    vcpu::installVcpuKickHandler();
+    vcpu::rememberStartCpus();
     // glibc loads the time zone on the first gmtime_r (the CMOS RTC's, on a vCPU thread);
     // load it now, while opening /etc/localtime is still allowed.
     ::tzset();

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -31,6 +32,15 @@ constexpr int kCommon[] = {
 // update MSI routes and their irqfds and doorbells.
 const unsigned long kRunTimeKvmIoctls[] = {
     KVM_RUN, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD,
+};
+
+// What a vCPU thread does to its own vCPU between runs, when its channel asks: save and
+// restore its state, tell its kvmclock it was paused.
+const unsigned long kVcpuStateIoctls[] = {
+    KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_XSAVE, KVM_SET_XSAVE,
+    KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
+    KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
+    KVM_GET_MSRS, KVM_SET_MSRS, KVM_KVMCLOCK_CTRL,
 };
 
 // epoll_ctl: a virtio driver resetting its device (a config write on a vCPU) makes the
@@ -95,8 +105,12 @@ void addRoleRules(scmp_filter_ctx ctx, ThreadRole role)
     switch (role) {
     case ThreadRole::Vcpu:
         allow(ctx, {list(kVcpu)});
-        for (unsigned long request : kRunTimeKvmIoctls)
-            check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request)));
+        for (const auto& requests : {std::span<const unsigned long>(kRunTimeKvmIoctls),
+                                     std::span<const unsigned long>(kVcpuStateIoctls)})
+            for (unsigned long request : requests)
+                check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request)));
+        // A vCPU's SetAffinity command: the thread moves itself (pid 0), never another.
+        check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0)));
         break;
     case ThreadRole::Devices:
         allow(ctx, {list(kDevices)});
