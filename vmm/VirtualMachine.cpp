@@ -72,9 +72,7 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
     vm_.createIrqchip();
     routeLegacyIrqs();
     vm_.createPit();
-    uint32_t slot = 0;
-    for (const auto& region : memory_.regions())
-        vm_.setMemoryRegion(slot++, region.gpa, region.size, memory_.hostBase() + region.offset);
+    setDirtyLogging(false);
 
     createDevices(serial);
     createPciDevices(loop, console);
@@ -445,6 +443,32 @@ void VirtualMachine::resume()
     paused_ = false;
     if (started_)
         vcpus_->run();
+}
+
+void VirtualMachine::setDirtyLogging(bool on)
+{
+    // RAM's regions are KVM's slots 0, 1, ... in order.
+    uint32_t slot = 0;
+    for (const auto& region : memory_.regions())
+        vm_.setMemoryRegion(slot++, region.gpa, region.size, memory_.hostBase() + region.offset, false, on);
+    dirtyLogging_ = on;
+}
+
+nlohmann::json VirtualMachine::dirtyLog()
+{
+    nlohmann::json regions = nlohmann::json::array();
+    uint64_t total = 0;
+    uint32_t slot = 0;
+    for (const auto& region : memory_.regions()) {
+        uint64_t dirty = 0;
+        if (dirtyLogging_)
+            for (uint64_t word : vm_.dirtyLog(slot, region.size))
+                dirty += static_cast<uint64_t>(__builtin_popcountll(word));
+        ++slot;
+        total += dirty;
+        regions.push_back({{"gpa", region.gpa}, {"pages", region.size / 4096}, {"dirty_pages", dirty}});
+    }
+    return {{"enabled", dirtyLogging_.load()}, {"dirty_pages", total}, {"regions", std::move(regions)}};
 }
 
 void VirtualMachine::openKvmStats(const std::vector<std::unique_ptr<kvm::Vcpu>>& vcpus)

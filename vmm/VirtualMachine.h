@@ -71,6 +71,10 @@ public:
     Serial8250& serial() { return *serial_; }
     // Bytes from the console backend for the guest's hvc0 (dropped without a console).
     void consoleInput(std::span<const uint8_t> bytes);
+    // KVM's dirty page log of guest RAM (vm.dirty-log): switched on or off, and read as
+    // the pages written per region since the last read (which clears it).
+    void setDirtyLogging(bool on);
+    nlohmann::json dirtyLog();
     // Per-device I/O counters for vm.counters: {"serial": {"tx_bytes": N, "rx_bytes": N}}.
     nlohmann::json counters();
     // Each PCI device by id: its type, BDF and the resources it holds (BARs, MSI-X
@@ -132,6 +136,7 @@ private:
     std::optional<vcpu::VcpuManager> vcpus_;
     // KVM's own counters of the VM and of each vCPU (vm.counters' "kvm:vm", "kvm:vcpuN").
     std::optional<kvm::BinaryStats> vmStats_;
+    std::atomic<bool> dirtyLogging_{false};
     std::vector<kvm::BinaryStats> vcpuStats_;
     // COM1's data register writes queue here (no exit per byte); drained before each exit
     // is handled and by drainTimer_ on `loop_`, for a guest that writes and then waits.

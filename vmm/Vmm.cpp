@@ -372,6 +372,18 @@ nlohmann::json Vmm::counters()
     return running().counters();
 }
 
+void Vmm::setDirtyLogging(bool on)
+{
+    std::lock_guard lock(mutex_);
+    running().setDirtyLogging(on);
+}
+
+nlohmann::json Vmm::dirtyLog()
+{
+    std::lock_guard lock(mutex_);
+    return running().dirtyLog();
+}
+
 void Vmm::requestExit(int status)
 {
     std::lock_guard lock(mutex_);

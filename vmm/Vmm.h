@@ -72,6 +72,9 @@ public:
                  std::vector<UniqueFd> fds = {}, std::optional<MemoryInFd> memoryIn = std::nullopt);
     nlohmann::json info();
     nlohmann::json counters();
+    // vm.dirty-log: KVM's dirty page log of the running VM (VirtualMachine::dirtyLog).
+    void setDirtyLogging(bool on);
+    nlohmann::json dirtyLog();
 
     // Asks the process to end with `status` (vmm.shutdown, a signal, the guest's power-off).
     void requestExit(int status);

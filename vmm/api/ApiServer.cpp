@@ -81,6 +81,16 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
         return http::Response::noContent();
     });
     router_.add("GET", std::string(kPrefix) + "vm.info", [this](http::Request&) { return jsonResponse(vmm_.info()); });
+    // vm.dirty-log: {"enabled": true|false} switches KVM's dirty page log of guest RAM;
+    // GET reads (and clears) it: the pages written since the last read, per region.
+    router_.add("PUT", std::string(kPrefix) + "vm.dirty-log", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.size() != 1 || !body.contains("enabled") || !body["enabled"].is_boolean())
+            throw ApiError(400, _("expected a body {\"enabled\": true|false}"));
+        vmm_.setDirtyLogging(body["enabled"].get<bool>());
+        return http::Response::noContent();
+    });
+    router_.add("GET", std::string(kPrefix) + "vm.dirty-log", [this](http::Request&) { return jsonResponse(vmm_.dirtyLog()); });
     router_.add("GET", std::string(kPrefix) + "vm.counters",
                 [this](http::Request&) { return jsonResponse(vmm_.counters()); });
     // vm.snapshot {"destination_url": "file:///DIR"}, vm.restore {"source_url": ...,

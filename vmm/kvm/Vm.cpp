@@ -16,16 +16,28 @@ int Vm::checkExtension(long cap) const
     return ret < 0 ? 0 : ret;
 }
 
-void Vm::setMemoryRegion(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool readOnly)
+void Vm::setMemoryRegion(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool readOnly, bool logDirty)
 {
     kvm_userspace_memory_region region{};
     region.slot = slot;
-    region.flags = readOnly ? KVM_MEM_READONLY : 0;
+    region.flags = (readOnly ? KVM_MEM_READONLY : 0) | (logDirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
     region.guest_phys_addr = gpa;
     region.memory_size = size;
     region.userspace_addr = reinterpret_cast<uint64_t>(host);
     if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
         throw systemError("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(slot) + ")");
+}
+
+std::vector<uint64_t> Vm::dirtyLog(uint32_t slot, uint64_t size)
+{
+    constexpr uint64_t kPage = 4096;
+    std::vector<uint64_t> bitmap((size / kPage + 63) / 64);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.data();
+    if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0)
+        throw systemError("KVM_GET_DIRTY_LOG (slot " + std::to_string(slot) + ")");
+    return bitmap;
 }
 
 void Vm::setTssAddress(uint64_t gpa)

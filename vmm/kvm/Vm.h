@@ -4,6 +4,7 @@
 #include "KvmHeaders.h"
 
 #include <cstdint>
+#include <vector>
 
 #include "UniqueFd.h"
 
@@ -19,7 +20,13 @@ public:
     int checkExtension(long cap) const;
 
     // Maps host memory at `host` into guest physical [gpa, gpa + size) as slot `slot`.
-    void setMemoryRegion(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool readOnly = false);
+    // `logDirty`: KVM records the pages the guest writes (KVM_MEM_LOG_DIRTY_PAGES); set
+    // the same slot again to switch it.
+    void setMemoryRegion(uint32_t slot, uint64_t gpa, uint64_t size, void* host, bool readOnly = false,
+                         bool logDirty = false);
+    // The slot's pages written since the last call (one bit per page, 64 to a word);
+    // KVM clears its log as it answers.
+    std::vector<uint64_t> dirtyLog(uint32_t slot, uint64_t size);
 
     // x86 set-up that must precede vCPU creation: the TSS and identity-map pages KVM needs
     // below 4 GiB for real-mode emulation on Intel, the in-kernel PIC + IOAPIC + LAPICs,
