@@ -58,7 +58,7 @@ public:
     // destination_fd), for a VMM that cannot reach the path itself.
     void snapshot(const std::string& destinationUrl, UniqueFd handedDirectory = {});
     // Stops a vm.snapshot writing RAM (it answers 409, the directory half written): the
-    // SIGUSR2 handler's, async from the API thread.
+    // SIGUSR1 handler's, async from the API thread.
     void cancelSnapshot() { snapshotCancel_ = true; }
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
     // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not

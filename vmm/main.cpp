@@ -70,14 +70,15 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    // SIGINT and SIGTERM end the VMM through the devices loop (SIGUSR2 cancels a snapshot
+    // SIGINT and SIGTERM end the VMM through the devices loop (SIGUSR1 cancels a snapshot
     // there); every thread started from here on inherits the blocked mask, so only the
     // signalfd sees them. Blocked, they also reach a VMM that is its pid namespace's init.
+    // (SIGUSR2 is the vCPU threads' kick, vcpu/VcpuThread: never blocked.)
     sigset_t endSignals;
     sigemptyset(&endSignals);
     sigaddset(&endSignals, SIGINT);
     sigaddset(&endSignals, SIGTERM);
-    sigaddset(&endSignals, SIGUSR2);   // not an end: cancels a vm.snapshot writing RAM
+    sigaddset(&endSignals, SIGUSR1);   // not an end: cancels a vm.snapshot writing RAM
     pthread_sigmask(SIG_BLOCK, &endSignals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
     vcpu::installVcpuKickHandler();
@@ -120,7 +121,7 @@ int main(int argc, char** argv)
             signalfd_siginfo info{};
             if (::read(signals.get(), &info, sizeof info) != sizeof info)
                 return;
-            if (info.ssi_signo == SIGUSR2)
+            if (info.ssi_signo == SIGUSR1)
                 vmm.cancelSnapshot();
             else
                 vmm.requestExit(128 + static_cast<int>(info.ssi_signo));

@@ -50,10 +50,10 @@ void DomainManager::abortJob(const rpc::DomainRef& dom)
     if (!d.asyncJob)
         fail(VIR_ERR_OPERATION_INVALID, _("no job is active on the domain"));
     d.asyncJob->abort = true;
-    // The VMM writing RAM stops at its next 64 MiB (SIGUSR2); otherwise the job stops at
+    // The VMM writing RAM stops at its next 64 MiB (SIGUSR1); otherwise the job stops at
     // its next step.
     if (d.asyncJob->vmmWriting && d.vmm)
-        d.vmm->kill(SIGUSR2);
+        d.vmm->kill(SIGUSR1);
     store_.note(d.def.name, "job aborted by a client");
 }
 
