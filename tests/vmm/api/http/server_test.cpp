@@ -74,9 +74,13 @@ protected:
     }
 
     // Sends raw bytes, then reads until the server closes or a full response arrived.
+    // Nothing to send: only reads (a server that already answered and closed would make
+    // even an empty send fail with EPIPE).
     std::string exchange(int fd, const std::string& bytes, bool expectClose)
     {
-        EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+        if (!bytes.empty()) {
+            EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+        }
         std::string out;
         char buf[4096];
         for (;;) {
