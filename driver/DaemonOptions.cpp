@@ -35,7 +35,7 @@ void resolveConfinement(DaemonOptions& o)
         const passwd* user = ::getpwnam(o.vmmUser->c_str());
         if (!user || user->pw_uid == 0)
             throw std::invalid_argument("--vmm-user: '" + *o.vmmUser + "': " +
-                                        (user ? _("not root, that is what it is for") : _("no such user")));
+                                        (user ? _("is root; a VMM never runs as root") : _("no such user")));
         o.confinement = process::ConfinementPolicy{};
         o.confinement->user = *o.vmmUser;
         o.confinement->userUid = user->pw_uid;
