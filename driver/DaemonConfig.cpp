@@ -11,17 +11,6 @@ namespace mica::driver {
 
 namespace {
 
-// What it may set: each is also the option of the same name (--vmm-uids, ...).
-constexpr const char* kSettings[] = {"vmm_uids", "vmm_user", "vmm_cgroup_parent"};
-
-bool known(const std::string& name)
-{
-    for (const char* s : kSettings)
-        if (name == s)
-            return true;
-    return false;
-}
-
 std::string trim(const std::string& text)
 {
     size_t first = text.find_first_not_of(" \t\r");
@@ -32,7 +21,8 @@ std::string trim(const std::string& text)
 
 }  // namespace
 
-std::map<std::string, std::string> readDaemonConfig(const std::string& path, bool mayBeMissing)
+std::map<std::string, std::string> readDaemonConfig(const std::string& path, bool mayBeMissing,
+                                                    const std::set<std::string>& known)
 {
     std::map<std::string, std::string> settings;
     std::ifstream in(path);
@@ -54,7 +44,7 @@ std::map<std::string, std::string> readDaemonConfig(const std::string& path, boo
             fail(_("expected name = value"));
         std::string name = trim(text.substr(0, equals));
         std::string rest = trim(text.substr(equals + 1));
-        if (!known(name))
+        if (!known.count(name))
             fail(_("unknown setting '") + name + "'");
         if (settings.count(name))
             fail(_("'") + name + _("' is set twice"));

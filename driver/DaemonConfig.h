@@ -7,12 +7,15 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 namespace mica::driver {
 
-// name -> value of the settings the file sets. A missing file sets none when
-// `mayBeMissing`; throws std::invalid_argument otherwise, and for any error in it.
-std::map<std::string, std::string> readDaemonConfig(const std::string& path, bool mayBeMissing);
+// name -> value of the settings the file sets, each one of `known`. A missing file sets
+// none when `mayBeMissing`; throws std::invalid_argument otherwise, and for any error in
+// it (a name not in `known` included).
+std::map<std::string, std::string> readDaemonConfig(const std::string& path, bool mayBeMissing,
+                                                    const std::set<std::string>& known);
 
 }  // namespace mica::driver

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 #include "DaemonConfig.h"
@@ -176,15 +178,18 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
 
 void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
 {
-    auto settings = readDaemonConfig(o.config.value_or(paths.configFile), !o.config);
-    auto take = [&](std::optional<std::string>& option, const char* name) {
-        auto it = settings.find(name);
-        if (!option && it != settings.end())
-            option = it->second;
+    // What virtmicad.conf may set: each is also the option of the same name (--vmm-uids, ...).
+    const std::map<std::string, std::optional<std::string> DaemonOptions::*> options = {
+        {"vmm_uids", &DaemonOptions::vmmUids},
+        {"vmm_user", &DaemonOptions::vmmUser},
+        {"vmm_cgroup_parent", &DaemonOptions::vmmCgroupParent},
     };
-    take(o.vmmUids, "vmm_uids");
-    take(o.vmmUser, "vmm_user");
-    take(o.vmmCgroupParent, "vmm_cgroup_parent");
+    std::set<std::string> known;
+    for (const auto& [name, option] : options)
+        known.insert(name);
+    for (const auto& [name, value] : readDaemonConfig(o.config.value_or(paths.configFile), !o.config, known))
+        if (!(o.*options.at(name)))
+            o.*options.at(name) = value;
     resolveConfinement(o);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -100,6 +101,9 @@ TEST(DaemonPaths, SystemAndSession)
 
 namespace {
 
+// The settings virtmicad.conf may hold (DaemonOptions.cpp's applyDaemonConfig).
+const std::set<std::string> kKnown = {"vmm_uids", "vmm_user", "vmm_cgroup_parent"};
+
 // A virtmicad.conf with `text`, removed at the end of the test.
 struct ConfigFile {
     std::string path;
@@ -119,12 +123,12 @@ struct ConfigFile {
 TEST(DaemonConfig, ReadsLibvirtSyntax)
 {
     ConfigFile f("# confinement\n\n  vmm_uids = \"2000-2009\"   # a range\nvmm_cgroup_parent=\"/sys/fs/cgroup/x\"\n");
-    auto settings = readDaemonConfig(f.path, false);
+    auto settings = readDaemonConfig(f.path, false, kKnown);
     EXPECT_EQ(settings.size(), 2u);
     EXPECT_EQ(settings["vmm_uids"], "2000-2009");
     EXPECT_EQ(settings["vmm_cgroup_parent"], "/sys/fs/cgroup/x");
-    EXPECT_TRUE(readDaemonConfig("/nonexistent/virtmicad.conf", true).empty());
-    EXPECT_THROW(readDaemonConfig("/nonexistent/virtmicad.conf", false), std::invalid_argument);
+    EXPECT_TRUE(readDaemonConfig("/nonexistent/virtmicad.conf", true, kKnown).empty());
+    EXPECT_THROW(readDaemonConfig("/nonexistent/virtmicad.conf", false, kKnown), std::invalid_argument);
 }
 
 TEST(DaemonConfig, EveryMistakeNamesItsLine)
@@ -133,7 +137,7 @@ TEST(DaemonConfig, EveryMistakeNamesItsLine)
                              "vmm_uids = 1-2\n", "vmm_uids = \"1-2\"\nvmm_uids = \"3-4\"\n", "vmm_user = \n"}) {
         ConfigFile f(text);
         try {
-            readDaemonConfig(f.path, false);
+            readDaemonConfig(f.path, false, kKnown);
             ADD_FAILURE() << "accepted: " << text;
         } catch (const std::invalid_argument& e) {
             EXPECT_NE(std::string(e.what()).find(f.path + ":"), std::string::npos) << e.what();
