@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "UnixSocket.h"
 #include "i18n.h"
 
 namespace mica::driver {
@@ -69,25 +70,18 @@ std::vector<Listener> inheritedListeners()
 
 UniqueFd bindUnixSocket(const std::string& path, unsigned mode)
 {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        throw std::runtime_error(path + ": " + _("socket path too long"));
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd)
-        throw sysError("socket");
-    ::unlink(path.c_str());
-    // Bind under a tight umask so no other user can connect before the chmod.
+    // Made under a tight umask so no other user can connect before the chmod. A burst
+    // of clients (a management app starting up) should queue, not be refused.
     mode_t old = ::umask(0077);
-    int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    UniqueFd fd;
+    try {
+        fd = listenUnixSocket(path, SOMAXCONN);
+    } catch (...) {
+        ::umask(old);
+        throw;
+    }
     ::umask(old);
-    if (rc < 0)
-        throw sysError(path);
     if (::chmod(path.c_str(), mode) < 0)
-        throw sysError(path);
-    // A burst of clients (a management app starting up) should queue, not be refused.
-    if (::listen(fd.get(), SOMAXCONN) < 0)
         throw sysError(path);
     return fd;
 }

@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include <thread>
 
 #include "Tap.h"
+#include "UnixSocket.h"
 #include "UniqueFd.h"
 #include "VmmClient.h"
 #include "i18n.h"
@@ -70,19 +69,7 @@ std::map<std::string, int> filesToHand(const nlohmann::json& config)
     return files;
 }
 
-UniqueFd listenOn(const std::string& path)
-{
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path)
-        throw std::runtime_error(path + ": " + _("socket path too long"));
-    std::strcpy(addr.sun_path, path.c_str());
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ::unlink(path.c_str());
-    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd.get(), 1) < 0)
-        return UniqueFd();
-    return fd;
-}
+
 
 }  // namespace
 
@@ -129,7 +116,9 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         if (rq.confinement)
             files["/dev/kvm"] = O_RDWR;
         for (const auto& [path, flags] : files) {
-            UniqueFd fd = flags == kListeningSocket ? listenOn(path) : UniqueFd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
+            // A socket takes the daemon's umask: it is root's, as when an unconfined VMM made it.
+            UniqueFd fd = flags == kListeningSocket ? listenUnixSocket(path, 1)
+                                                    : UniqueFd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
             if (!fd)
                 throw std::runtime_error(path + ": " + std::strerror(errno));
             handed[path] = add(std::move(fd), path);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <iostream>
 
 #include "Error.h"
+#include "UnixSocket.h"
 #include "i18n.h"
 
 namespace mica {
@@ -94,16 +94,11 @@ CharBackend::CharBackend(const CharBackendConfig& config, const std::string& nam
             path_ = config.path;
             break;
         }
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (config.path.size() >= sizeof addr.sun_path)
-            throw Error(name + ": " + _("socket path too long: ") + config.path);
-        std::strcpy(addr.sun_path, config.path.c_str());
-        listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-        ::unlink(config.path.c_str());
-        if (!listener_ || ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-            ::listen(listener_.get(), 1) < 0)
-            throw systemError(name + ": " + config.path);
+        try {
+            listener_ = listenUnixSocket(config.path, 1);
+        } catch (const Error& e) {
+            throw Error(name + ": " + e.what());
+        }
         path_ = config.path;
         break;
     }
