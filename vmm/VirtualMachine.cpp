@@ -551,6 +551,9 @@ void VirtualMachine::handleExit(kvm::Vcpu& vcpu)
         break;
     }
     case KVM_EXIT_SHUTDOWN:  // triple fault: a PC resets
+        // Said in the log: unlike a reset the guest asks for, it is a guest (or host) fault
+        // that would otherwise look like a silent reboot.
+        std::cerr << "mica-vmm: vCPU " << vcpu.id() << ": triple fault, the guest resets" << std::endl;
         stop(VmExit::Reset);
         break;
     case KVM_EXIT_SYSTEM_EVENT:
