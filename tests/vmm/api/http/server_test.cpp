@@ -49,7 +49,7 @@ protected:
         });
         ServerOptions options;
         options.limits.maxBodyBytes = 1024;
-        options.idleTimeoutMs = 300;
+        options.requestTimeoutMs = 300;
         server_ = std::make_unique<Server>(Server::listenUnix(path_), [this](Request& r) { return router_.dispatch(r); },
                                            options);
         thread_ = std::thread([this] { server_->run(); });
