@@ -128,7 +128,7 @@ int main(int argc, char** argv)
         });
         std::optional<ApiServer> api;
         if (apiListener)
-            api.emplace(std::move(apiListener), vmm);
+            api.emplace(std::move(apiListener), vmm, cl.apiTimeoutSeconds);
         if (!cl.restoreSource.empty()) {
             vmm.restore(cl.restoreSource, cl.serialGiven ? std::optional(cl.config.serial) : std::nullopt,
                         cl.restoreMemoryMode);

@@ -47,6 +47,12 @@ void Connection::expire()
         refuse(408, "request not completed in time");
 }
 
+void Connection::evict()
+{
+    if (out_.empty())
+        refuse(503, "too many API connections: this one had waited the longest");
+}
+
 bool Connection::onReadable(const Handler& handler)
 {
     char buf[16 * 1024];

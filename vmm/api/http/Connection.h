@@ -46,6 +46,8 @@ public:
     bool onWritable(const Handler& handler);
     // The deadline passed: a late request gets a 408 if the socket takes it at once.
     void expire();
+    // Dropped to make room for a new connection: a 503 if the socket takes it at once.
+    void evict();
 
 private:
     bool serveBuffered(const Handler& handler);

@@ -81,7 +81,7 @@ bool Server::dropMostOverdue(bool holdingFds)
             victim = it;
     if (victim == connections_.end())
         return false;
-    victim->expire();
+    victim->evict();
     connections_.erase(victim);
     return true;
 }
