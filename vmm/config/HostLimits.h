@@ -27,17 +27,14 @@ struct HostLimits {
     // one), and never more than kVmmMaxVcpus.
     unsigned maxVcpus = kVmmMaxVcpus;
     std::string maxVcpusFrom = "this VMM's limit";
-    // Guest RAM: the host's RAM and swap together (a VM's RAM is this process's
-    // memory), or RLIMIT_AS when that is less.
-    uint64_t memoryBytes = UINT64_MAX;
-    std::string memoryFrom = "unlimited";
-    // RAM taken from hugetlbfs: the host's huge pages of the default size, all of them.
-    uint64_t hugePagesBytes = UINT64_MAX;
+    // Guest RAM: what this process can map (guest RAM is overcommitted: see
+    // probeHostLimits()), the host's CommitLimit when it forbids overcommitting, or
+    // RLIMIT_AS when that is less.
+    uint64_t memoryBytes = uint64_t{1} << 47;
+    std::string memoryFrom = "a process's address space";
     // Guest-physical address bits (the host CPU's MAXPHYADDR, which KVM gives guests):
     // RAM, moved above 4 GiB past 3 GiB, must end below 2^bits.
     unsigned physAddressBits = 52;
-    // Host CPUs a vCPU may be pinned to: those the host has configured (online or not).
-    unsigned hostCpus = 0xffffffffu;
     // Fds this process may hold (RLIMIT_NOFILE, its soft limit).
     uint64_t openFiles = UINT64_MAX;
 };
