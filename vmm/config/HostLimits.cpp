@@ -48,7 +48,7 @@ constexpr uint64_t kUserAddressSpace = uint64_t{1} << 47;
 
 std::string mib(uint64_t bytes)
 {
-    return std::to_string(bytes >> 20) + " MiB";
+    return bytes % (1 << 20) ? std::to_string(bytes) + " bytes" : std::to_string(bytes >> 20) + " MiB";
 }
 
 // One limit: the field it bounds, what the configuration needs, what the host has, and
