@@ -166,10 +166,10 @@ HostLimits probeHostLimits()
     h.memoryFrom = _("a process's address space on x86-64 with 4-level paging");
     std::ifstream overcommit("/proc/sys/vm/overcommit_memory");
     int mode = 0;
-    std::ifstream meminfo("/proc/meminfo");
-    std::stringstream text;
-    text << meminfo.rdbuf();
     if (overcommit >> mode && mode == 2) {
+        std::ifstream meminfo("/proc/meminfo");
+        std::stringstream text;
+        text << meminfo.rdbuf();
         h.memoryBytes = meminfoKib(text.str(), "CommitLimit") * 1024;
         h.memoryFrom = _("the host's CommitLimit: vm.overcommit_memory is 2");
     }
