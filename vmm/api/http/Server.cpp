@@ -139,18 +139,21 @@ void Server::run()
         if (fds[0].revents & POLLIN)
             return;
 
-        // Clients that are ready first, then the ones out of time; a handler that took
-        // long (a snapshot) does not make a request that had arrived meanwhile late.
+        // Clients that are ready are served; the others are late only by the time poll()
+        // returned: a handler that took long (a snapshot) does not make late a request
+        // that arrived meanwhile (the next turn serves it).
+        std::int64_t polledAt = monotonicMs();
         auto pfd = fds.begin() + 2;
         for (auto it = connections_.begin(); it != connections_.end(); ++pfd) {
             bool keep = true;
+            bool ready = pfd->revents & (POLLIN | POLLOUT | POLLHUP | POLLERR);
             if (pfd->revents & POLLOUT)
                 keep = it->onWritable(handler_);
-            else if (pfd->revents & (POLLIN | POLLHUP | POLLERR))
+            else if (ready)
                 keep = it->events() == POLLIN ? it->onReadable(handler_) : it->onWritable(handler_);
             // Checked after serving too: a client that trickles bytes fast enough to wake
             // every poll still has only its deadline.
-            if (keep && monotonicMs() >= it->deadlineMs()) {
+            if (keep && (ready ? monotonicMs() : polledAt) >= it->deadlineMs()) {
                 it->expire();
                 keep = false;
             }
