@@ -15,7 +15,7 @@ const char* const kUsage =
     "usage: mica-vmm --kernel PATH [--initramfs PATH] [--cmdline STRING]\n"
     "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on][,memfd=on][,shared=on]]\n"
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
-    "                [--api-socket PATH|fd=N] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
+    "                [--api-socket PATH|fd=N] [--api-timeout SECONDS] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
     "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
@@ -267,6 +267,11 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             }
         } else if (name == "--api-socket") {
             cl.apiSocket = value;
+        } else if (name == "--api-timeout") {
+            // Short for tests; past an hour a stalled client holds a slot for no purpose.
+            cl.apiTimeoutSeconds = parseUnsigned(value, "--api-timeout");
+            if (cl.apiTimeoutSeconds < 1 || cl.apiTimeoutSeconds > 3600)
+                throw UsageError(std::string("--api-timeout: ") + _("expected seconds from 1 to 3600, got '") + value + "'");
         } else if (name == "--x-seccomp-selftest") {  // undocumented: tests prove the filters bite
             cl.seccompSelfTest = value;
         } else if (name == "--event-monitor") {

@@ -21,6 +21,7 @@ struct CommandLine {
     enum class OnReboot { Restart, Exit } onReboot = OnReboot::Restart;
     enum class Seccomp { On, Off, Log } seccomp = Seccomp::On;
     std::string apiSocket;      // "PATH", "path=PATH" or "fd=N"; empty: no API
+    unsigned apiTimeoutSeconds = 30;  // --api-timeout: a whole API request, or the wait for one
     std::string eventMonitor;   // "path=PATH" or "fd=N"; empty: none
     std::string seccompSelfTest;  // hidden --x-seccomp-selftest ROLE (tests only)
     bool hasVm = false;         // --kernel given: create and boot a VM at start

@@ -2,8 +2,10 @@
 // 1 an error (bad file, KVM failure, guest crash of the VMM's making), 2 a command-line
 // error, 3 the guest rebooted under --on-reboot exit, 128+N ended by signal N.
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <ctime>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "EventLoop.h"
 #include "ApiServer.h"
 #include "EventMonitor.h"
+#include "HostLimits.h"
 #include "Seccomp.h"
 #include "VcpuThread.h"
 #include "Vmm.h"
@@ -34,7 +37,7 @@ void printFeatures()
     nlohmann::json features = {
         {"version", MICA_VERSION},
         {"arch", "x86_64"},
-        {"max_vcpus", 254},  // xAPIC ids in the MADT and MP table; 255 is the broadcast id
+        {"max_vcpus", kVmmMaxVcpus},
         {"boot", {"bzimage", "pvh"}},
         {"firmware", nlohmann::json::array()},
         {"devices", {"serial", "i8042", "rtc", "acpi-pm", "pci", "virtio-blk", "virtio-rng", "virtio-console", "virtio-net", "vsock", "virtio-balloon"}},
@@ -45,11 +48,27 @@ void printFeatures()
     std::cout << features.dump() << "\n";
 }
 
+// More fds than the default soft limit of 1024: an API under attack holds up to its
+// connection limit, and a VM's queues each take two. Up to the hard limit the caller
+// set (bounded, for code that walks every fd number).
+void raiseOpenFileLimit()
+{
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 65536);
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
     initI18n();
+    // Before the command line's check of the VM against the host: the limits are read
+    // once, here, while no thread runs under seccomp.
+    raiseOpenFileLimit();
+    thisHost();
     CommandLine cl;
     try {
         cl = parseCommandLine(std::vector<std::string>(argv + 1, argv + argc));
@@ -128,7 +147,7 @@ int main(int argc, char** argv)
         });
         std::optional<ApiServer> api;
         if (apiListener)
-            api.emplace(std::move(apiListener), vmm);
+            api.emplace(std::move(apiListener), vmm, cl.apiTimeoutSeconds);
         if (!cl.restoreSource.empty()) {
             vmm.restore(cl.restoreSource, cl.serialGiven ? std::optional(cl.config.serial) : std::nullopt,
                         cl.restoreMemoryMode);

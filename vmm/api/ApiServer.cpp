@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 
@@ -57,8 +58,17 @@ UniqueFd openApiSocket(const std::string& spec)
     }
 }
 
-ApiServer::ApiServer(UniqueFd listener, Vmm& vmm)
-    : vmm_(vmm), server_(std::move(listener), [this](http::Request& r) { return handle(r); })
+http::ServerOptions ApiServer::serverOptions(unsigned timeoutSeconds)
+{
+    http::ServerOptions options;
+    options.requestTimeoutMs = static_cast<int>(timeoutSeconds * 1000);
+    // A reply is at most a few KiB: reading it never needs longer than a request may take.
+    options.writeTimeoutMs = std::min(options.writeTimeoutMs, options.requestTimeoutMs);
+    return options;
+}
+
+ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
+    : vmm_(vmm), server_(std::move(listener), [this](http::Request& r) { return handle(r); }, serverOptions(timeoutSeconds))
 {
     auto put = [this](const std::string& name, std::function<void()> action) {
         router_.add("PUT", kPrefix + name, [action](http::Request&) {

@@ -14,11 +14,14 @@ namespace mica {
 
 class ApiServer {
 public:
-    // `listener` is a bound, listening unix socket (a path we created, or inherited).
-    ApiServer(UniqueFd listener, Vmm& vmm);
+    // `listener` is a bound, listening unix socket (a path we created, or inherited);
+    // `timeoutSeconds` bounds each request, the wait for one, and the read of a reply
+    // (--api-timeout).
+    ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds = 30);
     ~ApiServer();
 
 private:
+    static http::ServerOptions serverOptions(unsigned timeoutSeconds);
     http::Response handle(http::Request& request);
     Vmm& vmm_;
     http::Router router_;

@@ -177,7 +177,7 @@ std::string pciBdf(unsigned slot)
     return buf;
 }
 
-void validateConfig(VmConfig& c)
+void validateConfig(VmConfig& c, const HostLimits& limits)
 {
     if (c.payload.kernel.empty())
         refuse("payload.kernel", _("required"));
@@ -206,6 +206,7 @@ void validateConfig(VmConfig& c)
     if (c.balloon.enabled && c.balloon.size > c.memory.size)
         refuse("balloon.size", _("larger than the memory"));
     resolveDevices(c);
+    checkHostLimits(c, limits);
 }
 
 }  // namespace mica

@@ -203,7 +203,7 @@ json charBackendToJson(const CharBackendConfig& c)
 
 }  // namespace
 
-VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds)
+VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds, const HostLimits& limits)
 {
     VmConfig config;
     for (auto& fd : fds)
@@ -285,7 +285,7 @@ VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds)
         }
     }
     root.finish();
-    validateConfig(config);
+    validateConfig(config, limits);
     // validateConfig() checked every named index; what nothing names closes now.
     std::vector<bool> named(config.handedFds.size());
     for (const auto& n : config.nets)

@@ -7,13 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "HostLimits.h"
 #include "VmConfig.h"
 
 namespace mica {
 
 // `fds` are the fds that came with the request (index 0 first); net entries name them
 // by index ("fds": [0, 1]). The config keeps those it names and closes the others.
-VmConfig vmConfigFromJson(const nlohmann::json& json, std::vector<UniqueFd> fds = {});
+// `limits`: the host validateConfig() checks it against (tests and fuzzing give their own).
+VmConfig vmConfigFromJson(const nlohmann::json& json, std::vector<UniqueFd> fds = {},
+                          const HostLimits& limits = thisHost());
 nlohmann::json vmConfigToJson(const VmConfig& config);
 
 }  // namespace mica

@@ -7,36 +7,26 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <list>
 #include <system_error>
 #include <vector>
-
-#include "ReceivedFds.h"
 
 namespace mica::http {
 
 namespace {
 
-std::int64_t nowMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
+// Connections taken from the backlog per turn of the loop. Bounded so that a flood of
+// connections cannot push out a client accepted a moment ago before it is read: the
+// most overdue is dropped first, and a new one is the least overdue.
+constexpr int kAcceptsPerTurn = 16;
+// How long accept() rests when the process is out of fds and no connection can go.
+constexpr int kAcceptPauseMs = 100;
+// The backlog a client's connect() waits in while the loop turns.
+constexpr int kListenBacklog = 128;
 
 }  // namespace
-
-struct Server::Connection {
-    UniqueFd fd;
-    RequestParser parser;
-    std::int64_t lastActivityMs;
-    // Fds received since the last complete request: they belong to the next one (a
-    // client sends them with the request's bytes; the driver sends one request per
-    // connection).
-    std::vector<UniqueFd> fds;
-};
 
 Server::Server(UniqueFd listener, Handler handler, ServerOptions options)
     : listener_(std::move(listener)),
@@ -67,7 +57,8 @@ UniqueFd Server::listenUnix(const std::string& path)
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
         ::unlink(path.c_str());
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 || ::listen(fd.get(), 16) < 0)
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 ||
+        ::listen(fd.get(), kListenBacklog) < 0)
         throw std::system_error(errno, std::generic_category(), "API socket '" + path + "'");
     return fd;
 }
@@ -78,138 +69,99 @@ void Server::stop()
     [[maybe_unused]] auto n = ::write(wakeup_.get(), &one, sizeof(one));
 }
 
-bool Server::sendAll(int fd, const std::string& data)
+// Drops the connection whose deadline is nearest (among those holding received fds,
+// when asked): the one that has waited longest to finish its request or read its
+// reply. False when there is none.
+bool Server::dropMostOverdue(bool holdingFds)
 {
-    std::size_t sent = 0;
-    std::int64_t deadline = nowMs() + options_.writeTimeoutMs;
-    while (sent < data.size()) {
-        ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            sent += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return false;
-        int left = static_cast<int>(deadline - nowMs());
-        pollfd pfd{fd, POLLOUT, 0};
-        if (left <= 0 || ::poll(&pfd, 1, left) <= 0)
-            return false;
-    }
+    auto victim = connections_.end();
+    for (auto it = connections_.begin(); it != connections_.end(); ++it)
+        if ((!holdingFds || it->heldFds() > 0) &&
+            (victim == connections_.end() || it->deadlineMs() < victim->deadlineMs()))
+            victim = it;
+    if (victim == connections_.end())
+        return false;
+    victim->evict();
+    connections_.erase(victim);
     return true;
 }
 
-bool Server::serviceConnection(Connection& conn)
+void Server::dropOverdueFdHolders()
 {
-    char buf[16 * 1024];
-    ControlBuffer control;
-    iovec iov{buf, sizeof(buf)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.bytes;
-    msg.msg_controllen = sizeof(control.bytes);
-    ssize_t n = ::recvmsg(conn.fd.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0)
-        return errno == EAGAIN || errno == EINTR;
-    auto refuse = [&](const std::string& why) {
-        Response response = Response::error(400, why);
-        response.closeConnection = true;
-        sendAll(conn.fd.get(), response.serialize());
-        return false;   // conn and its fds close with it
+    auto held = [this] {
+        std::size_t n = 0;
+        for (const auto& conn : connections_)
+            n += conn.heldFds();
+        return n;
     };
-    try {
-        for (auto& fd : takeReceivedFds(msg))
-            conn.fds.push_back(std::move(fd));
-    } catch (const BadControlMessage& e) {
-        return refuse(e.what());
+    while (held() > options_.maxHeldFds && dropMostOverdue(true)) {
     }
-    if (conn.fds.size() > kMaxRequestFds)
-        return refuse("at most " + std::to_string(kMaxRequestFds) + " file descriptors may come with one request");
-    if (n == 0)
-        return false;   // peer closed; a half-sent request is simply dropped
-    conn.lastActivityMs = nowMs();
+}
 
-    RequestParser::State state = conn.parser.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-    while (state == RequestParser::State::Complete) {
-        Request request = conn.parser.take();
-        request.fds = std::move(conn.fds);
-        conn.fds.clear();
-        Response response;
-        try {
-            response = handler_(request);
-        } catch (const std::exception& e) {
-            response = Response::error(500, e.what());
+void Server::acceptSome()
+{
+    for (int i = 0; i < kAcceptsPerTurn; ++i) {
+        UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!fd) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                // Out of fds (or memory): make room and try again next turn; with nothing
+                // of ours to drop, rest rather than spin on a listener that stays readable.
+                if (!dropMostOverdue(false))
+                    acceptPausedUntilMs_ = monotonicMs() + kAcceptPauseMs;
+            }
+            return;   // EAGAIN: the backlog is empty; ECONNABORTED and the like: next turn
         }
-        // What the handler did not keep closes before the answer goes out, so a client
-        // that has its answer sees them gone.
-        request.fds.clear();
-        const std::string* connection = request.header("connection");
-        bool close = response.closeConnection || (connection && *connection == "close");
-        response.closeConnection = close;
-        if (!sendAll(conn.fd.get(), response.serialize()) || close)
-            return false;
-        state = conn.parser.feed({});
+        if (static_cast<int>(connections_.size()) >= options_.maxConnections)
+            dropMostOverdue(false);
+        connections_.emplace_back(std::move(fd), options_.limits,
+                                  ConnectionTimeouts{options_.requestTimeoutMs, options_.writeTimeoutMs},
+                                  monotonicMs());
     }
-    if (state == RequestParser::State::Error) {
-        Response response = Response::error(conn.parser.errorStatus(), conn.parser.errorMessage());
-        response.closeConnection = true;
-        sendAll(conn.fd.get(), response.serialize());
-        return false;
-    }
-    return true;
 }
 
 void Server::run()
 {
-    std::list<Connection> connections;
+    std::vector<pollfd> fds;
     for (;;) {
-        std::vector<pollfd> fds;
+        std::int64_t now = monotonicMs();
+        bool accepting = now >= acceptPausedUntilMs_;
+        fds.clear();
         fds.push_back({wakeup_.get(), POLLIN, 0});
-        fds.push_back({listener_.get(), POLLIN, 0});
-        for (auto& conn : connections)
-            fds.push_back({conn.fd.get(), POLLIN, 0});
-
-        // Wake up in time to drop the connection idle the longest.
-        int timeout = -1;
-        std::int64_t now = nowMs();
-        for (auto& conn : connections) {
-            if (!conn.parser.hasPartialRequest())
-                continue;
-            auto left = std::max<std::int64_t>(0, conn.lastActivityMs + options_.idleTimeoutMs - now);
-            timeout = timeout < 0 ? static_cast<int>(left) : std::min(timeout, static_cast<int>(left));
+        fds.push_back({accepting ? listener_.get() : -1, POLLIN, 0});
+        std::int64_t wake = accepting ? -1 : acceptPausedUntilMs_;
+        for (auto& conn : connections_) {
+            fds.push_back({conn.fd(), conn.events(), 0});
+            wake = wake < 0 ? conn.deadlineMs() : std::min(wake, conn.deadlineMs());
         }
+        int timeout = wake < 0 ? -1 : static_cast<int>(std::clamp<std::int64_t>(wake - now, 0, 60000));
         if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
             throw std::system_error(errno, std::generic_category(), "API server: poll");
         if (fds[0].revents & POLLIN)
             return;
 
+        // Clients that are ready are served; the others are late only by the time poll()
+        // returned: a handler that took long (a snapshot) does not make late a request
+        // that arrived meanwhile (the next turn serves it).
+        std::int64_t polledAt = monotonicMs();
         auto pfd = fds.begin() + 2;
-        now = nowMs();
-        for (auto it = connections.begin(); it != connections.end(); ++pfd) {
+        for (auto it = connections_.begin(); it != connections_.end(); ++pfd) {
             bool keep = true;
-            if (pfd->revents & (POLLIN | POLLHUP | POLLERR)) {
-                keep = serviceConnection(*it);
-            } else if (it->parser.hasPartialRequest() && now - it->lastActivityMs >= options_.idleTimeoutMs) {
-                Response response = Response::error(408, "request not completed in time");
-                response.closeConnection = true;
-                sendAll(it->fd.get(), response.serialize());
+            bool ready = pfd->revents & (POLLIN | POLLOUT | POLLHUP | POLLERR);
+            if (pfd->revents & POLLOUT)
+                keep = it->onWritable(handler_);
+            else if (ready)
+                keep = it->events() == POLLIN ? it->onReadable(handler_) : it->onWritable(handler_);
+            // Checked after serving too: a client that trickles bytes fast enough to wake
+            // every poll still has only its deadline.
+            if (keep && (ready ? monotonicMs() : polledAt) >= it->deadlineMs()) {
+                it->expire();
                 keep = false;
             }
-            it = keep ? std::next(it) : connections.erase(it);
+            it = keep ? std::next(it) : connections_.erase(it);
         }
-
-        if (fds[1].revents & POLLIN) {
-            UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            if (!fd)
-                continue;
-            if (static_cast<int>(connections.size()) >= options_.maxConnections) {
-                Response response = Response::error(503, "too many API connections");
-                response.closeConnection = true;
-                sendAll(fd.get(), response.serialize());
-                continue;
-            }
-            connections.push_back(Connection{std::move(fd), RequestParser(options_.limits), nowMs(), {}});
-        }
+        dropOverdueFdHolders();
+        if (fds[1].revents & POLLIN)
+            acceptSome();
     }
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -49,7 +50,9 @@ protected:
         });
         ServerOptions options;
         options.limits.maxBodyBytes = 1024;
-        options.idleTimeoutMs = 300;
+        options.requestTimeoutMs = 300;
+        options.writeTimeoutMs = 300;
+        options.maxConnections = 4;
         server_ = std::make_unique<Server>(Server::listenUnix(path_), [this](Request& r) { return router_.dispatch(r); },
                                            options);
         thread_ = std::thread([this] { server_->run(); });
@@ -182,6 +185,80 @@ TEST_F(ServerTest, DropsATruncatedRequestAfterTheIdleTimeout)
     EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
     auto fd = connect();
     EXPECT_NE(exchange(fd.get(), "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n", false).find("pong"), std::string::npos);
+}
+
+TEST_F(ServerTest, DropsAConnectionThatSendsNothing)
+{
+    auto idle = connect();
+    auto reply = exchange(idle.get(), "", true);
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+}
+
+// The deadline is for the whole request: a byte every 100 ms (a third of the timeout)
+// would keep a per-read timeout from ever firing, and would finish the request in 20 s.
+TEST_F(ServerTest, ATrickleDoesNotExtendTheDeadline)
+{
+    auto slow = connect();
+    std::string request = "PUT /api/v1/echo HTTP/1.1\r\nContent-Length: 150\r\n\r\n" + std::string(150, 'x');
+    size_t sent = 0;
+    for (; sent < request.size(); ++sent) {
+        if (::send(slow.get(), &request[sent], 1, MSG_NOSIGNAL) != 1)
+            break;   // closed by the server
+        pollfd pfd{slow.get(), POLLIN, 0};
+        if (::poll(&pfd, 1, 100) > 0)
+            break;   // its answer came
+    }
+    auto reply = exchange(slow.get(), "", true);
+    EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+    EXPECT_GT(sent, 1u);
+    EXPECT_LT(sent, request.size());
+}
+
+// A client that sends requests and never reads: the server stops reading it once its
+// reply does not fit, and drops it when the reply is late; others are served meanwhile.
+TEST_F(ServerTest, DropsAClientThatNeverReads)
+{
+    auto greedy = connect();
+    ASSERT_EQ(::fcntl(greedy.get(), F_SETFL, O_NONBLOCK), 0);
+    const std::string ping = "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n";
+    size_t requests = 0;
+    for (int stuck = 0; stuck < 20;) {
+        if (::send(greedy.get(), ping.data(), ping.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(ping.size())) {
+            ++requests;
+            stuck = 0;
+        } else if (errno != EAGAIN) {
+            break;   // dropped already (EPIPE): a slow machine took longer than the deadline
+        } else {
+            ++stuck;
+            ::usleep(10000);
+        }
+    }
+    auto fd = connect();
+    EXPECT_NE(exchange(fd.get(), ping, false).find("pong"), std::string::npos);
+    pollfd pfd{greedy.get(), POLLHUP, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 60000), 1);
+    std::string got;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(greedy.get(), buf, sizeof buf, 0)) > 0;)
+        got.append(buf, static_cast<size_t>(n));
+    size_t replies = 0;
+    for (size_t at = 0; (at = got.find("HTTP/1.1 200", at)) != std::string::npos; ++at)
+        ++replies;
+    EXPECT_LT(replies, requests);
+}
+
+// With every slot taken by clients that send nothing, a new one is still served: the
+// most overdue connection makes room (503).
+TEST_F(ServerTest, ANewConnectionPushesOutTheMostOverdue)
+{
+    std::vector<mica::UniqueFd> idle;
+    for (int i = 0; i < 4; ++i)
+        idle.push_back(connect());
+    auto fd = connect();
+    EXPECT_NE(exchange(fd.get(), "GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n", false).find("pong"), std::string::npos);
+    auto first = exchange(idle[0].get(), "", true);
+    EXPECT_EQ(first.substr(0, 12), "HTTP/1.1 503") << first;
+    EXPECT_NE(first.find("too many API connections"), std::string::npos) << first;
 }
 
 TEST_F(ServerTest, HandsFdsToTheHandlerAndClosesTheOnesItDoesNotKeep)
