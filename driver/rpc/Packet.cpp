@@ -129,7 +129,7 @@ std::optional<Packet> PacketReader::next()
     }
     pkt.header.type = static_cast<MessageType>(type);
     pkt.header.status = static_cast<MessageStatus>(status);
-    if (start_ == 0 && len == buf_.size() && len > kKeptCapacity) {
+    if (start_ == 0 && len == buf_.size() && len > kSmallPacket) {
         // A large packet alone in the buffer: the buffer becomes its payload (no second
         // copy of up to 32 MiB), and the reader starts again from nothing.
         pkt.payload = std::move(buf_);

@@ -35,7 +35,7 @@ std::vector<std::uint8_t> encodePacket(const Header& header, std::span<const std
 // the connection must be closed.
 //
 // Memory follows the bytes, not the claims: a packet's buffer grows only as its bytes
-// arrive (a peer announcing 32 MiB and sending 28 bytes holds 64 KiB), never past the
+// arrive (a peer announcing 32 MiB and sending 28 bytes holds 4 KiB), never past the
 // packet's end, and once a packet is handed out the buffer shrinks back to at most
 // kKeptCapacity, so a connection idle after a large message holds nothing large.
 class PacketReader {
@@ -57,8 +57,10 @@ public:
     // length word is in and before its last byte is; 0 otherwise.
     std::size_t partialLength() const;
 
-    // What an idle reader may keep allocated: one read's worth of small packets.
-    static constexpr std::size_t kKeptCapacity = 64 * 1024;
+    // What an idle reader may keep allocated (a page): 1,000 idle clients hold 4 MiB.
+    static constexpr std::size_t kKeptCapacity = 4096;
+    // Packets up to this size are small: they arrive in one read.
+    static constexpr std::size_t kSmallPacket = 64 * 1024;
 
 private:
     bool checkLength();

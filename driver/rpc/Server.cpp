@@ -155,7 +155,7 @@ void Server::leaveAnonymity(Client& c)
 
 void Server::account(Client& c)
 {
-    if (budget_.update(c.id, c.reader.heldBytes(), c.reader.partialLength() > PacketReader::kKeptCapacity))
+    if (budget_.update(c.id, c.reader.heldBytes(), c.reader.partialLength() > PacketReader::kSmallPacket))
         wakeReaders();
 }
 
