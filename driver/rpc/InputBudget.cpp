@@ -17,8 +17,10 @@ bool InputBudget::update(std::uint64_t id, std::size_t held, bool growing)
         return wasOver;   // under the cap again: everyone may read
     }
     // Over the cap, either every grower is chosen or the set is full (refill keeps it so).
-    if (!wasOver)
-        return refill();       // just went over: choose who goes on (nobody waits yet)
+    if (!wasOver) {
+        refill();              // just went over: choose who goes on (nobody waits yet)
+        return false;
+    }
     if (!growing)
         return chosen_.erase(id) > 0 && refill();   // it finished: the next biggest goes on
     if (!chosen_.count(id) && chosen_.size() < continuing_)
