@@ -13,9 +13,10 @@ namespace {
 
 constexpr std::size_t kHugePage = 2u << 20;
 
-// A 32 MiB message arriving costs 8,192 page faults in 4 KiB pages, which dominated the
-// daemon's time receiving large messages (they are slow in virtual machines); in huge
-// pages it costs 16. Only the 2 MiB-aligned part of the block can use them.
+// A 32 MiB message arriving costs 8,192 page faults in 4 KiB pages (twice that with
+// the buffer doubling), which dominated the daemon's time receiving large messages
+// (faults are slow in virtual machines); in huge pages it costs 16. Only the 2 MiB-
+// aligned part of the block can use them.
 void adviseHugePages(void* data, std::size_t size)
 {
     auto begin = reinterpret_cast<std::uintptr_t>(data);
@@ -76,37 +77,26 @@ void PacketReader::makeRoom(std::size_t more)
 {
     if (buf_.size() + more <= buf_.capacity())
         return;
-    // A new buffer for the bytes not yet handed out (the consumed prefix goes). Once a
-    // large packet's length is known the buffer is reserved to its end: an mmap()ed
-    // block whose pages the kernel provides only as the bytes are written, so what a
-    // peer announces costs nothing until it sends it, and the bytes are copied once
-    // (growing by doubling copied them twice and faulted in twice the pages).
+    // A new buffer for the bytes not yet handed out (the consumed prefix goes), twice
+    // what has arrived (the copies stay linear), never past the end of the packet being
+    // received: what a peer announces costs nothing until it sends it. Not reserved to
+    // the packet's end: untouched pages would cost nothing either, but only as long as
+    // the allocator does not touch them (MALLOC_PERTURB_ does), and the budget must hold
+    // whatever the allocator does.
     std::size_t need = buffered() + more;
     std::size_t capacity = std::max({need, 2 * buffered(), kKeptCapacity});
-    bool large = false;
     if (buffered() >= kLengthSize) {
         std::size_t len = readU32(buf_.data() + start_);
-        if (len >= need) {
-            large = len > kSmallPacket;
-            capacity = large ? len : std::min(capacity, len);
-        }
+        if (len >= need)
+            capacity = std::min(capacity, len);
     }
     std::vector<std::uint8_t> grown;
     grown.reserve(capacity);
-    if (large)
+    if (capacity > kSmallPacket)
         adviseHugePages(grown.data(), capacity);
     grown.insert(grown.end(), buf_.begin() + static_cast<std::ptrdiff_t>(start_), buf_.end());
     buf_.swap(grown);
     start_ = 0;
-}
-
-std::size_t PacketReader::heldBytes() const
-{
-    if (buf_.capacity() <= kSmallPacket)
-        return buf_.capacity();
-    // A large packet's buffer: resident as far as its bytes reached, in huge pages.
-    std::size_t resident = (buf_.size() + kHugePage - 1) / kHugePage * kHugePage;
-    return std::min(buf_.capacity(), resident);
 }
 
 void PacketReader::release()

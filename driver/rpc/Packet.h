@@ -34,11 +34,11 @@ std::vector<std::uint8_t> encodePacket(const Header& header, std::span<const std
 // stream is unusable, because there is no way to find the next packet boundary, and
 // the connection must be closed.
 //
-// Memory follows the bytes, not the claims: a packet's buffer is resident only as far
-// as its bytes arrived (a peer announcing 32 MiB and sending 28 bytes holds 4 KiB;
-// pages of a large packet's reserved buffer are touched only as bytes come), never past
-// the packet's end, and once a packet is handed out the buffer shrinks back to at most
-// kKeptCapacity, so a connection idle after a large message holds nothing large.
+// Memory follows the bytes, not the claims: a packet's buffer grows only as its bytes
+// arrive (a peer announcing 32 MiB and sending 28 bytes holds 4 KiB), to at most twice
+// what arrived and never past the packet's end, and once a packet is handed out the
+// buffer shrinks back to at most kKeptCapacity, so a connection idle after a large
+// message holds nothing large.
 class PacketReader {
 public:
     explicit PacketReader(std::uint32_t messageMax = kMessageMax) : messageMax_(messageMax) {}
@@ -52,9 +52,9 @@ public:
     bool invalid() const { return !error_.empty(); }
     const std::string& error() const { return error_; }
     std::size_t buffered() const { return buf_.size() - start_; }
-    // Bytes of memory the reader holds for the stream: its buffer's capacity, or for a
-    // large packet's buffer the part its bytes have reached (to the next huge page).
-    std::size_t heldBytes() const;
+    // Bytes of memory the reader holds for the stream (its buffer's capacity: at most
+    // twice the bytes that arrived, or 4 KiB).
+    std::size_t heldBytes() const { return buf_.capacity(); }
     // The full length of the packet being received (length word included) once its
     // length word is in and before its last byte is; 0 otherwise.
     std::size_t partialLength() const;
