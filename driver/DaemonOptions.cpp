@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <variant>
 
 #include "DaemonConfig.h"
 #include "i18n.h"
@@ -68,6 +69,17 @@ std::string daemonUsage()
              "                           for the purpose), in namespaces and a cgroup of its own\n"
              "  --vmm-cgroup-parent DIR  the cgroup (v2) the VMMs' cgroups go under\n"
              "                           (default /sys/fs/cgroup/machine.slice)\n"
+             "  --max-clients N          clients of all sockets together (default 5000)\n"
+             "  --rw-reserved-clients N  of those, slots only the read-write socket may use\n"
+             "                           (default 64)\n"
+             "  --max-anonymous-clients N  per socket, connections that have not completed\n"
+             "                           CONNECT_OPEN (default 20); beyond, it stops accepting\n"
+             "  --anonymous-client-timeout SECS  close such a connection after SECS\n"
+             "                           (default 30; 0: never)\n"
+             "  --max-client-requests N  calls of one client in progress (default 16)\n"
+             "  --max-workers N          threads for blocking domain work (default 64)\n"
+             "  --max-incoming-mib N     MiB of messages still arriving, all clients\n"
+             "                           together, before reading slows down (default 256)\n"
              "  --config FILE            settings to read instead of CONFIGDIR/virtmicad.conf\n"
              "  --host-root DIR          probe the host (capabilities) under DIR instead of /\n"
              "                           (tests: a recorded host of tests/data/domcaps/)\n"
@@ -77,7 +89,8 @@ std::string daemonUsage()
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
     enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kVmmUids,
-           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion };
+           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion, kMaxClients, kRwReserved, kMaxAnonymous,
+           kAnonymousTimeout, kMaxClientRequests, kMaxWorkers, kMaxIncomingMib };
     static const option longOpts[] = {
         {"root", required_argument, nullptr, kRoot},
         {"timeout", required_argument, nullptr, kTimeout},
@@ -91,6 +104,13 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"vmm-user", required_argument, nullptr, kVmmUser},
         {"vmm-cgroup-parent", required_argument, nullptr, kVmmCgroupParent},
         {"config", required_argument, nullptr, kConfig},
+        {"max-clients", required_argument, nullptr, kMaxClients},
+        {"rw-reserved-clients", required_argument, nullptr, kRwReserved},
+        {"max-anonymous-clients", required_argument, nullptr, kMaxAnonymous},
+        {"anonymous-client-timeout", required_argument, nullptr, kAnonymousTimeout},
+        {"max-client-requests", required_argument, nullptr, kMaxClientRequests},
+        {"max-workers", required_argument, nullptr, kMaxWorkers},
+        {"max-incoming-mib", required_argument, nullptr, kMaxIncomingMib},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
         {nullptr, 0, nullptr, 0},
@@ -115,6 +135,15 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kVmmUser: o.vmmUser = optarg; break;
         case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
         case kConfig: o.config = optarg; break;
+        case kMaxClients: o.maxClients = parseInt("--max-clients", optarg, 1); break;
+        case kRwReserved: o.rwReservedClients = parseInt("--rw-reserved-clients", optarg, 0); break;
+        case kMaxAnonymous: o.maxAnonymousClients = parseInt("--max-anonymous-clients", optarg, 1); break;
+        case kAnonymousTimeout:
+            o.anonymousClientTimeoutSecs = parseInt("--anonymous-client-timeout", optarg, 0);
+            break;
+        case kMaxClientRequests: o.maxClientRequests = parseInt("--max-client-requests", optarg, 1); break;
+        case kMaxWorkers: o.maxWorkers = parseInt("--max-workers", optarg, 1); break;
+        case kMaxIncomingMib: o.maxIncomingMib = parseInt("--max-incoming-mib", optarg, 1); break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:
@@ -127,7 +156,26 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
     if (o.root && o.root->empty())
         throw std::invalid_argument(_("--root needs a directory"));
     resolveConfinement(o);
+    clientLimits(o);
     return o;
+}
+
+ClientLimits clientLimits(const DaemonOptions& o)
+{
+    ClientLimits l;
+    l.maxClients = o.maxClients.value_or(l.maxClients);
+    l.rwReservedClients = o.rwReservedClients.value_or(l.rwReservedClients);
+    l.maxAnonymousClients = o.maxAnonymousClients.value_or(l.maxAnonymousClients);
+    l.anonymousClientTimeoutSecs = o.anonymousClientTimeoutSecs.value_or(l.anonymousClientTimeoutSecs);
+    l.maxClientRequests = o.maxClientRequests.value_or(l.maxClientRequests);
+    l.maxWorkers = o.maxWorkers.value_or(l.maxWorkers);
+    l.maxIncomingMib = o.maxIncomingMib.value_or(l.maxIncomingMib);
+    // Read-only clients get max_clients - rw_reserved_clients slots; none would leave the
+    // read-only socket dead while looking configured.
+    if (l.rwReservedClients >= l.maxClients)
+        throw std::invalid_argument(_("rw_reserved_clients (--rw-reserved-clients) must be below max_clients: ") +
+                                    std::to_string(l.rwReservedClients) + " >= " + std::to_string(l.maxClients));
+    return l;
 }
 
 DaemonPaths daemonPaths(const DaemonOptions& o)
@@ -178,19 +226,42 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
 
 void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
 {
-    // What virtmicad.conf may set: each is also the option of the same name (--vmm-uids, ...).
-    const std::map<std::string, std::optional<std::string> DaemonOptions::*> options = {
+    // What virtmicad.conf may set: each is also the option of the same name (--vmm-uids, ...),
+    // and a number has the smallest value that option takes.
+    using Text = std::optional<std::string> DaemonOptions::*;
+    struct Number {
+        std::optional<int> DaemonOptions::*member;
+        int min;
+    };
+    const std::map<std::string, std::variant<Text, Number>> options = {
         {"vmm_uids", &DaemonOptions::vmmUids},
         {"vmm_user", &DaemonOptions::vmmUser},
         {"vmm_cgroup_parent", &DaemonOptions::vmmCgroupParent},
+        {"max_clients", Number{&DaemonOptions::maxClients, 1}},
+        {"rw_reserved_clients", Number{&DaemonOptions::rwReservedClients, 0}},
+        {"max_anonymous_clients", Number{&DaemonOptions::maxAnonymousClients, 1}},
+        {"anonymous_client_timeout", Number{&DaemonOptions::anonymousClientTimeoutSecs, 0}},
+        {"max_client_requests", Number{&DaemonOptions::maxClientRequests, 1}},
+        {"max_workers", Number{&DaemonOptions::maxWorkers, 1}},
+        {"max_incoming_mib", Number{&DaemonOptions::maxIncomingMib, 1}},
     };
     std::set<std::string> known;
     for (const auto& [name, option] : options)
         known.insert(name);
-    for (const auto& [name, value] : readDaemonConfig(o.config.value_or(paths.configFile), !o.config, known))
-        if (!(o.*options.at(name)))
-            o.*options.at(name) = value;
+    const std::string file = o.config.value_or(paths.configFile);
+    for (const auto& [name, value] : readDaemonConfig(file, !o.config, known)) {
+        const auto& option = options.at(name);
+        if (const Text* text = std::get_if<Text>(&option)) {
+            if (!(o.**text))
+                o.**text = value;
+        } else {
+            const Number& number = std::get<Number>(option);
+            if (!(o.*number.member))
+                o.*number.member = parseInt((file + ": " + name).c_str(), value.c_str(), number.min);
+        }
+    }
     resolveConfinement(o);
+    clientLimits(o);
 }
 
 }  // namespace mica::driver

@@ -23,12 +23,29 @@ struct DaemonOptions {
     // settings of virtmicad.conf: confine every VMM (Confinement.h).
     std::optional<std::string> vmmUids, vmmUser, vmmCgroupParent;
     std::optional<process::ConfinementPolicy> confinement;   // worked out from those
+    // Client limits, libvirtd.conf's names and meanings where libvirt has them (docs/virsh.md,
+    // "Client limits"): --max-clients or max_clients, and so on; unset: limits() defaults.
+    std::optional<int> maxClients, rwReservedClients, maxAnonymousClients, anonymousClientTimeoutSecs,
+        maxClientRequests, maxWorkers, maxIncomingMib;
     bool help = false;
     bool version = false;
 };
 
 // Throws std::invalid_argument with a message for the user.
 DaemonOptions parseDaemonOptions(int argc, char** argv);
+
+// The client limits with the defaults filled in. Throws std::invalid_argument when they
+// contradict each other (the reserved slots take all of max_clients).
+struct ClientLimits {
+    int maxClients = 5000;              // all sockets together (libvirtd's default)
+    int rwReservedClients = 64;         // of those, never given to read-only clients
+    int maxAnonymousClients = 20;       // per socket, not yet past CONNECT_OPEN (libvirtd's default)
+    int anonymousClientTimeoutSecs = 30;   // 0: never
+    int maxClientRequests = 16;         // calls of one client in progress (libvirtd: 5)
+    int maxWorkers = 64;                // threads for blocking domain work
+    int maxIncomingMib = 256;           // messages still arriving, all clients together
+};
+ClientLimits clientLimits(const DaemonOptions& options);
 std::string daemonUsage();
 
 struct DaemonPaths {

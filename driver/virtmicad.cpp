@@ -1,8 +1,10 @@
 // virtmicad: the mica:// libvirt driver daemon. Sets up paths, the pid lock and the
 // listening sockets, then runs the RPC server on one event loop until a signal or the
 // idle timeout ends it.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,15 +42,43 @@ void makeDir(const std::string& dir, std::filesystem::perms perms)
         throw std::runtime_error(dir + ": " + _("cannot create directory"));
 }
 
+// Clients are fds: with the soft limit (often 1024) below max_clients, accept() would
+// fail with EMFILE long before the limits the administrator set. The hard limit is
+// ours to take.
+void raiseFileLimit(const ClientLimits& limits)
+{
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return;
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised{lim.rlim_max, lim.rlim_max};
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            lim = raised;
+    }
+    // The fds beside the clients': VMM channels, logs, pidfds, listeners (a margin).
+    rlim_t wanted = static_cast<rlim_t>(limits.maxClients) + 256;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted)
+        std::fprintf(stderr, "virtmicad: warning: open files limited to %llu, fewer than max_clients (%d) needs\n",
+                     static_cast<unsigned long long>(lim.rlim_cur), limits.maxClients);
+}
+
 int runDaemon(DaemonOptions options)
 {
     DaemonPaths paths = daemonPaths(options);
     applyDaemonConfig(options, paths);
+    ClientLimits limits = clientLimits(options);
+    raiseFileLimit(limits);
+    // glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB),
+    // after which a client's 32 MiB message comes from the heap and its pages stay with
+    // the daemon when it is freed. A fixed threshold keeps large buffers mmap()ed, so
+    // freeing one gives its memory back to the host.
+    ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     auto dirPerms = paths.mode == DaemonMode::System ? std::filesystem::perms(0755)
                                                      : std::filesystem::perms(0700);
     makeDir(paths.socketDir, dirPerms);
     makeDir(paths.stateDir, std::filesystem::perms(0700));
     domain::ManagerOptions managerOptions;
+    managerOptions.maxWorkers = static_cast<std::size_t>(limits.maxWorkers);
     if (options.confinement) {
         if (::geteuid() != 0)
             throw std::invalid_argument(_("--vmm-uids, --vmm-user: only a daemon running as root can run VMMs as other uids"));
@@ -86,6 +116,12 @@ int runDaemon(DaemonOptions options)
     rpc::ServerOptions serverOptions;
     serverOptions.keepaliveIntervalMs = options.keepaliveIntervalSecs * 1000ll;
     serverOptions.keepaliveCount = options.keepaliveCount;
+    serverOptions.maxClients = static_cast<std::size_t>(limits.maxClients);
+    serverOptions.readWriteReservedClients = static_cast<std::size_t>(limits.rwReservedClients);
+    serverOptions.maxAnonymousClients = static_cast<std::size_t>(limits.maxAnonymousClients);
+    serverOptions.anonymousTimeoutMs = limits.anonymousClientTimeoutSecs * 1000ll;
+    serverOptions.maxInFlight = static_cast<std::size_t>(limits.maxClientRequests);
+    serverOptions.maxIncomingBytes = static_cast<std::size_t>(limits.maxIncomingMib) << 20;
     // The dispatcher outlives the server (which holds a reference); the domain manager
     // needs the server for its events, the dispatcher needs the manager.
     rpc::Dispatcher dispatcher;

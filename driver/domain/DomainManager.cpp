@@ -42,7 +42,7 @@ constexpr int kReconnectCallMs = 5000;
 DomainManager::DomainManager(rpc::EventLoop& loop, DomainStore& store, std::string vmmPath, DomainHooks hooks,
                              ManagerOptions options)
     : loop_(loop), store_(store), vmmPath_(std::move(vmmPath)), hooks_(std::move(hooks)), options_(options),
-      pool_(loop)
+      pool_(loop, options.maxWorkers)
 {
 }
 

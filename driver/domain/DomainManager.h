@@ -72,6 +72,8 @@ struct ManagerOptions {
     std::int64_t destroyTermMs = 3000;
     // Set: every VMM runs confined (Confinement.h), with a uid of the range and a cgroup.
     std::optional<process::ConfinementPolicy> confinement;
+    // Worker threads at most (virtmicad.conf's max_workers).
+    std::size_t maxWorkers = 64;
 };
 
 class DomainManager final : public driver::DomainTable {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,15 +15,19 @@
 namespace mica::rpc {
 
 struct Server::Client {
-    Client(std::uint64_t id, UniqueFd fd, Keepalive keepalive)
-        : id(id), fd(std::move(fd)), keepalive(keepalive) {}
+    Client(std::uint64_t id, UniqueFd fd, Keepalive keepalive, Listening& listener)
+        : id(id), fd(std::move(fd)), keepalive(keepalive), listener(listener) {}
 
     std::uint64_t id;
     UniqueFd fd;
     Session session;
     PacketReader reader;
     Keepalive keepalive;
+    Listening& listener;
+    std::int64_t acceptedMs = EventLoop::nowMs();
+    bool anonymous = true;         // CONNECT_OPEN not yet completed
     std::deque<std::vector<std::uint8_t>> out;
+    std::size_t outPeak = 0;       // most packets queued at once since the queue was last empty
     std::size_t outOffset = 0;     // bytes of out.front() already written
     std::size_t queuedBytes = 0;
     std::size_t inFlight = 0;      // calls whose deferred reply is still to come
@@ -37,10 +42,14 @@ namespace {
 // Calls of one client handled before the others get a turn.
 constexpr int kCallsPerTurn = 32;
 
+// Packets an emptied output queue may have held before its (deque) blocks are freed.
+constexpr std::size_t kKeptOutPackets = 64;
+
 }  // namespace
 
 Server::Server(EventLoop& loop, const Dispatcher& dispatcher, ServerOptions options)
-    : loop_(loop), dispatcher_(dispatcher), options_(options), idleSinceMs_(EventLoop::nowMs())
+    : loop_(loop), dispatcher_(dispatcher), options_(options),
+      budget_(options.maxIncomingBytes, options.continuingClients), idleSinceMs_(EventLoop::nowMs())
 {
 }
 
@@ -49,35 +58,76 @@ Server::~Server()
     for (auto& [id, c] : clients_)
         loop_.unwatch(c->fd.get());
     for (auto& l : listeners_)
-        loop_.unwatch(l.get());
+        loop_.unwatch(l->fd.get());
 }
 
 void Server::addListener(UniqueFd fd, bool readOnly)
 {
-    int raw = fd.get();
-    listeners_.push_back(std::move(fd));
-    loop_.watch(raw, EPOLLIN, [this, raw, readOnly](std::uint32_t) { accept(raw, readOnly); });
+    auto l = std::make_unique<Listening>();
+    l->fd = std::move(fd);
+    l->readOnly = readOnly;
+    Listening* raw = l.get();
+    listeners_.push_back(std::move(l));
+    loop_.watch(raw->fd.get(), EPOLLIN, [this, raw](std::uint32_t) { accept(*raw); });
+    updateAccepting();
 }
 
-void Server::accept(int listenFd, bool readOnly)
+std::size_t Server::clientCount(bool readOnly) const
 {
-    for (;;) {
-        int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    std::size_t n = 0;
+    for (const auto& l : listeners_)
+        if (l->readOnly == readOnly)
+            n += l->clients;
+    return n;
+}
+
+std::size_t Server::anonymousCount() const
+{
+    std::size_t n = 0;
+    for (const auto& l : listeners_)
+        n += l->anonymous;
+    return n;
+}
+
+bool Server::mayAccept(const Listening& l) const
+{
+    if (clients_.size() >= options_.maxClients || l.anonymous >= options_.maxAnonymousClients)
+        return false;
+    std::size_t readOnlySlots = options_.maxClients > options_.readWriteReservedClients
+                                    ? options_.maxClients - options_.readWriteReservedClients : 0;
+    return !l.readOnly || clientCount(true) < readOnlySlots;
+}
+
+void Server::updateAccepting()
+{
+    // A socket out of slots is not watched: connections wait in its backlog (their
+    // connect() blocks once it is full) instead of being accepted only to be closed,
+    // which would cost the daemon a wakeup per attempt of a client retrying in a loop.
+    for (auto& l : listeners_) {
+        bool want = mayAccept(*l);
+        if (want != l->accepting) {
+            loop_.modify(l->fd.get(), want ? std::uint32_t{EPOLLIN} : 0u);
+            l->accepting = want;
+        }
+    }
+}
+
+void Server::accept(Listening& l)
+{
+    while (mayAccept(l)) {
+        int fd = ::accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
                 std::fprintf(stderr, "virtmicad: accept: %s\n", std::strerror(errno));
-            return;
+            break;
         }
         UniqueFd owned(fd);
-        if (clients_.size() >= options_.maxClients) {
-            std::fprintf(stderr, "virtmicad: refusing a client: %zu clients connected\n",
-                         clients_.size());
-            continue;   // closing it is all the refusal libvirt's clients understand
-        }
         auto c = std::make_unique<Client>(nextClientId_++, std::move(owned),
-                                          Keepalive{options_.keepaliveIntervalMs, options_.keepaliveCount});
+                                          Keepalive{options_.keepaliveIntervalMs, options_.keepaliveCount}, l);
         c->session.clientId = c->id;
-        c->session.readOnlySocket = readOnly;
+        c->session.readOnlySocket = l.readOnly;
         std::uint64_t id = c->id;
         c->interest = EPOLLIN;
         try {
@@ -87,8 +137,44 @@ void Server::accept(int listenFd, bool readOnly)
             continue;
         }
         clients_.emplace(id, std::move(c));
+        ++l.clients;
+        ++l.anonymous;
         idleSinceMs_ = 0;
     }
+    updateAccepting();
+}
+
+void Server::leaveAnonymity(Client& c)
+{
+    if (!c.anonymous || !c.session.open)
+        return;
+    c.anonymous = false;
+    --c.listener.anonymous;
+    updateAccepting();
+}
+
+void Server::account(Client& c)
+{
+    if (budget_.update(c.id, c.reader.heldBytes(), c.reader.partialLength() > PacketReader::kSmallPacket))
+        wakeReaders();
+}
+
+void Server::wakeReaders()
+{
+    // From the loop's top level: account() runs deep inside reads and dispatches.
+    if (wakePosted_)
+        return;
+    wakePosted_ = true;
+    loop_.post([this] {
+        wakePosted_ = false;
+        std::set<std::uint64_t> stopped;
+        stopped.swap(budgetStopped_);
+        for (auto id : stopped) {
+            auto it = clients_.find(id);
+            if (it != clients_.end())
+                updateInterest(*it->second);
+        }
+    });
 }
 
 void Server::onClientEvents(std::uint64_t id, std::uint32_t events)
@@ -121,7 +207,7 @@ bool Server::readFrom(Client& c)
     // bytes, and so many calls handled (what it sent beyond waits in the reader and in
     // the socket until its next turn).
     int handled = 0;
-    for (int round = 0; round < 16; ++round) {
+    for (int round = 0; round < 16 && budget_.mayRead(c.id); ++round) {
         std::uint8_t buf[65536];
         ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
         if (n < 0) {
@@ -134,13 +220,18 @@ bool Server::readFrom(Client& c)
         if (n == 0)
             return false;
         c.keepalive.onReceive(EventLoop::nowMs());
-        if (!c.reader.append({buf, static_cast<std::size_t>(n)})) {
+        bool appended = c.reader.append({buf, static_cast<std::size_t>(n)});
+        account(c);
+        if (!appended) {
             std::fprintf(stderr, "virtmicad: client %llu: %s\n",
                          static_cast<unsigned long long>(c.id), c.reader.error().c_str());
             return false;
         }
         while (auto pkt = c.reader.next()) {
-            if (!handlePacket(c, *pkt))
+            account(c);
+            bool ok = handlePacket(c, *pkt);
+            pkt.reset();   // its payload (up to 32 MiB) goes now, not at the next packet
+            if (!ok)
                 return false;
             if (c.dead || paused(c))
                 return true;   // stop reading; the rest stays buffered in the reader
@@ -190,6 +281,7 @@ bool Server::handlePacket(Client& c, Packet& pkt)
         }
         if (!wasKeepalive && c.session.keepaliveRequested)
             c.keepalive.start(EventLoop::nowMs());
+        leaveAnonymity(c);
         if (c.session.closeRequested)
             c.dead = true;
         return true;
@@ -237,6 +329,7 @@ void Server::queue(Client& c, std::vector<std::uint8_t> bytes)
     }
     c.queuedBytes += bytes.size();
     c.out.push_back(std::move(bytes));
+    c.outPeak = std::max(c.outPeak, c.out.size());
 }
 
 bool Server::flush(Client& c)
@@ -259,6 +352,9 @@ bool Server::flush(Client& c)
             c.outOffset = 0;
         }
     }
+    if (c.outPeak > kKeptOutPackets)
+        std::deque<std::vector<std::uint8_t>>().swap(c.out);   // a burst's blocks go with it
+    c.outPeak = 0;
     return true;
 }
 
@@ -291,6 +387,7 @@ void Server::updateInterest(Client& c)
                 c.dead = true;
             break;
         }
+        account(c);
         if (!handlePacket(c, *pkt))
             c.dead = true;
         else if (++handled == kCallsPerTurn && c.reader.buffered() > 0)
@@ -306,8 +403,12 @@ void Server::updateInterest(Client& c)
         return;
     }
     std::uint32_t want = 0;
-    if (!c.dead && !paused(c) && !c.yielded)
-        want |= EPOLLIN;
+    if (!c.dead && !paused(c) && !c.yielded) {
+        if (budget_.mayRead(c.id))
+            want |= EPOLLIN;
+        else
+            budgetStopped_.insert(c.id);
+    }
     if (!c.out.empty())
         want |= EPOLLOUT;
     if (want != c.interest) {
@@ -365,9 +466,16 @@ void Server::close(std::uint64_t id)
     // Out of the table before it dies: its streams' abort handlers may try to send.
     std::unique_ptr<Client> client = std::move(it->second);
     clients_.erase(it);
+    --client->listener.clients;
+    if (client->anonymous)
+        --client->listener.anonymous;
+    budgetStopped_.erase(id);
+    if (budget_.remove(id))
+        wakeReaders();
     client.reset();   // its event registrations and streams go with its Session
     if (clients_.empty())
         idleSinceMs_ = EventLoop::nowMs();
+    updateAccepting();
 }
 
 void Server::emitDomainLifecycle(const DomainRef& dom, std::int32_t event, std::int32_t detail)
@@ -402,6 +510,12 @@ void Server::tick()
     std::int64_t now = EventLoop::nowMs();
     std::vector<std::uint64_t> drop;
     for (auto& [id, c] : clients_) {
+        if (c->anonymous && options_.anonymousTimeoutMs > 0 && now - c->acceptedMs >= options_.anonymousTimeoutMs) {
+            std::fprintf(stderr, "virtmicad: client %llu did not open a connection within %lld ms; dropping it\n",
+                         static_cast<unsigned long long>(id), static_cast<long long>(options_.anonymousTimeoutMs));
+            drop.push_back(id);
+            continue;
+        }
         switch (c->keepalive.tick(now)) {
         case Keepalive::Action::None:
             break;

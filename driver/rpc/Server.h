@@ -12,11 +12,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "Dispatcher.h"
 #include "EventLoop.h"
+#include "InputBudget.h"
 #include "Keepalive.h"
 #include "Packet.h"
 #include "Session.h"
@@ -27,14 +29,31 @@ namespace mica::rpc {
 struct ServerOptions {
     std::int64_t keepaliveIntervalMs = 5000;   // libvirtd's keepalive_interval
     int keepaliveCount = 5;                    // libvirtd's keepalive_count
-    std::size_t maxClients = 1024;
+    // Clients of all sockets together (libvirtd's max_clients). A socket whose budget is
+    // spent stops accepting: new connections wait in its backlog, as with libvirtd.
+    std::size_t maxClients = 5000;
+    // Of those, slots read-only clients never get: whoever can reach the 0666 read-only
+    // socket cannot lock root out of the read-write one.
+    std::size_t readWriteReservedClients = 64;
+    // Per socket: connections that have not completed CONNECT_OPEN ("anonymous",
+    // libvirtd's max_anonymous_clients counts unauthenticated ones). At the limit the
+    // socket stops accepting until one opens, leaves or times out; per socket, so
+    // silent read-only connections do not stop the read-write socket accepting.
+    std::size_t maxAnonymousClients = 20;
+    // An anonymous connection is closed after this long (0: never).
+    std::int64_t anonymousTimeoutMs = 30000;
+    // Bytes all clients' readers may hold in messages still arriving before reading
+    // slows down (InputBudget.h), and how many clients with large partial messages go
+    // on reading past it.
+    std::size_t maxIncomingBytes = 256u << 20;
+    std::size_t continuingClients = 4;
     // Past this many unsent bytes a client stops being read (it must drain its replies
     // first)...
     std::size_t readPauseBytes = 1u << 20;
     // ... and past this one (events keep coming) it is dropped.
     std::size_t maxQueuedBytes = 3u * kMessageMax;
     // Calls of one client still waiting for a deferred reply before it stops being
-    // read (libvirtd's max_client_requests plays this role).
+    // read (libvirtd's max_client_requests).
     std::size_t maxInFlight = 16;
 };
 
@@ -49,6 +68,11 @@ public:
     void addListener(UniqueFd fd, bool readOnly);
 
     std::size_t clientCount() const { return clients_.size(); }
+    // Clients accepted on read-only / read-write sockets, and those not yet open.
+    std::size_t clientCount(bool readOnly) const;
+    std::size_t anonymousCount() const;
+    // Bytes the clients' readers hold now (the figure maxIncomingBytes caps).
+    std::size_t incomingBytes() const { return budget_.held(); }
     // When the last client left (loop clock); 0 while any is connected.
     std::int64_t idleSinceMs() const { return idleSinceMs_; }
 
@@ -56,12 +80,24 @@ public:
     void emitDomainLifecycle(const DomainRef& dom, std::int32_t event, std::int32_t detail);
     void emitDomainReboot(const DomainRef& dom);
 
-    // Keepalive pings; the owner calls this from the loop's tick.
+    // Keepalive pings and the anonymous timeout; the owner calls this from the loop's tick.
     void tick();
 
 private:
     struct Client;
-    void accept(int listenFd, bool readOnly);
+    struct Listening {
+        UniqueFd fd;
+        bool readOnly = false;
+        std::size_t clients = 0;
+        std::size_t anonymous = 0;
+        bool accepting = true;
+    };
+    void accept(Listening& l);
+    bool mayAccept(const Listening& l) const;
+    void updateAccepting();
+    void leaveAnonymity(Client& c);
+    void account(Client& c);   // tells the budget what c's reader holds now
+    void wakeReaders();        // re-arms clients the budget stopped, once it lets them
     void onClientEvents(std::uint64_t id, std::uint32_t events);
     bool readFrom(Client& c);      // false: close it
     bool handlePacket(Client& c, Packet& pkt);
@@ -79,8 +115,11 @@ private:
     EventLoop& loop_;
     const Dispatcher& dispatcher_;
     ServerOptions options_;
-    std::vector<UniqueFd> listeners_;
+    std::vector<std::unique_ptr<Listening>> listeners_;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
+    InputBudget budget_;
+    std::set<std::uint64_t> budgetStopped_;   // not read for the budget's sake
+    bool wakePosted_ = false;
     std::uint64_t nextClientId_ = 1;
     std::int64_t idleSinceMs_;
 };

@@ -178,3 +178,51 @@ TEST(DaemonConfig, VmmUser)
     EXPECT_THROW(parse({"--vmm-user", "no-such-user-here"}), std::invalid_argument);
     EXPECT_THROW(parse({"--vmm-user", "nobody", "--vmm-uids", "1-2"}), std::invalid_argument);
 }
+
+TEST(DaemonConfig, ClientLimits)
+{
+    // Defaults: libvirtd's where it has the setting.
+    ClientLimits d = clientLimits(parse({}));
+    EXPECT_EQ(d.maxClients, 5000);
+    EXPECT_EQ(d.maxAnonymousClients, 20);
+    EXPECT_EQ(d.anonymousClientTimeoutSecs, 30);
+    EXPECT_EQ(d.maxIncomingMib, 256);
+
+    auto o = parse({"--max-clients", "300", "--rw-reserved-clients=16", "--max-anonymous-clients", "5",
+                    "--anonymous-client-timeout", "0", "--max-client-requests", "3", "--max-workers", "8",
+                    "--max-incoming-mib", "64"});
+    ClientLimits l = clientLimits(o);
+    EXPECT_EQ(l.maxClients, 300);
+    EXPECT_EQ(l.rwReservedClients, 16);
+    EXPECT_EQ(l.maxAnonymousClients, 5);
+    EXPECT_EQ(l.anonymousClientTimeoutSecs, 0);
+    EXPECT_EQ(l.maxClientRequests, 3);
+    EXPECT_EQ(l.maxWorkers, 8);
+    EXPECT_EQ(l.maxIncomingMib, 64);
+
+    // The file sets them too; the command line wins.
+    ConfigFile f("max_clients = 400\nrw_reserved_clients = 10\nmax_anonymous_clients = 7\n"
+                 "anonymous_client_timeout = 2\nmax_client_requests = 4\nmax_workers = 9\nmax_incoming_mib = 32\n");
+    o = parse({"--root", "/tmp/r", "--config", f.path, "--max-workers", "11"});
+    applyDaemonConfig(o, daemonPaths(o));
+    l = clientLimits(o);
+    EXPECT_EQ(l.maxClients, 400);
+    EXPECT_EQ(l.rwReservedClients, 10);
+    EXPECT_EQ(l.maxAnonymousClients, 7);
+    EXPECT_EQ(l.anonymousClientTimeoutSecs, 2);
+    EXPECT_EQ(l.maxClientRequests, 4);
+    EXPECT_EQ(l.maxWorkers, 11);
+    EXPECT_EQ(l.maxIncomingMib, 32);
+
+    // Nonsense: zero where a limit needs one, words, reserved slots taking everything.
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+             {"--max-clients", "0"}, {"--max-anonymous-clients", "0"}, {"--max-workers", "many"},
+             {"--max-incoming-mib", "0"}, {"--max-clients", "10", "--rw-reserved-clients", "10"},
+             {"--rw-reserved-clients", "5000"}})
+        EXPECT_THROW(parse(args), std::invalid_argument) << args[0] << " " << args[1];
+    for (const char* text : {"max_clients = 0\n", "max_workers = \"x\"\n", "max_clients = 10\nrw_reserved_clients = 20\n"}) {
+        ConfigFile bad(text);
+        o = parse({"--root", "/tmp/r", "--config", bad.path});
+        EXPECT_THROW(applyDaemonConfig(o, daemonPaths(o)), std::invalid_argument) << text;
+    }
+}
