@@ -1,7 +1,9 @@
 #include "DomainXmlParser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 
@@ -269,6 +271,33 @@ void parseMemoryBacking(xmlNode* node, DomainDef& def)
     el.finish();
 }
 
+// A name is a file name in the daemon's directories (DomainStore.h): NAME.xml, NAME.log,
+// the directory NAME/. '/' would leave the directory, '.' and '..' are directories already
+// there, and a control character (a newline, an escape) would make a name that looks like
+// another one in listings, logs and the files an administrator reads; libvirt refuses
+// the same.
+void checkDomainName(const std::string& name)
+{
+    bool control = std::any_of(name.begin(), name.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (!control && name.find('/') == std::string::npos && name != "." && name != "..")
+        return;
+    // Shown escaped: the name itself may be what makes the message unreadable.
+    std::string shown;
+    for (char c : name) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", u);
+            shown += hex;
+        } else {
+            shown += c;
+        }
+    }
+    invalidXml(subst(_("domain name '%1' cannot contain '/' or control characters, nor be '.' or '..'"), {shown}));
+}
+
 }  // namespace
 
 uint64_t detail::parseMemoryKiB(ElementReader& el)
@@ -317,8 +346,7 @@ DomainDef parseDomainXml(const std::string& xml, unsigned flags)
     if (!name || nodeText(name).empty())
         invalidXml(_("domain: missing <name>"));
     def.name = nodeText(name);
-    if (def.name.find('/') != std::string::npos || def.name == "." || def.name == "..")
-        invalidXml(subst(_("domain name '%1' cannot contain '/' nor be '.' or '..'"), {def.name}));
+    checkDomainName(def.name);
     if (xmlNode* u = el.child("uuid")) {
         auto c = canonicalUuid(nodeText(u));
         if (!c)

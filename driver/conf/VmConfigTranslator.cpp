@@ -161,7 +161,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         c["rng"] = Json{{"src", def.rng->backend}};
     if (def.vsock) {
         unsigned cid = def.vsock->autoCid ? (def.vsock->cid ? def.vsock->cid : paths.autoVsockCid) : def.vsock->cid;
-        c["vsock"] = Json{{"cid", cid}, {"socket", paths.domainDir(def) + "/vsock.sock"}};
+        c["vsock"] = Json{{"cid", cid}, {"socket", paths.vmmDir(def) + "/vsock.sock"}};
     }
     if (def.balloon.present)
         c["balloon"] = Json{{"size", memoryBytes - def.currentMemoryKiB * 1024},

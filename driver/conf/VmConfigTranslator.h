@@ -15,11 +15,13 @@ namespace mica::conf {
 // Inputs that depend on where and when the domain runs, kept out of DomainDef so
 // translation is a pure function (and golden tests are deterministic).
 struct RuntimePaths {
-    std::string stateDir = "/run/libvirt/mica";  // per-domain sockets go in stateDir/NAME/
+    // Per-domain sockets go in the VMM's run directory, stateDir/NAME/vmm/ (the
+    // daemon's layout: domain/DomainStore.h).
+    std::string stateDir = "/run/libvirt/mica";
     // The CID the daemon allocated for <cid auto='yes'/> (ignored for a fixed CID).
     unsigned autoVsockCid = 3;
 
-    std::string domainDir(const DomainDef& def) const { return stateDir + "/" + def.name; }
+    std::string vmmDir(const DomainDef& def) const { return stateDir + "/" + def.name + "/vmm"; }
 };
 
 // Something the daemon does on the host before the VMM starts: the VMM only opens

@@ -10,9 +10,6 @@ namespace mica::conf {
 
 namespace {
 
-// Far above any real domain (libvirt's RPC strings stop at 4 MiB); keeps int casts safe.
-constexpr size_t kMaxDocumentSize = 16u << 20;
-
 std::string trimmed(std::string s)
 {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' '))

@@ -31,6 +31,11 @@ using XmlCharPtr = std::unique_ptr<xmlChar, XmlCharFree>;
 
 // Parses a document; malformed input throws ConfError(VIR_ERR_XML_ERROR) with libxml2's
 // message and line. No network, no entity expansion, no DTD loading.
+// The largest document parseXmlDocument reads: far above any real domain (libvirt's RPC
+// strings stop at 4 MiB, and the daemon refuses a definition that would not fit one);
+// keeps int casts safe.
+inline constexpr size_t kMaxDocumentSize = 16u << 20;
+
 XmlDocPtr parseXmlDocument(const std::string& xml, const char* url);
 
 // The element serialized on its own (namespaces it uses declared on it).

@@ -21,6 +21,7 @@
 #include "Stream.h"
 #include "UniqueFd.h"
 #include "VmmEventChannel.h"
+#include "VmmLock.h"
 #include "VmmProcess.h"
 
 namespace mica::domain {
@@ -53,6 +54,14 @@ struct Domain {
     std::optional<process::VmmProcess> vmm;
     std::optional<process::VmmEventChannel> events;
     std::string apiSocket;
+    std::string vmmDir;                   // its API socket and event FIFO are here
+    std::string startId;                  // of the start that made this VMM (DomainStatus)
+    // The domain's VmmLock while this daemon holds it: from before a start spawns the VMM
+    // (which holds it too, through the fd it inherits) until the domain stopped; for a
+    // VMM of the older layout, which holds none, for as long as it runs. Not held for a
+    // VMM found again after a restart: that VMM holds it.
+    std::optional<process::VmmLock> lock;
+    bool vmmHoldsLock = true;
     std::vector<std::string> createdTaps;
     std::optional<uid_t> vmmUid;          // a confined VMM's uid, while it runs or starts
     gid_t vmmGid = 0;                     // and its gid

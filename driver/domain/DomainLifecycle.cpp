@@ -13,12 +13,15 @@
 #include <libvirt/virterror.h>
 
 #include <cerrno>
+#include <random>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "Cgroup.h"
 #include "ConfError.h"
+#include "CrashPoint.h"
 #include "ManagerSupport.h"
 #include "SaveImage.h"
 #include "SecLabel.h"
@@ -27,6 +30,7 @@
 #include "VmConfigTranslator.h"
 #include "VmmClient.h"
 #include "VmmLaunch.h"
+#include "VmmLock.h"
 #include "i18n.h"
 
 namespace mica::domain {
@@ -38,6 +42,16 @@ namespace {
 // Destroy: how long the VMM gets to end after SIGKILL before destroy reports failure
 // (a process stuck in the kernel, in uninterruptible sleep on a dead NFS disk, say).
 constexpr std::int64_t kKillWaitMs = 10000;
+
+// A start's id: random, so that records of two starts (of two daemons) never agree by
+// chance.
+std::string newStartId()
+{
+    std::random_device rd;
+    char text[17];
+    std::snprintf(text, sizeof text, "%08x%08x", rd(), rd());
+    return text;
+}
 
 rpc::RemoteError notRunning()
 {
@@ -132,8 +146,11 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         if (x.vmmUid)
             process::removeCgroup(cgroupOf(x.def));
         x.vmmUid.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(store_.runDir(x.def.name), ec);
+        // Only with the lock: without it, the directory is another VMM's of this domain.
+        if (x.lock) {
+            store_.removeDomainDir(x.def.name);
+            x.lock.reset();
+        }
         if (undoFailure)
             undoFailure(x);
         finishJob(x, {e, {}});
@@ -167,16 +184,26 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         } catch (const conf::ConfError& e) {
             failConf(e);
         }
+        process::crashPoint("start-begin");
         std::string runDir = store_.runDir(name);
-        std::error_code ec;
-        std::filesystem::remove_all(runDir, ec);
-        std::filesystem::create_directories(runDir, ec);
         checkTuningCanApply(def.tune);
         rq.confinement = confinementFor(def);
+        store_.makeDomainDir(name, rq.confinement.has_value());
+        // The lock before anything in the directory is touched: held, it means a VMM of
+        // this domain still runs (a restarted daemon stops any it does not take back), and
+        // its files are not ours to remove.
+        d.lock = process::VmmLock::tryAcquire(store_.lockPath(name));
+        if (!d.lock)
+            fail(VIR_ERR_OPERATION_FAILED,
+                 conf::subst(_("another VMM of domain '%1' still runs: it holds %2"), {name, store_.lockPath(name)}));
+        std::error_code ec;
+        std::filesystem::remove_all(runDir, ec);
+        std::filesystem::remove_all(store_.jailDir(name), ec);
+        if (::mkdir(runDir.c_str(), 0700) < 0)
+            throw std::runtime_error(runDir + ": " + std::strerror(errno));
         if (rq.confinement) {
             // The run directory is the VMM's own (its sockets, a restore's snapshot);
             // no other VMM's uid may look in.
-            ::chmod(runDir.c_str(), 0700);
             process::chownTree(runDir, rq.confinement->uid, rq.confinement->gid);
             std::filesystem::create_directory(rq.confinement->jail);   // root's, empty
             process::createCgroup(rq.confinement->cgroup);
@@ -185,6 +212,8 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             // Before the VMM's first instruction: its limits hold from the start.
             applyTuning(def.tune, rq.confinement->cgroup);
         }
+        d.vmmDir = runDir;
+        d.vmmHoldsLock = true;
         d.apiSocket = runDir + "/api.sock";
         d.createdTaps.clear();
         d.destroying = d.guestPoweredOff = false;
@@ -221,6 +250,34 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         return;
     }
     rq.eventFd = writer->get();
+    rq.lockFd = d.lock->fd();
+    // Recorded before the VMM exists: a daemon dying from here on leaves a status that
+    // says a start was under way, which the next daemon finishes by stopping whatever
+    // VMM it finds (DomainManager::load). The second record, with the VMM's pid and
+    // TAPs, is written before the VMM may run (VmmProcess::spawn's gate).
+    DomainStatus starting;
+    starting.def = def;
+    starting.starting = true;
+    starting.startId = d.startId = newStartId();
+    starting.vmmDir = d.vmmDir;
+    starting.vmmUid = d.vmmUid;
+    starting.vmmGid = d.vmmGid;
+    starting.persistent = d.persistent;
+    starting.state = VIR_DOMAIN_SHUTOFF;
+    starting.id = 0;   // none yet (the parser takes no negative id)
+    try {
+        store_.saveStatus(starting);
+    } catch (const std::exception& e) {
+        failStart(d, error(VIR_ERR_OPERATION_FAILED, conf::subst(_("cannot record the start: %1"), {e.what()})).error());
+        return;
+    }
+    process::crashPoint("start-status-written");
+    rq.spawned = [store = &store_, starting, lockFd = rq.lockFd](pid_t pid, const std::vector<std::string>& taps) mutable {
+        process::VmmLock::recordPid(lockFd, pid);
+        starting.pid = pid;
+        starting.createdTaps = taps;
+        store->saveStatus(starting);   // throws: the VMM never runs, the start fails
+    };
     d.starting = true;
     if (def.vsock && def.vsock->autoCid)
         d.startingCid = paths.autoVsockCid;
@@ -314,6 +371,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                        : restored ? int(VIR_DOMAIN_RUNNING_RESTORED)
                                   : int(VIR_DOMAIN_RUNNING_BOOTED);
             saveStatus(d);
+            process::crashPoint("start-running-status-written");
             watch(d);
             store_.note(def.name, std::string(restored ? "restored" : "started") + ", pid " +
                                       std::to_string(d.vmm->pid()) + ", id " + std::to_string(d.id));
@@ -432,6 +490,7 @@ void DomainManager::onVmmEnded(Domain& d)
 
 void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restarting)
 {
+    process::crashPoint("stop-begin");
     loop_.unwatch(d.vmm->pidfd());
     if (d.events)
         loop_.unwatch(d.events->fd());
@@ -441,7 +500,6 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
         process::deleteTap(tap);
     d.createdTaps.clear();
     std::error_code ec;
-    std::filesystem::remove_all(store_.runDir(d.def.name), ec);
     // The unix sockets of its serial port and console were the daemon's (VmmLaunch hands
     // them over listening); a confined VMM cannot remove them.
     for (const conf::CharSource* source : {d.live.serial ? &d.live.serial->source : nullptr,
@@ -451,7 +509,11 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     if (d.vmmUid)
         process::removeCgroup(cgroupOf(d.def));
     d.vmmUid.reset();
-    store_.removeStatus(d.def.name);
+    // Status, lock file and run directory at once, the lock released after: the VMM is
+    // gone, and a start must not find a half-removed directory.
+    store_.removeDomainDir(d.def.name);
+    d.lock.reset();
+    process::crashPoint("stop-cleaned");
     rpc::DomainRef r = ref(d);
     d.vmm.reset();
     d.id = -1;
@@ -493,7 +555,9 @@ void DomainManager::destroy(const rpc::DomainRef& dom, unsigned flags, JobDone d
     d.destroyGraceful = graceful;
     d.destroyKilled = false;
     d.destroyDeadlineMs = rpc::EventLoop::nowMs() + options_.destroyTermMs;
+    process::crashPoint("destroy-begin");
     d.vmm->kill(SIGTERM);
+    process::crashPoint("destroy-signalled");
 }
 
 void DomainManager::tickDestroys(std::int64_t now)

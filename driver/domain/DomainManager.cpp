@@ -18,13 +18,17 @@
 
 #include "Cgroup.h"
 #include "ConfError.h"
+#include "CrashPoint.h"
 #include "DomainCapsCheck.h"
 #include "DomainXmlFormatter.h"
 #include "DomainXmlParser.h"
 #include "ManagerSupport.h"
 #include "RpcError.h"
 #include "SecLabel.h"
+#include "Protocol.h"
 #include "Tap.h"
+#include "VmmLock.h"
+#include "Xml.h"
 #include "VmmClient.h"
 #include "i18n.h"
 
@@ -202,10 +206,29 @@ conf::DomainDef DomainManager::parseNew(const std::string& xml, unsigned parseFl
         conf::DomainDef def = conf::parseDomainXml(xml, parseFlags);
         if (hooks_.domainCaps)
             conf::checkAgainstDomainCaps(def, hooks_.domainCaps());
+        checkFormattedSize(def);
         return def;
     } catch (const conf::ConfError& e) {
         failConf(e);
     }
+}
+
+void DomainManager::checkFormattedSize(const conf::DomainDef& def)
+{
+    // What is accepted must come back: `dumpxml` answers in one RPC string (4 MiB), and
+    // the stored definition and status file are read back under the parser's limit. The
+    // formatted document can be much larger than what the client sent ('>' in text comes
+    // back as "&gt;", '"' in an attribute as "&quot;"), so the formatted size is what
+    // counts, with room for what the live XML adds (ids, addresses, pty paths, labels).
+    constexpr std::size_t kLiveXmlRoom = 64 * 1024;
+    constexpr std::size_t kLimit = rpc::kRemoteStringMax - kLiveXmlRoom;
+    static_assert(kLimit + 2 * kLiveXmlRoom < conf::kMaxDocumentSize, "a status file must stay readable");
+    std::size_t size = conf::formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE).size();
+    if (size > kLimit)
+        fail(VIR_ERR_XML_ERROR,
+             conf::subst(_("the domain XML is %1 bytes once formatted (characters such as '<', '>', '&' and quotes "
+                           "are written as entities), over the %2 bytes a libvirt reply can carry"),
+                         {std::to_string(size), std::to_string(kLimit)}));
 }
 
 rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
@@ -225,6 +248,7 @@ rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
     } catch (const std::exception& e) {
         fail(VIR_ERR_OPERATION_FAILED, e.what());
     }
+    process::crashPoint("define-saved");
     bool isNew = !same;
     if (!same) {
         auto d = std::make_unique<Domain>();
@@ -260,7 +284,13 @@ void DomainManager::undefine(const rpc::DomainRef& dom, unsigned flags, JobDone 
             if (::unlink(image.c_str()) < 0 && errno != ENOENT)
                 fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
         }
-        store_.removeConfig(d.def.name);
+        process::crashPoint("undefine-begin");
+        try {
+            store_.removeConfig(d.def.name);
+        } catch (const std::exception& e) {
+            fail(VIR_ERR_OPERATION_FAILED, e.what());
+        }
+        process::crashPoint("undefine-removed");
         emit(d, VIR_DOMAIN_EVENT_UNDEFINED, VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
         rpc::DomainRef r = ref(d);
         if (d.active()) {
@@ -507,6 +537,9 @@ void DomainManager::saveStatus(const Domain& d) const
     s.vmmUid = d.vmmUid;
     s.vmmGid = d.vmmGid;
     s.persistent = d.persistent;
+    s.startId = d.startId;
+    s.vmmDir = d.vmmDir;
+    s.vmmHoldsLock = d.vmmHoldsLock;
     try {
         store_.saveStatus(s);
     } catch (const std::exception& e) {
@@ -533,11 +566,11 @@ std::optional<process::VmmConfinement> DomainManager::confinementFor(const conf:
         return std::nullopt;
     }
     const auto& policy = *options_.confinement;
-    // Its root is mounted over run/NAME/jail, in its own mount namespace; in it the run
-    // directory is all it sees of the daemon's.
+    // Its root is mounted over NAME/jail, in its own mount namespace; in it its run
+    // directory (NAME/vmm) is all it sees of the daemon's.
     std::string runDir = store_.runDir(def.name);
     auto confinement = [&](uid_t uid, gid_t gid) {
-        return process::VmmConfinement{uid, gid, cgroupOf(def), runDir + "/jail", {runDir}};
+        return process::VmmConfinement{uid, gid, cgroupOf(def), store_.jailDir(def.name), {runDir}};
     };
     if (def.seclabel && def.seclabel->isStatic) {
         try {
@@ -570,6 +603,42 @@ void DomainManager::emit(const Domain& d, int event, int detail) const
         hooks_.lifecycle(ref(d), event, detail);
 }
 
+namespace {
+
+// Whether lockPath is free, waiting up to a few seconds for a holder that is on its way out.
+bool waitLockFree(const std::string& lockPath)
+{
+    for (int i = 0; i < 250; ++i) {
+        if (!process::VmmLock::held(lockPath))
+            return true;
+        ::usleep(20000);
+    }
+    return false;
+}
+
+}  // namespace
+
+void DomainManager::stopHalfStarted(const DomainStatus& s)
+{
+    std::string lockPath = store_.lockPath(s.def.name);
+    // The pid is killed only if that process holds the lock file open (a pid reused by
+    // another process is left alone), checked while its pidfd is open, so the process
+    // checked is the one signalled.
+    if (auto proc = process::VmmProcess::adopt(s.pid)) {
+        if (process::VmmLock::openedBy(s.pid, lockPath) && !proc->ended()) {
+            proc->kill(SIGKILL);
+            if (!proc->waitEnded(10000))
+                store_.note(s.def.name, "the VMM of an unfinished start, pid " + std::to_string(s.pid) +
+                                            ", did not end on SIGKILL");
+            else
+                store_.note(s.def.name, "stopped the VMM of an unfinished start, pid " + std::to_string(s.pid));
+        }
+    }
+    // A child still waiting at its start gate exits by itself now that its daemon is gone.
+    if (!waitLockFree(lockPath))
+        store_.note(s.def.name, "the VMM lock of an unfinished start is still held");
+}
+
 void DomainManager::load()
 {
     for (auto& def : store_.loadConfigs()) {
@@ -591,8 +660,26 @@ void DomainManager::load()
     // file describes it: treating it as gone would orphan a live process.
     for (auto& s : store_.loadStatuses()) {
         const std::string name = s.def.name;
+        auto cleanUp = [&](const std::string& why) {
+            store_.note(name, why);
+            for (const auto& tap : s.createdTaps)
+                process::deleteTap(tap);
+            process::removeCgroup(cgroupOf(s.def));
+            store_.removeDomainDir(name);
+        };
+        if (s.starting) {
+            // The client was never told the domain runs: it does not, and no VMM of that
+            // start survives this (the domain ends shut off, with none).
+            stopHalfStarted(s);
+            cleanUp("a start of this domain did not finish before the daemon stopped; its VMM, if any, was stopped");
+            continue;
+        }
         auto proc = process::VmmProcess::adopt(s.pid);
-        std::string socket = store_.runDir(name) + "/api.sock";
+        // The pid is the VMM's only while that process holds the domain's lock file: a
+        // pid reused by another process after the VMM died is not ours to adopt.
+        if (proc && s.vmmHoldsLock && !process::VmmLock::openedBy(s.pid, store_.lockPath(name)))
+            proc.reset();
+        std::string socket = s.vmmDir + "/api.sock";
         std::string vmState;
         bool answered = false;
         if (proc) {
@@ -607,13 +694,7 @@ void DomainManager::load()
         }
         bool hung = proc && !answered && process::vmmSocketReady(socket);
         if (vmState != "Running" && vmState != "Paused" && !hung) {
-            store_.note(name, "the VMM of this domain is gone (found after a daemon restart)");
-            for (const auto& tap : s.createdTaps)
-                process::deleteTap(tap);
-            process::removeCgroup(cgroupOf(s.def));
-            store_.removeStatus(name);
-            std::error_code ec;
-            std::filesystem::remove_all(store_.runDir(name), ec);
+            cleanUp("the VMM of this domain is gone (found after a daemon restart)");
             continue;
         }
         Domain* d = domains_.count(s.def.uuid) ? domains_[s.def.uuid].get() : nullptr;
@@ -635,8 +716,19 @@ void DomainManager::load()
         ++d->incarnation;
         d->vmm = std::move(proc);
         d->apiSocket = socket;
+        d->vmmDir = s.vmmDir;
+        d->startId = s.startId;
+        d->vmmHoldsLock = s.vmmHoldsLock;
+        if (!s.vmmHoldsLock) {
+            // A VMM of the older layout holds no lock: the daemon holds it in its place.
+            try {
+                d->lock = process::VmmLock::tryAcquire(store_.lockPath(name));
+            } catch (const std::exception& e) {
+                store_.note(name, std::string("cannot take the VMM lock: ") + e.what());
+            }
+        }
         try {
-            d->events = process::VmmEventChannel::open(store_.runDir(name) + "/events");
+            d->events = process::VmmEventChannel::open(s.vmmDir + "/events");
         } catch (const std::exception& e) {
             store_.note(name, std::string("no event channel: ") + e.what());
         }
@@ -656,6 +748,16 @@ void DomainManager::load()
         watch(*d);
         store_.note(name, "reconnected to the VMM, pid " + std::to_string(s.pid) +
                               (hung ? " (it does not answer its API)" : ""));
+    }
+    // Directories with no status: a start that died before its first record (no VMM
+    // was spawned then), or one whose VMM is still leaving (it exits by itself at its
+    // start gate, VmmProcess::spawn). Removed once no one holds the lock.
+    for (const auto& name : store_.strayDomainDirs()) {
+        if (waitLockFree(store_.lockPath(name)))
+            store_.removeDomainDir(name);
+        else
+            std::cerr << "virtmicad: " << store_.domainDir(name) << ": "
+                      << _("left in place: a process holds its VMM lock but no status names it") << std::endl;
     }
     // Autostart: persistent domains with a link that are not running yet.
     for (auto& [uuid, d] : domains_) {

@@ -185,6 +185,11 @@ private:
     Domain& running(const rpc::DomainRef& dom) const;
     // A new definition: parsed, then checked against the domain capabilities.
     conf::DomainDef parseNew(const std::string& xml, unsigned parseFlags) const;
+    // Refuses a definition whose formatted XML would not fit a libvirt reply.
+    static void checkFormattedSize(const conf::DomainDef& def);
+    // At load: a start the last daemon did not finish (its status says "starting"): the
+    // VMM it spawned, if it runs, is killed and waited for.
+    void stopHalfStarted(const DomainStatus& s);
 
     // Jobs (DomainJob.h). body runs once the lock is ours; it throws to fail at once,
     // or arranges for finishJob later.

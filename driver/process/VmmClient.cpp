@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "CrashPoint.h"
 #include "UniqueFd.h"
 #include "i18n.h"
 
@@ -110,6 +111,9 @@ VmmResponse vmmRequest(const std::string& socketPath, const char* method, const 
         if (n > 0)
             sent += static_cast<size_t>(n);
     }
+
+    // Test only: a daemon dying while the VMM works on the request (CrashPoint.h).
+    crashPoint(("during-" + endpoint).c_str());
 
     // Read until the headers say how long the body is and all of it arrived (or EOF).
     std::string in;

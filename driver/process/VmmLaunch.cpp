@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "CrashPoint.h"
 #include "Tap.h"
 #include "UnixSocket.h"
 #include "UniqueFd.h"
@@ -125,7 +126,12 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         }
         if (!handed.empty())
             config["handed_files"] = handed;
-        out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd, rq.confinement ? &*rq.confinement : nullptr);
+        out.vmm = VmmProcess::spawn(rq.argv, rq.logPath, rq.eventFd, rq.confinement ? &*rq.confinement : nullptr,
+                                    rq.lockFd, [&](pid_t pid) {
+                                        if (rq.spawned)
+                                            rq.spawned(pid, out.createdTaps);
+                                        crashPoint("start-spawned");
+                                    });
 
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.startTimeoutMs);
         while (!vmmSocketReady(rq.apiSocket)) {
@@ -137,7 +143,9 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         }
         auto call = [&](const char* method, const char* endpoint, const std::optional<nlohmann::json>& body,
                         const std::vector<int>& fds = {}) {
+            crashPoint((std::string("start-before-") + endpoint).c_str());
             auto r = vmmRequest(rq.apiSocket, method, endpoint, body, kVmmCallMs, fds);
+            crashPoint((std::string("start-after-") + endpoint).c_str());
             if (!r.ok())
                 throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
             return r;

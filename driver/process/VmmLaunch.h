@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,11 @@ struct VmmLaunchRequest {
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
     std::optional<VmmConfinement> confinement;   // run the VMM confined so
+    int lockFd = -1;                 // the domain's VmmLock, handed to the VMM to hold
+    // Called (on the launching thread) once the VMM's process exists, with its pid and
+    // the TAPs created for it, before it may run (VmmProcess::spawn's beforeRun): the
+    // caller records them where a restarted daemon finds them.
+    std::function<void(pid_t, const std::vector<std::string>& createdTaps)> spawned;
 };
 
 struct VmmLaunchResult {

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -41,10 +43,41 @@ pid_t cloneWithPidfd(unsigned long long namespaces, int* pidfd)
     return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
+// The child's fds below this are the ones it keeps (0-2, the event fd, the lock fd, the
+// start gate); the confinement's prepared fds sit above (Confinement.h: 10 and up).
+constexpr int kGateFd = 5;
+
+// The environment a VMM gets: built, not inherited. The daemon's may hold systemd's
+// NOTIFY_SOCKET (a VMM would speak for the daemon), LISTEN_FDS, credentials of the
+// administrator's shell; the VMM needs none of it.
+std::vector<std::string> vmmEnvironment()
+{
+    std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+    for (const char* name : {"LANG", "LC_ALL"})
+        if (const char* value = std::getenv(name))
+            env.push_back(std::string(name) + "=" + value);
+    return env;
+}
+
+// In the child (raw system calls only): closes every fd from `from` up except `keep`
+// (ascending, each >= from).
+void closeAllBut(unsigned from, const int* keep, int count)
+{
+    for (int i = 0; i < count; ++i) {
+        if (keep[i] < 0)
+            continue;
+        if (static_cast<unsigned>(keep[i]) > from)
+            ::syscall(SYS_close_range, from, static_cast<unsigned>(keep[i] - 1), 0u);
+        from = static_cast<unsigned>(keep[i]) + 1;
+    }
+    ::syscall(SYS_close_range, from, ~0u, 0u);
+}
+
 }  // namespace
 
 VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd,
-                             const VmmConfinement* confinement)
+                             const VmmConfinement* confinement, int lockFd,
+                             const std::function<void(pid_t)>& beforeRun)
 {
     // Everything the child needs is prepared here: after fork it may only call
     // async-signal-safe functions.
@@ -52,6 +85,11 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
     for (const auto& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    std::vector<std::string> envText = vmmEnvironment();
+    std::vector<char*> env;
+    for (auto& e : envText)
+        env.push_back(e.data());
+    env.push_back(nullptr);
     UniqueFd log(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!log)
         throw std::runtime_error(logPath + ": " + std::strerror(errno));
@@ -59,6 +97,14 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
     PreparedConfinement confined;
     if (confinement)
         confined = prepareConfinement(*confinement, argv.at(0));
+    int gate[2] = {-1, -1};
+    if (::pipe2(gate, O_CLOEXEC) < 0)
+        throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    UniqueFd gateRead(gate[0]), gateWrite(gate[1]);
+    // The fds the child keeps, ascending (closeAllBut).
+    int keep[2] = {confined.cgroupProcs.get(), confined.executable.get()};
+    if (keep[0] > keep[1])
+        std::swap(keep[0], keep[1]);
 
     int pidfdNumber = -1;
     pid_t pid = cloneWithPidfd(confinement ? confinementNamespaces(*confinement) : 0, &pidfdNumber);
@@ -72,18 +118,6 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::signal(SIGPIPE, SIG_DFL);
-        ::dup2(null.get(), 0);
-        ::dup2(log.get(), 1);
-        ::dup2(log.get(), 2);
-        unsigned firstClosed = 3;
-        if (eventFd >= 0) {
-            // dup2 onto itself would keep FD_CLOEXEC: clear it by hand then.
-            if (eventFd == 3)
-                ::fcntl(3, F_SETFD, 0);
-            else
-                ::dup2(eventFd, 3);
-            firstClosed = 4;
-        }
         auto die = [](const char* what) {
             const char prefix[] = "virtmicad: cannot start the VMM: ";
             (void)!::write(2, prefix, sizeof prefix - 1);
@@ -91,21 +125,63 @@ VmmProcess VmmProcess::spawn(const std::vector<std::string>& argv, const std::st
             (void)!::write(2, "\n", 1);
             ::_exit(127);
         };
+        // Moved clear of 0-5 first, so that the dup2s below never overwrite one another.
+        int srcEvent = eventFd >= 0 ? ::fcntl(eventFd, F_DUPFD, 6) : -1;
+        int srcLock = lockFd >= 0 ? ::fcntl(lockFd, F_DUPFD, 6) : -1;
+        int srcGate = ::fcntl(gateRead.get(), F_DUPFD, 6);
+        if ((eventFd >= 0 && srcEvent < 0) || (lockFd >= 0 && srcLock < 0) || srcGate < 0)
+            die("fcntl");
+        ::dup2(null.get(), 0);
+        ::dup2(log.get(), 1);
+        ::dup2(log.get(), 2);
+        int fdEvent = srcEvent >= 0 ? ::dup2(srcEvent, 3) : -1;
+        int fdLock = srcLock >= 0 ? ::dup2(srcLock, 4) : -1;
+        ::dup2(srcGate, kGateFd);
+        // Closed now, before the wait: the copies this child holds of other starts' gate
+        // ends (and of everything else) must not keep anyone waiting.
+        closeAllBut(kGateFd + 1, keep, 2);
+        if (fdEvent < 0)
+            ::close(3);
+        if (fdLock < 0)
+            ::close(4);
+        char go = 0;
+        ssize_t n;
+        do
+            n = ::read(kGateFd, &go, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+            ::_exit(126);   // the daemon went away before recording this process
+        ::close(kGateFd);
         if (confinement) {
             if (const char* failed = enterConfinement(confined))
                 die(failed);
             // Everything else closes now; the binary's fd (close-on-exec) goes with exec.
-            int keep = confined.executable.get();
-            ::syscall(SYS_close_range, firstClosed, static_cast<unsigned>(keep - 1), 0u);
-            ::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u);
-            ::execveat(keep, "", args.data(), environ, AT_EMPTY_PATH);
+            int exe = confined.executable.get();
+            closeAllBut(5, &exe, 1);
+            ::execveat(exe, "", args.data(), env.data(), AT_EMPTY_PATH);
         } else {
-            ::syscall(SYS_close_range, firstClosed, ~0u, 0u);
-            ::execv(args[0], args.data());
+            ::execve(args[0], args.data(), env.data());
         }
         die("exec");
     }
-    return VmmProcess(pid, UniqueFd(pidfdNumber), true);
+    VmmProcess proc(pid, UniqueFd(pidfdNumber), true);
+    gateRead.reset();
+    if (beforeRun) {
+        try {
+            beforeRun(pid);
+        } catch (...) {
+            gateWrite.reset();   // the child sees the end of the pipe and exits
+            proc.waitEnded(5000);
+            throw;
+        }
+    }
+    if (::write(gateWrite.get(), "g", 1) != 1) {
+        int err = errno;
+        gateWrite.reset();
+        proc.waitEnded(5000);
+        throw std::runtime_error(std::string("starting the VMM: ") + std::strerror(err));
+    }
+    return proc;
 }
 
 std::optional<VmmProcess> VmmProcess::adopt(pid_t pid)

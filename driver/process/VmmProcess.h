@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,11 +19,21 @@ namespace mica::process {
 class VmmProcess {
 public:
     // Starts argv[0] with argv, stdin /dev/null, stdout and stderr appended to logPath,
-    // and eventFd (if >= 0) as its fd 3 (for `--event-monitor fd=3`); nothing else of the
-    // daemon's is inherited. With `confinement`, the process runs confined so
-    // (Confinement.h). Throws std::runtime_error when it cannot.
+    // eventFd (if >= 0) as its fd 3 (for `--event-monitor fd=3`) and lockFd (if >= 0,
+    // VmmLock.h) as its fd 4, which it keeps without knowing; nothing else of the daemon's
+    // is inherited, its environment included (it gets PATH, and LANG/LC_ALL if set: no
+    // NOTIFY_SOCKET, LISTEN_FDS, ...). With `confinement`, the process runs confined so
+    // (Confinement.h).
+    // beforeRun(pid), if given, runs in the daemon after the process exists and before it
+    // may exec: the child waits on a pipe until then, and a daemon that dies before
+    // beforeRun returns (the pipe's write end closes with it) makes the child exit
+    // without ever running the VMM. So whatever beforeRun records (the pid, in the
+    // domain's status) is on disk before any VMM runs. If beforeRun throws, the child
+    // exits the same way and the exception propagates.
+    // Throws std::runtime_error when it cannot.
     static VmmProcess spawn(const std::vector<std::string>& argv, const std::string& logPath, int eventFd = -1,
-                            const VmmConfinement* confinement = nullptr);
+                            const VmmConfinement* confinement = nullptr, int lockFd = -1,
+                            const std::function<void(pid_t)>& beforeRun = {});
     // A process this daemon did not start (found from a status file); nullopt when pid
     // no longer runs.
     static std::optional<VmmProcess> adopt(pid_t pid);

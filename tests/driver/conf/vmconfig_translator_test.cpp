@@ -57,7 +57,7 @@ TEST(VmConfigTranslator, VsockCidAndSocketComeFromRuntimeInputs)
     paths.autoVsockCid = 99;
     auto t = toVmConfig(def, paths);
     EXPECT_EQ(t.config["vsock"]["cid"], 99);
-    EXPECT_EQ(t.config["vsock"]["socket"], "/tmp/state/t/vsock.sock");
+    EXPECT_EQ(t.config["vsock"]["socket"], "/tmp/state/t/vmm/vsock.sock");
     def.vsock->cid = 17;  // allocated earlier (a running domain's live definition)
     EXPECT_EQ(toVmConfig(def, paths).config["vsock"]["cid"], 17);
     def = parseDomainXml(domainXml("<vsock model='virtio'><cid auto='no' address='5'/></vsock>"));
