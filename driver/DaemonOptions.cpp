@@ -4,11 +4,12 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <stdexcept>
-#include <variant>
+#include <vector>
 
 #include "DaemonConfig.h"
 #include "i18n.h"
@@ -49,7 +50,25 @@ void resolveConfinement(DaemonOptions& o)
     o.confinement->cgroupParent = o.vmmCgroupParent.value_or("/sys/fs/cgroup/machine.slice");
 }
 
+// "max_clients" -> "--max-clients"
+std::string optionName(const char* setting)
+{
+    std::string option = std::string("--") + setting;
+    std::replace(option.begin(), option.end(), '_', '-');
+    return option;
+}
+
 }  // namespace
+
+const std::array<ClientLimitSetting, 7> kClientLimitSettings = {{
+    {"max_clients", 1, &ClientLimits::maxClients},
+    {"rw_reserved_clients", 0, &ClientLimits::rwReservedClients},
+    {"max_anonymous_clients", 1, &ClientLimits::maxAnonymousClients},
+    {"anonymous_client_timeout", 0, &ClientLimits::anonymousClientTimeoutSecs},
+    {"max_client_requests", 1, &ClientLimits::maxClientRequests},
+    {"max_workers", 1, &ClientLimits::maxWorkers},
+    {"max_incoming_mib", 1, &ClientLimits::maxIncomingMib},
+}};
 
 std::string daemonUsage()
 {
@@ -89,9 +108,15 @@ std::string daemonUsage()
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
     enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kVmmUids,
-           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion, kMaxClients, kRwReserved, kMaxAnonymous,
-           kAnonymousTimeout, kMaxClientRequests, kMaxWorkers, kMaxIncomingMib };
-    static const option longOpts[] = {
+           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion, kClientLimit };
+    static const std::vector<std::string> limitOptions = [] {
+        std::vector<std::string> names;
+        for (const auto& setting : kClientLimitSettings)
+            names.push_back(optionName(setting.name).substr(2));
+        return names;
+    }();
+    static const std::vector<option> longOpts = [] {
+        std::vector<option> opts = {
         {"root", required_argument, nullptr, kRoot},
         {"timeout", required_argument, nullptr, kTimeout},
         {"system", no_argument, nullptr, kSystem},
@@ -104,22 +129,19 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"vmm-user", required_argument, nullptr, kVmmUser},
         {"vmm-cgroup-parent", required_argument, nullptr, kVmmCgroupParent},
         {"config", required_argument, nullptr, kConfig},
-        {"max-clients", required_argument, nullptr, kMaxClients},
-        {"rw-reserved-clients", required_argument, nullptr, kRwReserved},
-        {"max-anonymous-clients", required_argument, nullptr, kMaxAnonymous},
-        {"anonymous-client-timeout", required_argument, nullptr, kAnonymousTimeout},
-        {"max-client-requests", required_argument, nullptr, kMaxClientRequests},
-        {"max-workers", required_argument, nullptr, kMaxWorkers},
-        {"max-incoming-mib", required_argument, nullptr, kMaxIncomingMib},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
-        {nullptr, 0, nullptr, 0},
-    };
+        };
+        for (std::size_t i = 0; i < limitOptions.size(); ++i)
+            opts.push_back({limitOptions[i].c_str(), required_argument, nullptr, kClientLimit + static_cast<int>(i)});
+        opts.push_back({nullptr, 0, nullptr, 0});
+        return opts;
+    }();
     DaemonOptions o;
     optind = 1;
     opterr = 0;
     for (;;) {
-        int c = ::getopt_long(argc, argv, "", longOpts, nullptr);
+        int c = ::getopt_long(argc, argv, "", longOpts.data(), nullptr);
         if (c == -1)
             break;
         switch (c) {
@@ -135,18 +157,14 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kVmmUser: o.vmmUser = optarg; break;
         case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
         case kConfig: o.config = optarg; break;
-        case kMaxClients: o.maxClients = parseInt("--max-clients", optarg, 1); break;
-        case kRwReserved: o.rwReservedClients = parseInt("--rw-reserved-clients", optarg, 0); break;
-        case kMaxAnonymous: o.maxAnonymousClients = parseInt("--max-anonymous-clients", optarg, 1); break;
-        case kAnonymousTimeout:
-            o.anonymousClientTimeoutSecs = parseInt("--anonymous-client-timeout", optarg, 0);
-            break;
-        case kMaxClientRequests: o.maxClientRequests = parseInt("--max-client-requests", optarg, 1); break;
-        case kMaxWorkers: o.maxWorkers = parseInt("--max-workers", optarg, 1); break;
-        case kMaxIncomingMib: o.maxIncomingMib = parseInt("--max-incoming-mib", optarg, 1); break;
         case kHelp: o.help = true; break;
         case kVersion: o.version = true; break;
         default:
+            if (c >= kClientLimit && c < kClientLimit + static_cast<int>(kClientLimitSettings.size())) {
+                const ClientLimitSetting& setting = kClientLimitSettings[static_cast<std::size_t>(c - kClientLimit)];
+                o.clientLimitsSet[setting.name] = parseInt(optionName(setting.name).c_str(), optarg, setting.min);
+                break;
+            }
             throw std::invalid_argument(std::string(_("unknown or incomplete option: ")) +
                                         (optind > 0 && optind <= argc ? argv[optind - 1] : "?"));
         }
@@ -163,13 +181,10 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
 ClientLimits clientLimits(const DaemonOptions& o)
 {
     ClientLimits l;
-    l.maxClients = o.maxClients.value_or(l.maxClients);
-    l.rwReservedClients = o.rwReservedClients.value_or(l.rwReservedClients);
-    l.maxAnonymousClients = o.maxAnonymousClients.value_or(l.maxAnonymousClients);
-    l.anonymousClientTimeoutSecs = o.anonymousClientTimeoutSecs.value_or(l.anonymousClientTimeoutSecs);
-    l.maxClientRequests = o.maxClientRequests.value_or(l.maxClientRequests);
-    l.maxWorkers = o.maxWorkers.value_or(l.maxWorkers);
-    l.maxIncomingMib = o.maxIncomingMib.value_or(l.maxIncomingMib);
+    for (const auto& setting : kClientLimitSettings) {
+        if (auto set = o.clientLimitsSet.find(setting.name); set != o.clientLimitsSet.end())
+            l.*setting.limit = set->second;
+    }
     // Read-only clients get max_clients - rw_reserved_clients slots; none would leave the
     // read-only socket dead while looking configured.
     if (l.rwReservedClients >= l.maxClients)
@@ -229,35 +244,26 @@ void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
     // What virtmicad.conf may set: each is also the option of the same name (--vmm-uids, ...),
     // and a number has the smallest value that option takes.
     using Text = std::optional<std::string> DaemonOptions::*;
-    struct Number {
-        std::optional<int> DaemonOptions::*member;
-        int min;
-    };
-    const std::map<std::string, std::variant<Text, Number>> options = {
+    const std::map<std::string, Text> texts = {
         {"vmm_uids", &DaemonOptions::vmmUids},
         {"vmm_user", &DaemonOptions::vmmUser},
         {"vmm_cgroup_parent", &DaemonOptions::vmmCgroupParent},
-        {"max_clients", Number{&DaemonOptions::maxClients, 1}},
-        {"rw_reserved_clients", Number{&DaemonOptions::rwReservedClients, 0}},
-        {"max_anonymous_clients", Number{&DaemonOptions::maxAnonymousClients, 1}},
-        {"anonymous_client_timeout", Number{&DaemonOptions::anonymousClientTimeoutSecs, 0}},
-        {"max_client_requests", Number{&DaemonOptions::maxClientRequests, 1}},
-        {"max_workers", Number{&DaemonOptions::maxWorkers, 1}},
-        {"max_incoming_mib", Number{&DaemonOptions::maxIncomingMib, 1}},
     };
+    std::map<std::string, const ClientLimitSetting*> numbers;
     std::set<std::string> known;
-    for (const auto& [name, option] : options)
+    for (const auto& [name, text] : texts)
         known.insert(name);
+    for (const auto& setting : kClientLimitSettings) {
+        numbers[setting.name] = &setting;
+        known.insert(setting.name);
+    }
     const std::string file = o.config.value_or(paths.configFile);
     for (const auto& [name, value] : readDaemonConfig(file, !o.config, known)) {
-        const auto& option = options.at(name);
-        if (const Text* text = std::get_if<Text>(&option)) {
-            if (!(o.**text))
-                o.**text = value;
-        } else {
-            const Number& number = std::get<Number>(option);
-            if (!(o.*number.member))
-                o.*number.member = parseInt((file + ": " + name).c_str(), value.c_str(), number.min);
+        if (auto text = texts.find(name); text != texts.end()) {
+            if (!(o.*text->second))
+                o.*text->second = value;
+        } else if (!o.clientLimitsSet.count(name)) {
+            o.clientLimitsSet[name] = parseInt((file + ": " + name).c_str(), value.c_str(), numbers.at(name)->min);
         }
     }
     resolveConfinement(o);

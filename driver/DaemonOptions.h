@@ -1,7 +1,9 @@
 // virtmicad's command line and the paths it implies (design.md, "Names and places").
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -23,19 +25,15 @@ struct DaemonOptions {
     // settings of virtmicad.conf: confine every VMM (Confinement.h).
     std::optional<std::string> vmmUids, vmmUser, vmmCgroupParent;
     std::optional<process::ConfinementPolicy> confinement;   // worked out from those
-    // Client limits, libvirtd.conf's names and meanings where libvirt has them (docs/virsh.md,
-    // "Client limits"): --max-clients or max_clients, and so on; unset: limits() defaults.
-    std::optional<int> maxClients, rwReservedClients, maxAnonymousClients, anonymousClientTimeoutSecs,
-        maxClientRequests, maxWorkers, maxIncomingMib;
+    // Client limits set on the command line or in virtmicad.conf, by setting name
+    // (kClientLimitSettings); the rest keep ClientLimits' defaults.
+    std::map<std::string, int> clientLimitsSet;
     bool help = false;
     bool version = false;
 };
 
-// Throws std::invalid_argument with a message for the user.
-DaemonOptions parseDaemonOptions(int argc, char** argv);
-
-// The client limits with the defaults filled in. Throws std::invalid_argument when they
-// contradict each other (the reserved slots take all of max_clients).
+// Client limits, libvirtd.conf's names and meanings where libvirt has them (docs/virsh.md,
+// "Client limits").
 struct ClientLimits {
     int maxClients = 5000;              // all sockets together (libvirtd's default)
     int rwReservedClients = 64;         // of those, never given to read-only clients
@@ -45,6 +43,21 @@ struct ClientLimits {
     int maxWorkers = 64;                // threads for blocking domain work
     int maxIncomingMib = 256;           // messages still arriving, all clients together
 };
+
+// The client-limit settings: virtmicad.conf's name (the option is the same with '-' for
+// '_'), the smallest value it takes, and the limit it sets.
+struct ClientLimitSetting {
+    const char* name;
+    int min;
+    int ClientLimits::*limit;
+};
+extern const std::array<ClientLimitSetting, 7> kClientLimitSettings;
+
+// Throws std::invalid_argument with a message for the user.
+DaemonOptions parseDaemonOptions(int argc, char** argv);
+
+// The client limits with the defaults filled in. Throws std::invalid_argument when they
+// contradict each other (the reserved slots take all of max_clients).
 ClientLimits clientLimits(const DaemonOptions& options);
 std::string daemonUsage();
 

@@ -5,23 +5,13 @@
 #include <libvirt/virterror.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cstring>
-#include <filesystem>
-#include <future>
-#include <set>
 #include <condition_variable>
 #include <mutex>
-#include <thread>
+#include <set>
 
-#include "Listeners.h"
-#include "RemoteProgram.h"
 #include "RpcError.h"
-#include "Server.h"
-#include "TestClient.h"
+#include "ServerFixture.h"
 
 using namespace mica;
 using namespace mica::rpc;
@@ -30,56 +20,18 @@ using namespace mica::driver;
 
 namespace {
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public ServerFixture {
 protected:
     void SetUp() override
     {
-        dir_ = std::filesystem::temp_directory_path() / ("mica-srv-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir_);
-        path_ = (dir_ / "sock").string();
-        registerRemoteProgram(dispatcher_, ctx_);
         ServerOptions options;
         options.maxInFlight = 4;
-        server_ = std::make_unique<Server>(loop_, dispatcher_, options);
-        server_->addListener(bindUnixSocket(path_, 0600), false);
-        loop_.setTick(50, [this] { server_->tick(); });
-        thread_ = std::thread([this] { loop_.run(); });
+        start(options);
     }
-    void TearDown() override
-    {
-        loop_.post([this] { loop_.quit(); });
-        thread_.join();
-        server_.reset();
-        std::filesystem::remove_all(dir_);
-    }
-
-    UniqueFd connect()
-    {
-        UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        sockaddr_un a{};
-        a.sun_family = AF_UNIX;
-        std::strcpy(a.sun_path, path_.c_str());
-        EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        timeval tv{10, 0};   // a hung test fails instead of hanging
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        return fd;
-    }
+    UniqueFd connect() { return ServerFixture::connect(rw_); }
     static void send(int fd, const Header& h, const std::vector<std::uint8_t>& payload = {})
     {
-        auto bytes = encodePacket(h, payload);
-        ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
-    }
-    static std::optional<Packet> receive(int fd, PacketReader& reader)
-    {
-        for (;;) {
-            if (auto p = reader.next())
-                return p;
-            std::uint8_t buf[4096];
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n <= 0)
-                return std::nullopt;
-            reader.append({buf, static_cast<std::size_t>(n)});
-        }
+        ASSERT_TRUE(sendAll(fd, encodePacket(h, payload)));
     }
     Packet roundTrip(int fd, PacketReader& reader, std::int32_t proc, std::uint32_t serial,
                      const std::vector<std::uint8_t>& args = {})
@@ -96,22 +48,9 @@ protected:
     }
     void openConnection(int fd, PacketReader& reader)
     {
-        XdrEncoder e;
-        e.putOptionalString(std::string("mica:///system"));
-        e.putU32(0);
-        auto p = roundTrip(fd, reader, kProcConnectOpen, 1, e.bytes());
+        auto p = roundTrip(fd, reader, kProcConnectOpen, 1, connectOpenArgs());
         ASSERT_EQ(p.header.status, MessageStatus::Ok);
     }
-
-    std::filesystem::path dir_;
-    std::string path_;
-    EmptyDomainTable domains_;
-    HostInfo host_;
-    RemoteProgramContext ctx_{DaemonMode::System, domains_, host_, {}};
-    Dispatcher dispatcher_;
-    EventLoop loop_;
-    std::unique_ptr<Server> server_;
-    std::thread thread_;
 };
 
 }  // namespace
