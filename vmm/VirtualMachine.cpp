@@ -235,7 +235,14 @@ size_t VirtualMachine::drainCoalesced()
 {
     if (!coalesced_)
         return 0;
-    return coalesced_->drain([this](uint16_t port, std::span<const uint8_t> bytes) { pio_.write(port, bytes); });
+    return coalesced_->drain([this](uint16_t port, uint32_t size, std::span<const uint8_t> bytes) {
+        if (size == 1) {
+            pio_.writeEach(port, bytes);
+            return;
+        }
+        for (size_t at = 0; at + size <= bytes.size(); at += size)
+            pio_.write(port, bytes.subspan(at, size));
+    });
 }
 
 // KVM's default routing sends GSI n to IOAPIC pin n, but a PC wires the timer (ISA

@@ -59,4 +59,14 @@ bool IoBus::write(uint64_t addr, std::span<const uint8_t> data) const
     return true;
 }
 
+bool IoBus::writeEach(uint64_t addr, std::span<const uint8_t> bytes) const
+{
+    std::shared_lock lock(mutex_);
+    auto [device, offset] = lookup(addr, 1);
+    if (!device)
+        return false;
+    device->writeEach(offset, bytes);
+    return true;
+}
+
 }  // namespace mica

@@ -20,6 +20,8 @@ public:
     // Returns false when no device claims `addr` (reads are then filled with 0xff).
     bool read(uint64_t addr, std::span<uint8_t> data) const;
     bool write(uint64_t addr, std::span<const uint8_t> data) const;
+    // Successive one-byte writes to addr (BusDevice::writeEach).
+    bool writeEach(uint64_t addr, std::span<const uint8_t> bytes) const;
 
 private:
     struct Range {

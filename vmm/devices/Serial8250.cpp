@@ -44,7 +44,13 @@ void Serial8250::write(uint64_t offset, std::span<const uint8_t> data)
     std::lock_guard lock(mutex_);
     for (uint8_t byte : data)
         writeRegister(static_cast<uint8_t>(offset), byte);
+    flushTransmit();
     updateIrq();
+}
+
+void Serial8250::writeEach(uint64_t offset, std::span<const uint8_t> bytes)
+{
+    write(offset, bytes);   // write() already takes each byte as an access of its own
 }
 
 void Serial8250::receive(std::span<const uint8_t> bytes)
@@ -190,13 +196,23 @@ void Serial8250::transmit(uint8_t byte)
         thrInterrupt_ = true;
         return;
     }
-    if (backend_) {
+    txBatch_.push_back(byte);
+    transmitted_ = true;
+}
+
+void Serial8250::flushTransmit()
+{
+    if (!transmitted_)
+        return;
+    transmitted_ = false;
+    if (backend_ && !txBatch_.empty()) {
         // Taken even while the transmitter is busy: a driver that writes without waiting
-        // for THRE (Linux's console after 10 ms of polling LSR, or its 16-byte FIFO
-        // refill) loses nothing; the backend keeps it behind what waits.
-        backend_->write({&byte, 1});
-        ++counters_.txBytes;
+        // for THRE (Linux's console after 10 ms of polling LSR, or its FIFO refill) loses
+        // nothing; the backend keeps it behind what waits.
+        backend_->write(txBatch_);
+        counters_.txBytes += txBatch_.size();
     }
+    txBatch_.clear();
     // Sent at once, the holding register is empty again; unless the backend holds output
     // for a slow reader: then "transmitter empty" waits for transmitterReady().
     thrInterrupt_ = !transmitterBusy();

@@ -12,6 +12,7 @@
 
 #include <deque>
 #include <mutex>
+#include <vector>
 
 #include "BusDevice.h"
 #include "Component.h"
@@ -24,6 +25,8 @@ public:
     Serial8250(IrqLine irq, CharBackend* backend);
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
+    // A FIFO load from KVM's coalesced ring goes to the backend in one piece.
+    void writeEach(uint64_t offset, std::span<const uint8_t> bytes) override;
     // Bytes from the backend (the devices thread).
     void receive(std::span<const uint8_t> bytes);
     // The backend's waiting output has all gone out (the devices thread): the transmitter
@@ -46,7 +49,8 @@ private:
     void writeRegister(uint8_t reg, uint8_t value);
     uint8_t interruptId() const;
     void updateIrq();
-    void transmit(uint8_t byte);
+    void transmit(uint8_t byte);   // queues the byte for flushTransmit()
+    void flushTransmit();           // at the end of each access: out to the backend
     bool transmitterBusy();  // the backend holds output for a slow reader
 
     IrqLine irq_;
@@ -60,6 +64,8 @@ private:
     bool irqLevel_ = false;
     bool paused_ = false;
     Counters counters_{0, 0};
+    std::vector<uint8_t> txBatch_;   // what this access wrote to THR
+    bool transmitted_ = false;       // this access wrote to THR
 };
 
 }  // namespace mica

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "Error.h"
 #include "Vcpu.h"
@@ -41,16 +42,30 @@ size_t CoalescedRing::drain(const Deliver& deliver)
     // `last` we read and give the slot back by advancing `first`.
     uint32_t first = ring_->first;
     uint32_t last = std::atomic_ref<uint32_t>(ring_->last).load(std::memory_order_acquire);
+    // One run of writes of one size to one port, gathered for a single deliver().
+    std::vector<uint8_t> run;
+    uint64_t runPort = 0;
+    uint32_t runSize = 0;
+    auto flush = [&] {
+        if (!run.empty())
+            deliver(static_cast<uint16_t>(runPort), runSize, run);
+        run.clear();
+    };
     while (first != last) {
         if (first >= capacity_)  // never from a sane kernel; do not read past the page
             break;
         const kvm_coalesced_mmio& entry = ring_->coalesced_mmio[first];
         uint32_t length = entry.len < sizeof entry.data ? entry.len : sizeof entry.data;
-        deliver(static_cast<uint16_t>(entry.phys_addr), {entry.data, length});
+        if (entry.phys_addr != runPort || length != runSize)
+            flush();
+        runPort = entry.phys_addr, runSize = length;
+        run.insert(run.end(), entry.data, entry.data + length);
         first = (first + 1) % capacity_;
-        std::atomic_ref<uint32_t>(ring_->first).store(first, std::memory_order_release);
         ++delivered;
     }
+    // Every entry is copied out: KVM may fill the slots again while the last run goes out.
+    std::atomic_ref<uint32_t>(ring_->first).store(first, std::memory_order_release);
+    flush();
     return delivered;
 }
 

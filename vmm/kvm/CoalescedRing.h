@@ -25,9 +25,11 @@ public:
     static std::unique_ptr<CoalescedRing> create(Vm& vm, Vcpu& anyVcpu, size_t vcpuMmapSize);
     // Queues guest writes to ports [port, port + size) in the ring.
     void addPorts(uint16_t port, uint32_t size);
-    // Hands every queued write to `deliver` (port, bytes), oldest first. Thread-safe:
-    // drains are serialized, so a later drain sees the device after an earlier one.
-    using Deliver = std::function<void(uint16_t port, std::span<const uint8_t> bytes)>;
+    // Hands every queued write to `deliver`, oldest first: successive writes of `size`
+    // bytes each to one port go together in `bytes` (a FIFO load is one call, not 64).
+    // Thread-safe: drains are serialized, so a later drain sees the device after an
+    // earlier one.
+    using Deliver = std::function<void(uint16_t port, uint32_t size, std::span<const uint8_t> bytes)>;
     // Returns how many writes it delivered.
     size_t drain(const Deliver& deliver);
 

@@ -333,3 +333,40 @@ TEST(Serial8250, TwoVcpusWritingAtOnceToASlowReaderLoseNothing)
     EXPECT_EQ(backend.dropped(), 0u);
     EXPECT_TRUE(heldBack) << "the reader was never slower than the writers";
 }
+
+// A burst from KVM's coalesced ring (BusDevice::writeEach): each byte is an access of its
+// own (DLAB set, the last one is the divisor), and a FIFO load goes to the backend whole,
+// in order, with one "transmitter empty" after it.
+TEST(Serial8250, AFifoLoadFromTheCoalescedRingGoesOutInOrder)
+{
+    std::signal(SIGPIPE, SIG_IGN);
+    SocketDir dir;
+    LoopThread t;
+    CharBackend backend({Kind::Socket, dir.path()}, "test");
+    IrqLevel irq;
+    Serial8250 uart(irq.line(), &backend);
+    std::atomic<int> inputs{0};
+    backend.attach(t.loop, [&](std::span<const uint8_t> b) { ++inputs; uart.receive(b); }, [&] { uart.transmitterReady(); });
+    UniqueFd client = connectTo(dir.path());
+    ASSERT_TRUE(client);
+    ASSERT_EQ(::write(client.get(), "x", 1), 1);  // the backend has accepted it once this arrives
+    ASSERT_TRUE(eventually([&] { return inputs > 0; }));
+
+    out(uart, 3, 0x80);  // DLAB: a burst to offset 0 sets the divisor's low byte
+    std::vector<uint8_t> divisor = {0x0c, 0x06, 0x01};
+    uart.writeEach(kThr, divisor);
+    EXPECT_EQ(in(uart, 0), 0x01);
+    out(uart, 3, 0x03);
+    EXPECT_EQ(uart.counters().txBytes, 0u);
+
+    out(uart, kMcr, 0x08);  // OUT2
+    out(uart, kIer, 0x02);  // THRE interrupt
+    EXPECT_EQ(in(uart, kIir) & 0x0f, 0x02);
+    int rises = irq.rises;
+    auto load = pattern(64);
+    uart.writeEach(kThr, load);
+    EXPECT_EQ(irq.rises, rises + 1);
+    EXPECT_EQ(in(uart, kIir) & 0x0f, 0x02);
+    EXPECT_EQ(readBytes(client.get(), load.size()), load);
+    EXPECT_EQ(uart.counters().txBytes, load.size());
+}
