@@ -253,8 +253,9 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
     rq.lockFd = d.lock->fd();
     // Recorded before the VMM exists: a daemon dying from here on leaves a status that
     // says a start was under way, which the next daemon finishes by stopping whatever
-    // VMM it finds (DomainManager::load). The second record, with the VMM's pid and
-    // TAPs, is written before the VMM may run (VmmProcess::spawn's gate).
+    // VMM it finds (DomainManager::load) and deleting the TAPs this start may create:
+    // those that do not exist yet. The second record, with the VMM's pid and the TAPs it
+    // did create, is written before the VMM may run (VmmProcess::spawn's gate).
     DomainStatus starting;
     starting.def = def;
     starting.starting = true;
@@ -265,6 +266,9 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
     starting.persistent = d.persistent;
     starting.state = VIR_DOMAIN_SHUTOFF;
     starting.id = 0;   // none yet (the parser takes no negative id)
+    for (const auto& tap : rq.taps)
+        if (!process::tapExists(tap.name))
+            starting.createdTaps.push_back(tap.name);
     try {
         store_.saveStatus(starting);
     } catch (const std::exception& e) {

@@ -32,7 +32,6 @@ ifreq request(const std::string& name)
     throw std::runtime_error("tap '" + name + "': " + what + ": " + std::strerror(errno));
 }
 
-bool exists(const std::string& name) { return ::if_nametoindex(name.c_str()) != 0; }
 
 // Opens the TAP as the VMM will (same flags), so a persistent one keeps them.
 UniqueFd attach(const std::string& name, unsigned queuePairs)
@@ -49,12 +48,17 @@ UniqueFd attach(const std::string& name, unsigned queuePairs)
 
 }  // namespace
 
+bool tapExists(const std::string& name)
+{
+    return ::if_nametoindex(name.c_str()) != 0;
+}
+
 bool createTap(const std::string& name, unsigned queuePairs, const std::string& bridge,
                std::optional<unsigned> mtu)
 {
     if (name.empty() || name.size() >= IFNAMSIZ)
         throw std::runtime_error("tap '" + name + "': " + _("interface names are 1 to 15 characters"));
-    bool created = !exists(name);
+    bool created = !tapExists(name);
     if (created) {
         UniqueFd fd = attach(name, queuePairs);
         if (::ioctl(fd.get(), TUNSETPERSIST, 1) < 0)

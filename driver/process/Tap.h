@@ -20,6 +20,8 @@ bool createTap(const std::string& name, unsigned queuePairs, const std::string& 
 // Opens the TAP's queues, one fd per queue pair, with the flags createTap used (the VMM
 // checks IFF_VNET_HDR). Throws std::runtime_error naming the interface.
 std::vector<UniqueFd> openTapQueues(const std::string& name, unsigned queuePairs);
+// Whether a network interface of that name exists.
+bool tapExists(const std::string& name);
 // Deletes a TAP createTap made; errors are ignored (it may be gone already).
 void deleteTap(const std::string& name);
 

@@ -81,6 +81,7 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
         for (const auto& tap : rq.taps)
             if (createTap(tap.name, tap.queuePairs, tap.bridge, tap.mtu))
                 out.createdTaps.push_back(tap.name);
+        crashPoint("start-taps-created");
         // The VMM gets the TAPs' queues and the files its config names as fds
         // (vm.create's SCM_RIGHTS), so it needs neither CAP_NET_ADMIN nor access to the
         // images: it may run as a uid of its own. Each net entry naming a TAP names its
