@@ -16,6 +16,7 @@ const char* const kUsage =
     "                [--cpus boot=N[,max=M][,topology=S:C:T]] [--memory size=SIZE[,hugepages=on][,memfd=on][,shared=on]]\n"
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--api-timeout SECONDS] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
+    "                [--stats-on-exit]\n"
     "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
@@ -190,6 +191,7 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
         const std::string& arg = args[i];
         if (arg == "--version") { cl.showVersion = true; continue; }
         if (arg == "--features") { cl.showFeatures = true; continue; }
+        if (arg == "--stats-on-exit") { cl.statsOnExit = true; continue; }
         if (arg == "--help" || arg == "-h") { cl.showHelp = true; continue; }
         // Every other option takes a value, as "--opt VALUE" or "--opt=VALUE".
         std::string name = arg, value;

@@ -28,6 +28,7 @@ struct CommandLine {
     std::string restoreSource;  // --restore source_url=URL: restore a snapshot at start, paused
     snapshot::MemoryRestoreMode restoreMemoryMode = snapshot::MemoryRestoreMode::Copy;
     bool serialGiven = false;   // --serial given (with --restore, it replaces the snapshot's)
+    bool statsOnExit = false;   // --stats-on-exit: vm.counters on stderr when the guest stops
     bool showVersion = false;
     bool showFeatures = false;
     bool showHelp = false;

@@ -3,6 +3,7 @@
 #include <sys/timerfd.h>
 
 #include <iostream>
+#include <map>
 
 #include "AcpiTables.h"
 #include "CmosRtc.h"
@@ -509,6 +510,23 @@ nlohmann::json VirtualMachine::counters()
     };
     add("disk", disks_);
     add("net", nets_);
+    // The exits that reached mica-vmm (KVM's statistics above count those it handled
+    // itself too): by reason, and port I/O and MMIO by device range or unclaimed address.
+    static const std::map<uint32_t, const char*> kReasonNames = {
+        {KVM_EXIT_IO, "io"}, {KVM_EXIT_MMIO, "mmio"}, {KVM_EXIT_HLT, "hlt"}, {KVM_EXIT_INTR, "intr"},
+        {KVM_EXIT_IRQ_WINDOW_OPEN, "irq_window_open"}, {KVM_EXIT_SHUTDOWN, "shutdown"},
+        {KVM_EXIT_SYSTEM_EVENT, "system_event"}, {KVM_EXIT_FAIL_ENTRY, "fail_entry"},
+        {KVM_EXIT_INTERNAL_ERROR, "internal_error"}};
+    nlohmann::json reasons = nlohmann::json::object();
+    for (size_t i = 0; i < exitReasons_.size(); ++i) {
+        if (uint64_t n = exitReasons_[i].load(std::memory_order_relaxed)) {
+            auto name = kReasonNames.find(static_cast<uint32_t>(i));
+            reasons[name != kReasonNames.end() ? name->second : "reason " + std::to_string(i)] = n;
+        }
+    }
+    out["exits:reason"] = reasons;
+    out["exits:pio"] = pio_.accessCounts();
+    out["exits:mmio"] = mmio_.accessCounts();
     return out;
 }
 
@@ -537,6 +555,7 @@ void VirtualMachine::handleExit(kvm::Vcpu& vcpu)
     // Queued writes happened before this exit: the device sees them first.
     drainCoalesced();
     kvm_run& run = vcpu.runState();
+    exitReasons_[std::min<size_t>(run.exit_reason, exitReasons_.size() - 1)].fetch_add(1, std::memory_order_relaxed);
     switch (run.exit_reason) {
     case KVM_EXIT_IO: {
         uint8_t* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;

@@ -4,6 +4,8 @@
 // building a new VirtualMachine.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -138,6 +140,8 @@ private:
     std::optional<kvm::BinaryStats> vmStats_;
     std::atomic<bool> dirtyLogging_{false};
     std::vector<kvm::BinaryStats> vcpuStats_;
+    // Exits that reached this process, by KVM exit reason (vm.counters "exits:reason").
+    std::array<std::atomic<uint64_t>, 64> exitReasons_{};
     // COM1's data register writes queue here (no exit per byte); drained before each exit
     // is handled and by drainTimer_ on `loop_`, for a guest that writes and then waits.
     std::unique_ptr<kvm::CoalescedRing> coalesced_;

@@ -30,8 +30,8 @@ const char* vmStateName(VmState state)
     return "?";
 }
 
-Vmm::Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot)
-    : loop_(loop), events_(events), onReboot_(onReboot)
+Vmm::Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot, bool statsOnExit)
+    : loop_(loop), events_(events), onReboot_(onReboot), statsOnExit_(statsOnExit)
 {
     events_.emit("starting");
 }
@@ -221,6 +221,8 @@ void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
         startEvent = "booted";  // after a reboot
         VmExit exit = vm->run();
         std::string error = vm->error();
+        if (statsOnExit_)
+            std::cerr << "mica-vmm: counters: " << vm->counters().dump() << std::endl;
         {
             std::lock_guard lock(mutex_);
             current_ = nullptr;

@@ -37,7 +37,9 @@ private:
 
 class Vmm {
 public:
-    Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot);
+    // statsOnExit: each time the guest stops (a power-off, a reset, an error), its
+    // vm.counters go to stderr as one line, "mica-vmm: counters: {...}".
+    Vmm(EventLoop& loop, EventMonitor& events, CommandLine::OnReboot onReboot, bool statsOnExit = false);
     ~Vmm();
 
     void create(VmConfig config);
@@ -92,6 +94,7 @@ private:
     EventLoop& loop_;
     EventMonitor& events_;
     CommandLine::OnReboot onReboot_;
+    bool statsOnExit_;
 
     std::mutex mutex_;
     std::condition_variable exitRequested_;

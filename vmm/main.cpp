@@ -132,7 +132,7 @@ int main(int argc, char** argv)
             ~StopLoop() { loop.stop(); thread.join(); }
         } stopLoop{loop, devices};
 
-        Vmm vmm(loop, events, cl.onReboot);
+        Vmm vmm(loop, events, cl.onReboot, cl.statsOnExit);
         UniqueFd signals(::signalfd(-1, &endSignals, SFD_CLOEXEC | SFD_NONBLOCK));
         if (!signals)
             throw systemError("signalfd");

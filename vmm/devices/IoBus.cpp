@@ -1,6 +1,7 @@
 #include "IoBus.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 
 #include "Error.h"
@@ -25,7 +26,7 @@ void IoBus::remove(uint64_t base)
     ranges_.erase(base);
 }
 
-std::pair<BusDevice*, uint64_t> IoBus::lookup(uint64_t addr, size_t length) const
+std::pair<const IoBus::Range*, uint64_t> IoBus::lookup(uint64_t addr, size_t length) const
 {
     auto it = ranges_.upper_bound(addr);
     if (it == ranges_.begin())
@@ -34,13 +35,51 @@ std::pair<BusDevice*, uint64_t> IoBus::lookup(uint64_t addr, size_t length) cons
     uint64_t offset = addr - it->first;
     if (offset >= it->second.length || length > it->second.length - offset)
         return {nullptr, 0};
-    return {it->second.device.get(), offset};
+    return {&it->second, offset};
+}
+
+std::pair<BusDevice*, uint64_t> IoBus::access(uint64_t addr, size_t length) const
+{
+    if (auto [range, offset] = lookup(addr, length); range) {
+        range->accesses->fetch_add(1, std::memory_order_relaxed);
+        return {range->device.get(), offset};
+    }
+    std::lock_guard lock(unclaimedMutex_);
+    if (auto counted = unclaimed_.find(addr); counted != unclaimed_.end())
+        ++counted->second;
+    else if (unclaimed_.size() < kUnclaimedKept)
+        unclaimed_[addr] = 1;
+    else
+        ++unclaimedOther_;
+    return {nullptr, 0};
+}
+
+nlohmann::json IoBus::accessCounts() const
+{
+    auto hex = [](uint64_t v) {
+        char text[24];
+        std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
+        return std::string(text);
+    };
+    nlohmann::json out = nlohmann::json::object();
+    {
+        std::shared_lock lock(mutex_);
+        for (const auto& [base, range] : ranges_)
+            if (uint64_t n = range.accesses->load(std::memory_order_relaxed))
+                out[hex(base) + "-" + hex(base + range.length - 1)] = n;
+    }
+    std::lock_guard lock(unclaimedMutex_);
+    for (const auto& [addr, n] : unclaimed_)
+        out["unclaimed " + hex(addr)] = n;
+    if (unclaimedOther_)
+        out["unclaimed, other addresses"] = unclaimedOther_;
+    return out;
 }
 
 bool IoBus::read(uint64_t addr, std::span<uint8_t> data) const
 {
     std::shared_lock lock(mutex_);
-    auto [device, offset] = lookup(addr, data.size());
+    auto [device, offset] = access(addr, data.size());
     if (!device) {
         std::fill(data.begin(), data.end(), 0xff);
         return false;
@@ -52,7 +91,7 @@ bool IoBus::read(uint64_t addr, std::span<uint8_t> data) const
 bool IoBus::write(uint64_t addr, std::span<const uint8_t> data) const
 {
     std::shared_lock lock(mutex_);
-    auto [device, offset] = lookup(addr, data.size());
+    auto [device, offset] = access(addr, data.size());
     if (!device)
         return false;
     device->write(offset, data);
@@ -62,10 +101,10 @@ bool IoBus::write(uint64_t addr, std::span<const uint8_t> data) const
 bool IoBus::writeEach(uint64_t addr, std::span<const uint8_t> bytes) const
 {
     std::shared_lock lock(mutex_);
-    auto [device, offset] = lookup(addr, 1);
-    if (!device)
+    auto [range, offset] = lookup(addr, 1);
+    if (!range)
         return false;
-    device->writeEach(offset, bytes);
+    range->device->writeEach(offset, bytes);
     return true;
 }
 

@@ -208,3 +208,27 @@ TEST(Serial8250, LinuxFindsA16750)
     out(uart, 2, 0x00);          // FIFOs off: IIR says neither
     EXPECT_EQ(in(uart, 2) >> 5, 0);
 }
+
+// vm.counters' "exits:pio" and "exits:mmio": what reached each range, and where a guest
+// probed addresses nobody claims; a burst from the coalesced ring is no exit.
+TEST(IoBus, CountsAccessesByRangeAndUnclaimedAddress)
+{
+    IoBus bus("test");
+    bus.add(0x3f8, 8, std::make_shared<Serial8250>([](bool) {}, nullptr));
+    uint8_t v = 0;
+    bus.read(0x3fd, {&v, 1});
+    bus.write(0x3f8, {&v, 1});
+    std::vector<uint8_t> burst(64, 'x');
+    bus.writeEach(0x3f8, burst);
+    bus.read(0x80, {&v, 1});
+    bus.write(0x80, {&v, 1});
+    for (uint64_t port = 0x1000; port < 0x1000 + 64; ++port)  // 63 more kept, then "other"
+        bus.read(port, {&v, 1});
+    nlohmann::json counts = bus.accessCounts();
+    EXPECT_EQ(counts["0x3f8-0x3ff"], 2);
+    EXPECT_EQ(counts["unclaimed 0x80"], 2);
+    EXPECT_EQ(counts["unclaimed 0x1000"], 1);
+    EXPECT_FALSE(counts.contains("unclaimed 0x103f"));
+    EXPECT_EQ(counts["unclaimed, other addresses"], 1);
+    EXPECT_EQ(counts.size(), 1u + 64u + 1u);
+}
