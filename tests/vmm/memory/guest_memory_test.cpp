@@ -51,6 +51,8 @@ TEST_P(GuestMemoryBacking, MapsAsConfiguredAndDiscards)
     EXPECT_EQ(permissions(line), c.perms) << line;
     EXPECT_EQ(line.find("memfd:mica-guest-ram") != std::string::npos, c.memfd) << line;
     EXPECT_EQ(memory.fd() >= 0, c.memfd);
+    // On a 2 MiB boundary, so KVM can map the guest with 2 MiB pages.
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(memory.hostBase()) % (2 << 20), 0u);
 
     auto page = memory.slice(1 << 20, 4096);
     page[0] = 0x5a;
