@@ -148,6 +148,27 @@ void out(BusDevice& d, uint64_t offset, uint8_t v)
 constexpr uint8_t kThr = 0, kIer = 1, kIir = 2, kMcr = 4, kLsr = 5;
 constexpr uint8_t kLsrThre = 0x20, kLsrTemt = 0x40;
 
+// A UART whose output goes to a unix socket with one client.
+struct SocketUart {
+    SocketDir dir;
+    LoopThread t;
+    CharBackend backend{{Kind::Socket, dir.path()}, "test"};
+    IrqLevel irq;
+    Serial8250 uart{irq.line(), &backend};
+    std::atomic<int> inputs{0};
+    UniqueFd client;
+    SocketUart()
+    {
+        backend.attach(t.loop, [&](std::span<const uint8_t>) { ++inputs; }, [&] { uart.transmitterReady(); });
+        client = connectTo(dir.path());
+    }
+    // The client connected, and the backend accepted it: a byte it sends has arrived.
+    bool connected()
+    {
+        return client && ::write(client.get(), "x", 1) == 1 && eventually([&] { return inputs > 0; });
+    }
+};
+
 }  // namespace
 
 TEST(CharBackend, PtyOutputWaitsForASlowReader)
@@ -295,17 +316,9 @@ TEST(Serial8250, HoldsTheGuestBackWhileTheReaderIsSlow)
 // whose client reads slowly: every byte arrives, each writer's in its order.
 TEST(Serial8250, TwoVcpusWritingAtOnceToASlowReaderLoseNothing)
 {
-    SocketDir dir;
-    LoopThread t;
-    CharBackend backend({Kind::Socket, dir.path()}, "test");
-    IrqLevel irq;
-    Serial8250 uart(irq.line(), &backend);
-    std::atomic<int> inputs{0};
-    backend.attach(t.loop, [&](std::span<const uint8_t>) { ++inputs; }, [&] { uart.transmitterReady(); });
-    UniqueFd client = connectTo(dir.path());
-    ASSERT_TRUE(client);
-    ASSERT_EQ(::write(client.get(), "x", 1), 1);
-    ASSERT_TRUE(eventually([&] { return inputs > 0; }));
+    SocketUart s;
+    ASSERT_TRUE(s.connected());
+    Serial8250& uart = s.uart;
 
     // Writer 0 sends values 0..127, writer 1 values 128..255, each in its own cycle.
     constexpr size_t kEach = 128 * 1024;
@@ -320,7 +333,7 @@ TEST(Serial8250, TwoVcpusWritingAtOnceToASlowReaderLoseNothing)
         }
     };
     std::thread vcpu0(vcpu, 0), vcpu1(vcpu, 128);
-    auto got = readBytes(client.get(), 2 * kEach, 4096, std::chrono::milliseconds(1));
+    auto got = readBytes(s.client.get(), 2 * kEach, 4096, std::chrono::milliseconds(1));
     vcpu0.join();
     vcpu1.join();
 
@@ -330,7 +343,7 @@ TEST(Serial8250, TwoVcpusWritingAtOnceToASlowReaderLoseNothing)
         (b < 128 ? from0 : from1).push_back(b);
     EXPECT_EQ(from0, pattern(kEach, 0, 127));
     EXPECT_EQ(from1, pattern(kEach, 128, 127));
-    EXPECT_EQ(backend.dropped(), 0u);
+    EXPECT_EQ(s.backend.dropped(), 0u);
     EXPECT_TRUE(heldBack) << "the reader was never slower than the writers";
 }
 
@@ -340,17 +353,9 @@ TEST(Serial8250, TwoVcpusWritingAtOnceToASlowReaderLoseNothing)
 TEST(Serial8250, AFifoLoadFromTheCoalescedRingGoesOutInOrder)
 {
     std::signal(SIGPIPE, SIG_IGN);
-    SocketDir dir;
-    LoopThread t;
-    CharBackend backend({Kind::Socket, dir.path()}, "test");
-    IrqLevel irq;
-    Serial8250 uart(irq.line(), &backend);
-    std::atomic<int> inputs{0};
-    backend.attach(t.loop, [&](std::span<const uint8_t> b) { ++inputs; uart.receive(b); }, [&] { uart.transmitterReady(); });
-    UniqueFd client = connectTo(dir.path());
-    ASSERT_TRUE(client);
-    ASSERT_EQ(::write(client.get(), "x", 1), 1);  // the backend has accepted it once this arrives
-    ASSERT_TRUE(eventually([&] { return inputs > 0; }));
+    SocketUart s;
+    ASSERT_TRUE(s.connected());
+    Serial8250& uart = s.uart;
 
     out(uart, 3, 0x80);  // DLAB: a burst to offset 0 sets the divisor's low byte
     std::vector<uint8_t> divisor = {0x0c, 0x06, 0x01};
@@ -362,11 +367,11 @@ TEST(Serial8250, AFifoLoadFromTheCoalescedRingGoesOutInOrder)
     out(uart, kMcr, 0x08);  // OUT2
     out(uart, kIer, 0x02);  // THRE interrupt
     EXPECT_EQ(in(uart, kIir) & 0x0f, 0x02);
-    int rises = irq.rises;
+    int rises = s.irq.rises;
     auto load = pattern(64);
     uart.writeEach(kThr, load);
-    EXPECT_EQ(irq.rises, rises + 1);
+    EXPECT_EQ(s.irq.rises, rises + 1);
     EXPECT_EQ(in(uart, kIir) & 0x0f, 0x02);
-    EXPECT_EQ(readBytes(client.get(), load.size()), load);
+    EXPECT_EQ(readBytes(s.client.get(), load.size()), load);
     EXPECT_EQ(uart.counters().txBytes, load.size());
 }
