@@ -197,15 +197,13 @@ void Serial8250::transmit(uint8_t byte)
         return;
     }
     txBatch_.push_back(byte);
-    transmitted_ = true;
 }
 
 void Serial8250::flushTransmit()
 {
-    if (!transmitted_)
+    if (txBatch_.empty())
         return;
-    transmitted_ = false;
-    if (backend_ && !txBatch_.empty()) {
+    if (backend_) {
         // Taken even while the transmitter is busy: a driver that writes without waiting
         // for THRE (Linux's console after 10 ms of polling LSR, or its FIFO refill) loses
         // nothing; the backend keeps it behind what waits.

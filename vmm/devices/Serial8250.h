@@ -65,7 +65,6 @@ private:
     bool paused_ = false;
     Counters counters_{0, 0};
     std::vector<uint8_t> txBatch_;   // what this access wrote to THR
-    bool transmitted_ = false;       // this access wrote to THR
 };
 
 }  // namespace mica
