@@ -111,12 +111,18 @@ void parseIdentity(std::map<std::string, std::string>& kv, const std::string& op
 
 DiskConfig parseDisk(const std::string& value)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
+    auto kv = parseKeyValues(value, "--disk", {"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
     disk.path = kv["path"];
     parseIdentity(kv, "--disk", disk);
+    if (kv.count("image_type")) {
+        auto type = block::imageTypeFromName(kv["image_type"]);
+        if (!type)
+            throw UsageError(std::string("--disk image_type: ") + _("expected raw, qcow2, vhd or vhdx"));
+        disk.imageType = *type;
+    }
     if (kv.count("readonly"))
         disk.readOnly = parseOnOff(kv["readonly"], "--disk readonly");
     if (kv.count("shared"))

@@ -315,10 +315,10 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     };
     for (size_t d = 0; d < config_.disks.size(); ++d) {
         const auto& disk = config_.disks[d];
-        std::unique_ptr<block::RawImage> image;
+        std::unique_ptr<block::DiskImage> image;
         try {
-            image = std::make_unique<block::RawImage>(disk.path, disk.readOnly, disk.direct, disk.shared,
-                                                      config_.handedFile(disk.path));
+            image = block::openImage(disk.path, {disk.imageType, disk.readOnly, disk.direct, disk.shared,
+                                                 [&](const std::string& path) { return config_.handedFile(path); }});
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }

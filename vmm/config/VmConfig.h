@@ -15,6 +15,7 @@
 
 #include "CharBackend.h"
 #include "Cpuid.h"
+#include "DiskImage.h"
 #include "Error.h"
 #include "UniqueFd.h"
 
@@ -69,6 +70,7 @@ struct PciDeviceConfig {
 
 struct DiskConfig : PciDeviceConfig {
     std::string path;
+    block::ImageType imageType = block::ImageType::Raw;  // from the config, never from the file
     bool readOnly = false;
     bool shared = false;     // other VMs may open it too (a shared lock even when writable)
     bool direct = false;     // O_DIRECT: bypass the host page cache

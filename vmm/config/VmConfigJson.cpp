@@ -162,6 +162,14 @@ DiskConfig readDisk(ObjectReader& r)
     DiskConfig d;
     readIdentity(r, d);
     r.requiredString("path", d.path);
+    std::string type;
+    r.optionalString("image_type", type);
+    if (!type.empty()) {
+        auto parsed = block::imageTypeFromName(type);
+        if (!parsed)
+            throw ConfigError(r.child("image_type") + ": " + _("expected raw, qcow2, vhd or vhdx"));
+        d.imageType = *parsed;
+    }
     r.optionalBool("readonly", d.readOnly);
     r.optionalBool("shared", d.shared);
     r.optionalBool("direct", d.direct);
@@ -327,7 +335,7 @@ json vmConfigToJson(const VmConfig& config)
         writeIdentity(out["console"], config.console);
     out["disks"] = json::array();
     for (const auto& d : config.disks) {
-        json disk = {{"path", d.path}, {"readonly", d.readOnly}, {"shared", d.shared}, {"direct", d.direct},
+        json disk = {{"path", d.path}, {"image_type", block::imageTypeName(d.imageType)}, {"readonly", d.readOnly}, {"shared", d.shared}, {"direct", d.direct},
                      {"num_queues", d.numQueues}, {"discard", d.discard}};
         if (!d.serial.empty())
             disk["serial"] = d.serial;

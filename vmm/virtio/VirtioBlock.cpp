@@ -45,7 +45,7 @@ public:
 
 }  // namespace
 
-VirtioBlock::VirtioBlock(std::unique_ptr<block::RawImage> image, const VirtioBlockOptions& options)
+VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options)
     : image_(std::move(image)), options_(options), config_(60, 0)
 {
     put<uint64_t>(config_, 0, image_->size() / kSector);  // capacity

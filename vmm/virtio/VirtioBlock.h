@@ -1,4 +1,4 @@
-// virtio-blk (virtio spec 5.2) over a RawImage: read, write, flush, get-id, discard
+// virtio-blk (virtio spec 5.2) over a DiskImage (any format): read, write, flush, get-id, discard
 // and write-zeroes, on one or more request queues, read-only when asked.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "RawImage.h"
+#include "DiskImage.h"
 #include "VirtioDevice.h"
 
 namespace mica::virtio {
@@ -20,7 +20,7 @@ struct VirtioBlockOptions {
 
 class VirtioBlock : public VirtioDevice {
 public:
-    VirtioBlock(std::unique_ptr<block::RawImage> image, const VirtioBlockOptions& options);
+    VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options);
 
     uint16_t deviceType() const override;
     uint32_t pciClass() const override { return 0x018000; }
@@ -34,7 +34,7 @@ public:
 private:
     // Serves one request; returns how many bytes it wrote into the chain.
     uint32_t handle(const DescriptorChain& chain);
-    std::unique_ptr<block::RawImage> image_;
+    std::unique_ptr<block::DiskImage> image_;
     VirtioBlockOptions options_;
     std::vector<uint8_t> config_;
     std::atomic<uint64_t> readReqs_{0}, readBytes_{0}, writeReqs_{0}, writeBytes_{0}, flushReqs_{0}, errors_{0};

@@ -1,0 +1,75 @@
+// What a virtual disk is to the device in front of it: a size and byte-addressed reads
+// and writes, whatever format holds the bytes. Every format (RawImage, Qcow2Image, ...)
+// is one of these; openImage() picks the class from the configuration, never from the
+// file's contents (a raw image whose guest wrote a qcow2 header stays raw).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "UniqueFd.h"
+
+namespace mica::block {
+
+enum class ImageType { Raw, Qcow2, Vhd, Vhdx };
+
+// "raw", "qcow2", "vhd", "vhdx": the names of VmConfig's image_type and the CLI.
+const char* imageTypeName(ImageType type);
+std::optional<ImageType> imageTypeFromName(const std::string& name);
+
+class DiskImage {
+public:
+    virtual ~DiskImage() = default;
+
+    // The size the guest sees, in bytes.
+    virtual uint64_t size() const = 0;
+    virtual bool readOnly() const = 0;
+    virtual const std::string& path() const = 0;
+    // Whole transfers or an Error. Reads past what the image holds (unallocated, past
+    // a shorter backing file) read zeroes.
+    virtual void readv(uint64_t offset, const std::vector<iovec>& iov) = 0;
+    virtual void writev(uint64_t offset, const std::vector<iovec>& iov) = 0;
+    virtual void flush() = 0;
+    // [offset, offset + length) reads as zeroes afterwards; discard may also give the
+    // space back to the host.
+    virtual void discard(uint64_t offset, uint64_t length) = 0;
+    virtual void writeZeroes(uint64_t offset, uint64_t length) = 0;
+};
+
+struct ImageOptions {
+    ImageType type = ImageType::Raw;
+    bool readOnly = false;
+    bool direct = false;  // O_DIRECT on every file of the image (and its backing chain)
+    bool shared = false;  // a shared lock even when writable (libvirt's <shareable/>)
+    // The caller's open file for a path (VmConfig::handedFile) or an empty fd: then the
+    // path is opened. Asked for the image and for each backing file.
+    std::function<UniqueFd(const std::string& path)> handedFile;
+};
+
+// A backing file as an image's metadata names it: the path (resolved against the
+// image's directory when relative) and its format, which must be stated in the image
+// (qcow2's backing format extension): a backing file of unstated format is refused.
+struct BackingReference {
+    std::string path;
+    ImageType type;
+};
+
+// Backing chains deeper than this are refused (a loop would be endless).
+constexpr unsigned kMaxBackingDepth = 16;
+
+// Opens `path` as options.type, and its backing chain (read-only, shared), each file at
+// most once. Throws Error "PATH: reason".
+std::unique_ptr<DiskImage> openImage(const std::string& path, const ImageOptions& options);
+
+// The backing file the image at `path` (of the given type) names, if any, read from its
+// metadata without opening the chain: what virtmicad hands the VMM and writes as
+// <backingStore>. Throws Error on metadata that does not parse.
+std::optional<BackingReference> readBackingReference(const std::string& path, ImageType type);
+
+}  // namespace mica::block

@@ -1,0 +1,88 @@
+// openImage(): the format class the configuration names, over the file it names, and
+// the backing chain the image's metadata names, each link opened read-only.
+#include <sys/stat.h>
+
+#include <set>
+#include <utility>
+
+#include "DiskImage.h"
+#include "Error.h"
+#include "RawImage.h"
+#include "i18n.h"
+
+namespace mica::block {
+
+namespace {
+
+constexpr std::pair<ImageType, const char*> kTypeNames[] = {
+    {ImageType::Raw, "raw"}, {ImageType::Qcow2, "qcow2"}, {ImageType::Vhd, "vhd"}, {ImageType::Vhdx, "vhdx"}};
+
+// Each file once: (device, inode) of every link opened so far.
+using Seen = std::set<std::pair<dev_t, ino_t>>;
+
+std::unique_ptr<DiskImage> openLink(const std::string& path, const ImageOptions& options, unsigned depth, Seen& seen)
+{
+    if (depth > kMaxBackingDepth)
+        throw Error(path + ": " + _("the backing chain is deeper than ") + std::to_string(kMaxBackingDepth) +
+                    _(" images"));
+    auto file = std::make_unique<RawImage>(path, options.readOnly, options.direct, options.shared,
+                                           options.handedFile ? options.handedFile(path) : UniqueFd());
+    struct stat st{};
+    if (::fstat(file->fd(), &st) < 0)
+        throw systemError(path);
+    if (!seen.emplace(st.st_dev, st.st_ino).second)
+        throw Error(path + ": " + _("the backing chain comes back to this image (a loop)"));
+    // A backing file is read, never written: opened read-only with a shared lock, so
+    // several overlays may share one base.
+    ImageOptions backingOptions = options;
+    backingOptions.readOnly = true;
+    backingOptions.shared = false;
+    auto openBacking = [&](const BackingReference& backing) {
+        backingOptions.type = backing.type;
+        return openLink(backing.path, backingOptions, depth + 1, seen);
+    };
+    (void)openBacking;
+    switch (options.type) {
+    case ImageType::Raw:
+        return file;
+    case ImageType::Qcow2:
+    case ImageType::Vhd:
+    case ImageType::Vhdx:
+        break;
+    }
+    throw Error(path + ": " + _("this image type is not supported yet"));
+}
+
+}  // namespace
+
+const char* imageTypeName(ImageType type)
+{
+    for (const auto& [t, name] : kTypeNames)
+        if (t == type)
+            return name;
+    return "?";
+}
+
+std::optional<ImageType> imageTypeFromName(const std::string& name)
+{
+    for (const auto& [t, n] : kTypeNames)
+        if (name == n)
+            return t;
+    return std::nullopt;
+}
+
+std::unique_ptr<DiskImage> openImage(const std::string& path, const ImageOptions& options)
+{
+    Seen seen;
+    return openLink(path, options, 0, seen);
+}
+
+std::optional<BackingReference> readBackingReference(const std::string& path, ImageType type)
+{
+    if (type != ImageType::Qcow2)
+        return std::nullopt;  // raw, VHD and VHDX images here name no backing file
+    (void)path;
+    return std::nullopt;
+}
+
+}  // namespace mica::block
