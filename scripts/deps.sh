@@ -4,7 +4,7 @@
 # Build: compiler, Meson, and the libraries of design.md.
 MICA_BUILD_PACKAGES=(g++ meson ninja-build pkg-config gettext
     libvirt-dev libxml2-dev libglib2.0-dev libseccomp-dev nlohmann-json3-dev
-    libgtest-dev libgmock-dev linux-libc-dev)
+    libgtest-dev libgmock-dev linux-libc-dev zlib1g-dev)
 # Tests: real libvirt clients (virt-manager runs under Xvfb on a private D-Bus session,
 # read through its accessibility tree), schema validation, fuzzing, and the emulated KVM
 # host and test guest (QEMU, busybox, cpio; the kernel itself is fetched by `apt-get download`).
@@ -37,7 +37,9 @@ mica_apt_install() {
 # The emulated KVM host is QEMU's TCG emulating AMD SVM. It gets nested paging wrong now
 # and then, bookworm's QEMU 7.2 and backports' QEMU 10 alike (docs/testing.md); QEMU 10
 # ran the kvm suite about twice as fast.
-MICA_BACKPORTS_PACKAGES=(qemu-system-x86)
+# qemu-utils (qemu-img) makes and checks the images the disk tests write, from the same
+# QEMU as the emulated host.
+MICA_BACKPORTS_PACKAGES=(qemu-system-x86 qemu-utils)
 
 mica_install_backports() {
     local list=/etc/apt/sources.list.d/mica-bookworm-backports.list pkg missing=()
