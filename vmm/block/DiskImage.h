@@ -19,6 +19,10 @@ namespace mica::block {
 
 enum class ImageType { Raw, Qcow2, Vhd, Vhdx };
 
+// Reads `length` bytes at `offset` of an image's file (zeroes past its end): how the
+// formats' metadata parsers read, whether from an open RawImage or a plain fd.
+using ReadAt = std::function<void(uint64_t offset, void* data, size_t length)>;
+
 // "raw", "qcow2", "vhd", "vhdx": the names of VmConfig's image_type and the CLI.
 const char* imageTypeName(ImageType type);
 std::optional<ImageType> imageTypeFromName(const std::string& name);
@@ -67,9 +71,14 @@ constexpr unsigned kMaxBackingDepth = 16;
 // most once. Throws Error "PATH: reason".
 std::unique_ptr<DiskImage> openImage(const std::string& path, const ImageOptions& options);
 
-// The backing file the image at `path` (of the given type) names, if any, read from its
-// metadata without opening the chain: what virtmicad hands the VMM and writes as
-// <backingStore>. Throws Error on metadata that does not parse.
-std::optional<BackingReference> readBackingReference(const std::string& path, ImageType type);
+// What an image's metadata says, read without locking or opening the chain (the image
+// may be in use by a running VMM): what virtmicad hands the VMM, writes as
+// <backingStore> and answers `virsh domblkinfo` with.
+struct ImageInfo {
+    uint64_t virtualSize = 0;                // the guest's disk
+    std::optional<BackingReference> backing;  // the next link, if any
+};
+// Throws Error "PATH: reason" when the file cannot be read or its metadata does not parse.
+ImageInfo readImageInfo(const std::string& path, ImageType type);
 
 }  // namespace mica::block

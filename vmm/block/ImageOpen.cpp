@@ -1,12 +1,20 @@
 // openImage(): the format class the configuration names, over the file it names, and
 // the backing chain the image's metadata names, each link opened read-only.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <set>
 #include <utility>
 
 #include "DiskImage.h"
 #include "Error.h"
+#include "Qcow2Header.h"
 #include "RawImage.h"
 #include "i18n.h"
 
@@ -77,12 +85,47 @@ std::unique_ptr<DiskImage> openImage(const std::string& path, const ImageOptions
     return openLink(path, options, 0, seen);
 }
 
-std::optional<BackingReference> readBackingReference(const std::string& path, ImageType type)
+ImageInfo readImageInfo(const std::string& path, ImageType type)
 {
-    if (type != ImageType::Qcow2)
-        return std::nullopt;  // raw, VHD and VHDX images here name no backing file
-    (void)path;
-    return std::nullopt;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        throw systemError(path);
+    struct stat st{};
+    if (::fstat(fd.get(), &st) < 0)
+        throw systemError(path);
+    uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+    if (S_ISBLK(st.st_mode) && ::ioctl(fd.get(), BLKGETSIZE64, &fileSize) < 0)
+        throw systemError(path + ": BLKGETSIZE64");
+    ReadAt read = [&](uint64_t offset, void* data, size_t length) {
+        auto* out = static_cast<uint8_t*>(data);
+        while (length) {
+            ssize_t n = ::pread(fd.get(), out, length, static_cast<off_t>(offset));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                throw systemError(path);
+            if (n == 0) {  // past the end: zeroes, as RawImage reads them
+                std::memset(out, 0, length);
+                return;
+            }
+            out += n;
+            offset += static_cast<uint64_t>(n);
+            length -= static_cast<size_t>(n);
+        }
+    };
+    try {
+        switch (type) {
+        case ImageType::Raw:
+            return ImageInfo{fileSize, std::nullopt};
+        case ImageType::Qcow2:
+        case ImageType::Vhd:
+        case ImageType::Vhdx:
+            break;
+        }
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    throw Error(path + ": " + _("this image type is not supported yet"));
 }
 
 }  // namespace mica::block

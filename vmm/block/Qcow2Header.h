@@ -5,9 +5,10 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
+
+#include "DiskImage.h"
 
 namespace mica::block {
 
@@ -33,9 +34,6 @@ struct Qcow2Header {
     static constexpr uint64_t kL1SizeAt = 36, kRefcountTableAt = 48, kIncompatibleAt = 72, kAutoclearAt = 88;
     static constexpr uint64_t kDirty = 1, kCorrupt = 2;
 };
-
-// Reads `length` bytes at `offset` of the image file (zeroes past its end).
-using ReadAt = std::function<void(uint64_t offset, void* data, size_t length)>;
 
 // Throws Error "qcow2: reason" (the caller prefixes the path) for anything mica cannot
 // read safely; `writable` adds the rules for writing (not dirty, not corrupt, no
