@@ -14,7 +14,7 @@
 
 #include "DiskImage.h"
 #include "Error.h"
-#include "Qcow2Header.h"
+#include "Qcow2Image.h"
 #include "RawImage.h"
 #include "i18n.h"
 
@@ -33,13 +33,18 @@ std::unique_ptr<DiskImage> openLink(const std::string& path, const ImageOptions&
     if (depth > kMaxBackingDepth)
         throw Error(path + ": " + _("the backing chain is deeper than ") + std::to_string(kMaxBackingDepth) +
                     _(" images"));
-    auto file = std::make_unique<RawImage>(path, options.readOnly, options.direct, options.shared,
-                                           options.handedFile ? options.handedFile(path) : UniqueFd());
+    // The loop check comes before the lock, which a loop would trip first.
+    UniqueFd fd = options.handedFile ? options.handedFile(path) : UniqueFd();
+    if (!fd)
+        fd.reset(::open(path.c_str(), (options.readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+    if (!fd)
+        throw systemError(path);
     struct stat st{};
-    if (::fstat(file->fd(), &st) < 0)
+    if (::fstat(fd.get(), &st) < 0)
         throw systemError(path);
     if (!seen.emplace(st.st_dev, st.st_ino).second)
         throw Error(path + ": " + _("the backing chain comes back to this image (a loop)"));
+    auto file = std::make_unique<RawImage>(path, options.readOnly, options.direct, options.shared, std::move(fd));
     // A backing file is read, never written: opened read-only with a shared lock, so
     // several overlays may share one base.
     ImageOptions backingOptions = options;
@@ -49,11 +54,11 @@ std::unique_ptr<DiskImage> openLink(const std::string& path, const ImageOptions&
         backingOptions.type = backing.type;
         return openLink(backing.path, backingOptions, depth + 1, seen);
     };
-    (void)openBacking;
     switch (options.type) {
     case ImageType::Raw:
         return file;
     case ImageType::Qcow2:
+        return std::make_unique<Qcow2Image>(std::move(file), openBacking);
     case ImageType::Vhd:
     case ImageType::Vhdx:
         break;
@@ -118,6 +123,7 @@ ImageInfo readImageInfo(const std::string& path, ImageType type)
         case ImageType::Raw:
             return ImageInfo{fileSize, std::nullopt};
         case ImageType::Qcow2:
+            return Qcow2Image::readInfo(path, read);
         case ImageType::Vhd:
         case ImageType::Vhdx:
             break;

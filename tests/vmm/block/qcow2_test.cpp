@@ -1,0 +1,243 @@
+// Qcow2Image against qemu-img: images qemu-img makes (versions 2 and 3, small and
+// default clusters, compressed, backing chains) are written by mica's class with the
+// same random operations as a raw mirror, then `qemu-img check` must find nothing
+// wrong and `qemu-img compare` nothing different. And what must be refused is.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "Error.h"
+#include "ImageFiles.h"
+#include "Qcow2Image.h"
+
+using namespace mica;
+using namespace mica::block;
+using namespace mica::block::test;
+
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+std::unique_ptr<DiskImage> open(const std::string& path, bool readOnly = false)
+{
+    ImageOptions options;
+    options.type = ImageType::Qcow2;
+    options.readOnly = readOnly;
+    return openImage(path, options);
+}
+
+std::string errorOf(const std::function<void()>& f)
+{
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// Writes the mix into a fresh image made by `create` (a qemu-img command line without
+// the file name), then has qemu-img check and compare it.
+void writeAndCheck(const std::string& createOptions, uint64_t size, unsigned operations, uint64_t maxLength,
+                   uint64_t seed, bool direct = false)
+{
+    ScratchDir dir;
+    std::string image = dir / "disk.qcow2", raw = dir / "mirror.raw";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + createOptions + " " + image + " " + std::to_string(size)));
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + raw + " " + std::to_string(size)));
+    {
+        ImageOptions options;
+        options.type = ImageType::Qcow2;
+        options.direct = direct;
+        auto disk = openImage(image, options);
+        ASSERT_EQ(size, disk->size());
+        MirroredWriter writer(*disk, raw, seed);
+        writer.randomMix(operations, maxLength);
+        writer.expectSameContent();
+        disk->flush();
+    }
+    EXPECT_EQ(0, run("qemu-img check -q " + image));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + image + " " + raw));
+}
+
+TEST(Qcow2Image, Version3RandomWritesPassQemuImgCheck)
+{
+    writeAndCheck("", 64 * kMiB, 400, 300 * 1024, 1);
+}
+
+TEST(Qcow2Image, Version2RandomWritesPassQemuImgCheck)
+{
+    writeAndCheck("-o compat=0.10", 32 * kMiB, 300, 200 * 1024, 2);
+}
+
+TEST(Qcow2Image, DirectIoRandomWritesPassQemuImgCheck)
+{
+    writeAndCheck("", 16 * kMiB, 200, 100 * 1024, 3, true);
+}
+
+TEST(Qcow2Image, SmallClustersGrowTheRefcountTable)
+{
+    // 512-byte clusters: one refcount table cluster covers 8 MiB of file, so filling
+    // 24 MiB makes the table move (twice).
+    ScratchDir dir;
+    std::string image = dir / "disk.qcow2", raw = dir / "mirror.raw";
+    uint64_t size = 24 * kMiB;
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -o cluster_size=512 " + image + " " + std::to_string(size)));
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + raw + " " + std::to_string(size)));
+    {
+        auto disk = open(image);
+        MirroredWriter writer(*disk, raw, 4);
+        for (uint64_t at = 0; at < size; at += kMiB)
+            writer.write(at, kMiB);
+        writer.randomMix(200, 64 * 1024);
+        writer.expectSameContent();
+    }
+    EXPECT_EQ(0, run("qemu-img check -q " + image));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + image + " " + raw));
+}
+
+TEST(Qcow2Image, ThreeDeepBackingChainReadsAndWrites)
+{
+    // base.raw <- mid.qcow2 (v2) <- top.qcow2 (v3), each layer written by qemu-io; mica
+    // reads the chain as qemu-img convert does, then writes into the top.
+    ScratchDir dir;
+    std::string base = dir / "base.raw", mid = dir / "mid.qcow2", top = dir / "top.qcow2";
+    ASSERT_EQ(0, run("head -c 8388608 /dev/urandom > " + base));
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -o compat=0.10 -b base.raw -F raw " + mid));
+    ASSERT_EQ(0, run("qemu-io -f qcow2 -c 'write -P 0x11 65536 300000' -c 'write -z 1048576 131072' " + mid));
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 " + top + " 12M"));
+    ASSERT_EQ(0, run("qemu-io -f qcow2 -c 'write -P 0x22 200000 70000' -c 'write -z 2097152 65536' "
+                     "-c 'discard 3145728 65536' " + top));
+    ASSERT_EQ(0, run("qemu-img convert -O raw " + top + " " + dir / "expected.raw"));
+    {
+        auto disk = open(top);
+        ASSERT_EQ(12 * kMiB, disk->size());
+        MirroredWriter writer(*disk, dir / "expected.raw", 5);
+        writer.expectSameContent();  // past the 8 MiB of the base: zeroes
+        writer.randomMix(200, 100 * 1024);
+        writer.expectSameContent();
+    }
+    EXPECT_EQ(0, run("qemu-img check -q " + top));
+    EXPECT_EQ(0, run("qemu-img check -q " + mid));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + top + " " + dir / "expected.raw"));
+}
+
+TEST(Qcow2Image, CompressedClustersReadAndAreRewritten)
+{
+    ScratchDir dir;
+    std::string source = dir / "source.raw", image = dir / "c.qcow2";
+    // Compressible data: runs of a repeating pattern with some random bytes.
+    ASSERT_EQ(0, run("(for i in $(seq 64); do head -c 65536 /dev/zero | tr '\\0' \"\\\\$(printf %03o $((i % 200 + 1)))\"; "
+                     "head -c 4096 /dev/urandom; done) > " + source + " && truncate -s 8M " + source));
+    ASSERT_EQ(0, run("qemu-img convert -c -O qcow2 -f raw " + source + " " + image));
+    {
+        auto disk = open(image);
+        MirroredWriter writer(*disk, source, 6);
+        writer.expectSameContent();
+        writer.randomMix(150, 100 * 1024);
+        writer.expectSameContent();
+    }
+    EXPECT_EQ(0, run("qemu-img check -q " + image));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + image + " " + source));
+}
+
+TEST(Qcow2Image, BackingFileWithoutStatedFormatIsRefused)
+{
+    ScratchDir dir;
+    std::string top = dir / "top.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + dir / "base.raw" + " 1M"));
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -b base.raw -F raw " + top));
+    // Turn the backing format extension into an unknown one (ignored by readers).
+    {
+        int fd = ::open(top.c_str(), O_RDWR);
+        ASSERT_GE(fd, 0);
+        std::vector<uint8_t> head(4096);
+        ASSERT_EQ(4096, ::pread(fd, head.data(), head.size(), 0));
+        const uint8_t ext[4] = {0xe2, 0x79, 0x2a, 0xca};
+        auto at = std::search(head.begin(), head.end(), ext, ext + 4);
+        ASSERT_NE(at, head.end());
+        const uint8_t unknown[4] = {0x12, 0x34, 0x56, 0x78};
+        ASSERT_EQ(4, ::pwrite(fd, unknown, 4, at - head.begin()));
+        ::close(fd);
+    }
+    std::string error = errorOf([&] { open(top); });
+    EXPECT_NE(error.find("no stated format"), std::string::npos) << error;
+    EXPECT_NE(error.find(top), std::string::npos) << error;
+    error = errorOf([&] { readImageInfo(top, ImageType::Qcow2); });
+    EXPECT_NE(error.find("no stated format"), std::string::npos) << error;
+}
+
+TEST(Qcow2Image, BackingLoopIsRefused)
+{
+    ScratchDir dir;
+    std::string a = dir / "a.qcow2", b = dir / "b.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + a + " 1M && qemu-img create -q -f qcow2 " + b + " 1M"));
+    ASSERT_EQ(0, run("qemu-img rebase -u -b b.qcow2 -F qcow2 " + a + " && qemu-img rebase -u -b a.qcow2 -F qcow2 " + b));
+    std::string error = errorOf([&] { open(a); });
+    EXPECT_NE(error.find("loop"), std::string::npos) << error;
+}
+
+TEST(Qcow2Image, ReadInfoGivesSizeAndResolvedBacking)
+{
+    ScratchDir dir;
+    std::string top = dir / "top.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + dir / "base.raw" + " 3M"));
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -b base.raw -F raw " + top + " 5M"));
+    ImageInfo info = readImageInfo(top, ImageType::Qcow2);
+    EXPECT_EQ(5 * kMiB, info.virtualSize);
+    ASSERT_TRUE(info.backing);
+    EXPECT_EQ(dir / "base.raw", info.backing->path);
+    EXPECT_EQ(ImageType::Raw, info.backing->type);
+    EXPECT_EQ(3 * kMiB, readImageInfo(dir / "base.raw", ImageType::Raw).virtualSize);
+}
+
+TEST(Qcow2Image, RawImageHoldingAQcow2HeaderStaysRaw)
+{
+    // A guest that writes a qcow2 header naming a host file as backing into its raw
+    // disk gets its own bytes back, and nothing of the host file.
+    ScratchDir dir;
+    std::string raw = dir / "guest.raw";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -b /etc/hostname -F raw " + dir / "evil.qcow2" + " 1M"));
+    ASSERT_EQ(0, run("cp " + dir / "evil.qcow2" + " " + raw + " && truncate -s 1M " + raw));
+    ImageOptions options;  // raw: the configuration says so
+    auto disk = openImage(raw, options);
+    EXPECT_EQ(kMiB, disk->size());
+    std::vector<uint8_t> head(4);
+    disk->readv(0, {iovec{head.data(), 4}});
+    EXPECT_EQ(0, std::memcmp(head.data(), "QFI\xfb", 4));
+    EXPECT_FALSE(readImageInfo(raw, ImageType::Raw).backing);
+}
+
+TEST(Qcow2Image, RefusesWhatItCannotWriteSafely)
+{
+    ScratchDir dir;
+    std::string image = dir / "s.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + image + " 1M && qemu-img snapshot -c snap1 " + image));
+    EXPECT_NE(errorOf([&] { open(image); }).find("internal snapshots"), std::string::npos);
+    EXPECT_EQ("", errorOf([&] { open(image, true); }));  // read-only is fine
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -o encrypt.format=luks,encrypt.key-secret=s "
+                     "--object secret,id=s,data=x " + dir / "e.qcow2" + " 1M"));
+    EXPECT_NE(errorOf([&] { open(dir / "e.qcow2"); }).find("encrypted"), std::string::npos);
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -o data_file=" + dir / "data.raw" + " " + dir / "x.qcow2" + " 1M"));
+    EXPECT_NE(errorOf([&] { open(dir / "x.qcow2"); }).find("external data"), std::string::npos);
+    // Not a qcow2 file at all, and a truncated one.
+    ASSERT_EQ(0, run("head -c 1000 /dev/zero > " + dir / "zero.qcow2"));
+    EXPECT_NE(errorOf([&] { open(dir / "zero.qcow2"); }).find("not a qcow2 image"), std::string::npos);
+    ASSERT_EQ(0, run("head -c 200 " + image + " > " + dir / "short.qcow2"));
+    EXPECT_NE(errorOf([&] { open(dir / "short.qcow2"); }).find("qcow2:"), std::string::npos);
+}
+
+TEST(Qcow2Image, ReadOnlyRefusesWrites)
+{
+    ScratchDir dir;
+    std::string image = dir / "r.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + image + " 1M"));
+    auto disk = open(image, true);
+    std::vector<uint8_t> data(512, 1);
+    EXPECT_THROW(disk->writev(0, {iovec{data.data(), data.size()}}), Error);
+    EXPECT_THROW(disk->discard(0, 65536), Error);
+    EXPECT_THROW(disk->readv(1 << 20, {iovec{data.data(), data.size()}}), Error);  // past the end
+}
+
+}  // namespace

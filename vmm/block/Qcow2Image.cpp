@@ -1,0 +1,579 @@
+#include "Qcow2Image.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "BigEndian.h"
+#include "Error.h"
+#include "i18n.h"
+
+namespace mica::block {
+
+namespace {
+
+// L1 and L2 entries (qcow2.txt, "Cluster mapping").
+constexpr uint64_t kOffsetMask = 0x00fffffffffffe00ull;  // bits 9-55: a host offset
+constexpr uint64_t kCopied = uint64_t(1) << 63;           // refcount is exactly 1
+constexpr uint64_t kCompressed = uint64_t(1) << 62;
+constexpr uint64_t kZero = 1;                              // version 3 L2 entries only
+constexpr uint64_t kRefcountTableOffsetMask = ~uint64_t(511);
+
+uint64_t total(const std::vector<iovec>& iov)
+{
+    uint64_t n = 0;
+    for (const auto& v : iov)
+        n += v.iov_len;
+    return n;
+}
+
+// The bytes [start, start + length) of the buffers iov describes, as buffers.
+std::vector<iovec> slice(const std::vector<iovec>& iov, uint64_t start, uint64_t length)
+{
+    std::vector<iovec> out;
+    for (const auto& v : iov) {
+        if (!length)
+            break;
+        if (start >= v.iov_len) {
+            start -= v.iov_len;
+            continue;
+        }
+        uint64_t n = std::min<uint64_t>(v.iov_len - start, length);
+        out.push_back({static_cast<uint8_t*>(v.iov_base) + start, n});
+        start = 0;
+        length -= n;
+    }
+    return out;
+}
+
+void fill(const std::vector<iovec>& iov, const uint8_t* from)
+{
+    for (const auto& v : iov) {
+        if (from)
+            std::memcpy(v.iov_base, from, v.iov_len);
+        else
+            std::memset(v.iov_base, 0, v.iov_len);
+        if (from)
+            from += v.iov_len;
+    }
+}
+
+[[noreturn]] void corrupt(const std::string& why)
+{
+    throw Error("qcow2: " + std::string(_("corrupt image: ")) + why);
+}
+
+std::optional<BackingReference> backingOf(const Qcow2Header& h, const std::string& imagePath)
+{
+    if (h.backingFile.empty())
+        return std::nullopt;
+    // The format must be stated: probing a backing file is how a guest that wrote a
+    // header into its raw disk would reach host files.
+    if (!h.backingFormat)
+        throw Error("qcow2: " + std::string(_("the backing file has no stated format (set one with "
+                                              "qemu-img rebase -u -F FORMAT -b FILE): ")) +
+                    h.backingFile);
+    std::optional<ImageType> type = *h.backingFormat == "vpc" ? ImageType::Vhd : imageTypeFromName(*h.backingFormat);
+    if (!type || *h.backingFormat == "vhd")
+        throw Error("qcow2: " + std::string(_("this backing format is not supported (raw, qcow2, vpc and vhdx are): ")) +
+                    *h.backingFormat);
+    std::string path = h.backingFile;
+    if (path[0] != '/') {
+        auto slash = imagePath.rfind('/');
+        path = (slash == std::string::npos ? std::string(".") : imagePath.substr(0, slash)) + "/" + path;
+    }
+    return BackingReference{path, *type};
+}
+
+}  // namespace
+
+Qcow2Image::Table* Qcow2Image::TableCache::find(uint64_t offset)
+{
+    for (auto it = tables_.begin(); it != tables_.end(); ++it)
+        if (it->offset == offset) {
+            tables_.splice(tables_.begin(), tables_, it);
+            return &tables_.front();
+        }
+    return nullptr;
+}
+
+Qcow2Image::Table& Qcow2Image::TableCache::insert(uint64_t offset, std::vector<uint8_t> bytes)
+{
+    tables_.push_front({offset, std::move(bytes)});
+    if (tables_.size() > capacity_)
+        tables_.pop_back();
+    return tables_.front();
+}
+
+void Qcow2Image::TableCache::forget(uint64_t offset)
+{
+    tables_.remove_if([&](const Table& t) { return t.offset == offset; });
+}
+
+ImageInfo Qcow2Image::readInfo(const std::string& imagePath, const ReadAt& read)
+{
+    Qcow2Header h = parseQcow2Header(read, false);
+    return ImageInfo{h.size, backingOf(h, imagePath)};
+}
+
+Qcow2Image::Qcow2Image(std::unique_ptr<RawImage> file, const OpenBacking& openBacking) : file_(std::move(file))
+{
+    try {
+        header_ = parseQcow2Header([&](uint64_t at, void* data, size_t n) { file_->read(at, data, n); },
+                                   !file_->readOnly());
+    } catch (const Error& e) {
+        throw Error(file_->path() + ": " + e.what());
+    }
+    clusterSize_ = header_.clusterSize();
+    refcountBits_ = uint64_t(1) << header_.refcountOrder;
+    refcountsPerBlock_ = clusterSize_ * 8 / refcountBits_;
+    end_ = (file_->size() + clusterSize_ - 1) & ~(clusterSize_ - 1);
+    try {
+        auto readTable = [&](uint64_t offset, uint64_t entries, std::vector<uint64_t>& out, const char* what) {
+            if (offset + entries * 8 > end_)
+                corrupt(std::string(what) + _(" lies past the end of the file"));
+            std::vector<uint8_t> bytes(entries * 8);
+            file_->read(offset, bytes.data(), bytes.size());
+            out.resize(entries);
+            for (uint64_t i = 0; i < entries; ++i)
+                out[i] = loadBe<uint64_t>(&bytes[i * 8]);
+        };
+        readTable(header_.l1Offset, header_.l1Size, l1_, "the L1 table");
+        readTable(header_.refcountTableOffset, uint64_t(header_.refcountTableClusters) * clusterSize_ / 8,
+                  refcountTable_, "the refcount table");
+        if (!file_->readOnly() && header_.autoclear) {
+            // Bitmaps and the like mica does not keep up to date: say they are stale.
+            uint8_t zero[8] = {};
+            file_->write(Qcow2Header::kAutoclearAt, zero, sizeof zero);
+            header_.autoclear = 0;
+        }
+        if (auto backing = backingOf(header_, file_->path()))
+            backing_ = openBacking(*backing);
+    } catch (const Error& e) {
+        std::string what = e.what();
+        throw Error(what.rfind("qcow2: ", 0) == 0 ? file_->path() + ": " + what : what);
+    }
+}
+
+void Qcow2Image::checkHostOffset(uint64_t offset, const char* what) const
+{
+    if (offset % clusterSize_ || offset >= end_ || offset == 0)
+        corrupt(std::string(what) + _(" at offset ") + std::to_string(offset) + _(" is unaligned or outside the file"));
+}
+
+Qcow2Image::Mapping Qcow2Image::decode(uint64_t entry) const
+{
+    Mapping m;
+    if (entry & kCompressed) {
+        // Bits 0..x-1: the offset; x..61: sectors after the first (qcow2.txt).
+        unsigned x = 62 - (header_.clusterBits - 8);
+        m.kind = Mapping::Kind::Compressed;
+        m.host = entry & ((uint64_t(1) << x) - 1);
+        uint64_t sectors = ((entry & ~kCompressed & ~kCopied) >> x) + 1;
+        m.length = sectors * 512 - (m.host & 511);
+        if (m.host == 0 || m.host >= end_)
+            corrupt(_("a compressed cluster lies outside the file"));
+        return m;
+    }
+    m.host = entry & kOffsetMask;
+    m.copied = entry & kCopied;
+    if (header_.version >= 3 && (entry & kZero))
+        m.kind = Mapping::Kind::Zero;
+    else if (m.host)
+        m.kind = Mapping::Kind::Data;
+    if (m.host)
+        checkHostOffset(m.host, "a data cluster");
+    return m;
+}
+
+Qcow2Image::Table* Qcow2Image::l2Table(uint64_t guestOffset, bool allocate)
+{
+    uint64_t index = guestOffset / (clusterSize_ * header_.l2Entries());
+    uint64_t entry = l1_.at(index);
+    uint64_t offset = entry & kOffsetMask;
+    if (offset) {
+        if (allocate && !(entry & kCopied))
+            throw Error(file_->path() + ": qcow2: " + _("an L2 table shared with an internal snapshot cannot be written"));
+        if (Table* t = l2Cache_.find(offset))
+            return t;
+        checkHostOffset(offset, "an L2 table");
+        std::vector<uint8_t> bytes(clusterSize_);
+        file_->read(offset, bytes.data(), bytes.size());
+        return &l2Cache_.insert(offset, std::move(bytes));
+    }
+    if (!allocate)
+        return nullptr;
+    offset = allocateCluster();
+    std::vector<uint8_t> bytes(clusterSize_, 0);
+    file_->write(offset, bytes.data(), bytes.size());
+    l1_[index] = offset | kCopied;
+    uint8_t be[8];
+    storeBe<uint64_t>(be, l1_[index]);
+    file_->write(header_.l1Offset + index * 8, be, sizeof be);
+    return &l2Cache_.insert(offset, std::move(bytes));
+}
+
+Qcow2Image::Mapping Qcow2Image::lookup(uint64_t guestOffset)
+{
+    Table* t = l2Table(guestOffset, false);
+    if (!t)
+        return {};
+    uint64_t index = (guestOffset / clusterSize_) % header_.l2Entries();
+    return decode(loadBe<uint64_t>(&t->bytes[index * 8]));
+}
+
+void Qcow2Image::setL2Entry(uint64_t guestOffset, uint64_t entry)
+{
+    Table* t = l2Table(guestOffset, true);
+    uint64_t index = (guestOffset / clusterSize_) % header_.l2Entries();
+    storeBe<uint64_t>(&t->bytes[index * 8], entry);
+    file_->write(t->offset + index * 8, &t->bytes[index * 8], 8);
+}
+
+const std::vector<uint8_t>& Qcow2Image::decompress(const Mapping& m)
+{
+    if (decompressedAt_ == m.host)
+        return decompressed_;
+    if (m.length > 2 * clusterSize_ + 512)
+        corrupt(_("a compressed cluster is larger than two clusters"));
+    std::vector<uint8_t> in(m.length);
+    file_->read(m.host, in.data(), in.size());
+    decompressed_.assign(clusterSize_, 0);
+    decompressedAt_ = ~uint64_t(0);
+    z_stream zs{};
+    // Raw deflate with a 4 KiB window, as QEMU writes it.
+    if (inflateInit2(&zs, -12) != Z_OK)
+        throw Error("qcow2: " + std::string(_("zlib could not start")));
+    zs.next_in = in.data();
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = decompressed_.data();
+    zs.avail_out = static_cast<uInt>(clusterSize_);
+    int ret = inflate(&zs, Z_FINISH);
+    bool whole = zs.avail_out == 0;
+    inflateEnd(&zs);
+    if (!whole || (ret != Z_STREAM_END && ret != Z_OK && ret != Z_BUF_ERROR))
+        corrupt(_("a compressed cluster does not decompress to a whole cluster"));
+    decompressedAt_ = m.host;
+    return decompressed_;
+}
+
+void Qcow2Image::readMapped(const Mapping& m, uint64_t offset, const std::vector<iovec>& iov)
+{
+    uint64_t within = offset % clusterSize_;
+    switch (m.kind) {
+    case Mapping::Kind::Unallocated:
+        if (backing_ && offset < backing_->size()) {
+            // A shorter backing image reads zeroes past its end.
+            uint64_t n = std::min(total(iov), backing_->size() - offset);
+            backing_->readv(offset, slice(iov, 0, n));
+            fill(slice(iov, n, total(iov) - n), nullptr);
+        } else {
+            fill(iov, nullptr);
+        }
+        return;
+    case Mapping::Kind::Zero:
+        fill(iov, nullptr);
+        return;
+    case Mapping::Kind::Data:
+        file_->readv(m.host + within, iov);
+        return;
+    case Mapping::Kind::Compressed:
+        fill(iov, decompress(m).data() + within);
+        return;
+    }
+}
+
+std::vector<uint8_t> Qcow2Image::readWholeCluster(uint64_t clusterStart, const Mapping& m)
+{
+    std::vector<uint8_t> bytes(clusterSize_);
+    readMapped(m, clusterStart, {iovec{bytes.data(), bytes.size()}});
+    return bytes;
+}
+
+void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
+{
+    uint64_t length = total(iov);
+    if (offset > header_.size || length > header_.size - offset)
+        throw Error(file_->path() + ": " + _("read past the end of the disk"));
+    std::lock_guard lock(mutex_);
+    // Clusters that follow each other in the file too are read with one call.
+    uint64_t runHost = 0, runStart = 0, runLength = 0;
+    auto flushRun = [&] {
+        if (runLength)
+            file_->readv(runHost, slice(iov, runStart, runLength));
+        runLength = 0;
+    };
+    for (uint64_t done = 0; done < length;) {
+        uint64_t at = offset + done;
+        uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
+        Mapping m = lookup(at);
+        if (m.kind == Mapping::Kind::Data) {
+            uint64_t host = m.host + at % clusterSize_;
+            if (runLength && runHost + runLength != host)
+                flushRun();
+            if (!runLength) {
+                runHost = host;
+                runStart = done;
+            }
+            runLength += n;
+        } else {
+            flushRun();
+            readMapped(m, at, slice(iov, done, n));
+        }
+        done += n;
+    }
+    flushRun();
+}
+
+void Qcow2Image::writeCluster(uint64_t offset, const std::vector<iovec>& iov)
+{
+    uint64_t within = offset % clusterSize_, start = offset - within;
+    Mapping m = lookup(offset);
+    if (m.kind == Mapping::Kind::Data && m.copied) {
+        file_->writev(m.host + within, iov);
+        return;
+    }
+    bool whole = within == 0 && total(iov) == clusterSize_;
+    // A preallocated zero cluster of our own is written over in place.
+    bool reuse = m.kind == Mapping::Kind::Zero && m.host && m.copied;
+    std::vector<uint8_t> bytes;
+    if (!whole) {
+        bytes = m.kind == Mapping::Kind::Zero ? std::vector<uint8_t>(clusterSize_, 0) : readWholeCluster(start, m);
+        uint8_t* at = bytes.data() + within;
+        for (const auto& v : iov) {
+            std::memcpy(at, v.iov_base, v.iov_len);
+            at += v.iov_len;
+        }
+    }
+    uint64_t host = reuse ? m.host : allocateCluster();
+    if (whole)
+        file_->writev(host, iov);
+    else
+        file_->write(host, bytes.data(), bytes.size());
+    setL2Entry(start, host | kCopied);
+    if (!reuse)
+        release(m);
+}
+
+void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
+{
+    if (file_->readOnly())
+        throw Error(file_->path() + ": " + _("read-only"));
+    uint64_t length = total(iov);
+    if (offset > header_.size || length > header_.size - offset)
+        throw Error(file_->path() + ": " + _("write past the end of the disk"));
+    std::lock_guard lock(mutex_);
+    for (uint64_t done = 0; done < length;) {
+        uint64_t at = offset + done;
+        uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
+        writeCluster(at, slice(iov, done, n));
+        done += n;
+    }
+}
+
+void Qcow2Image::flush()
+{
+    file_->flush();
+}
+
+void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
+{
+    if (file_->readOnly())
+        throw Error(file_->path() + ": " + _("read-only"));
+    if (offset > header_.size || length > header_.size - offset)
+        throw Error(file_->path() + ": " + _("write past the end of the disk"));
+    std::lock_guard lock(mutex_);
+    std::vector<uint8_t> zeroes;
+    for (uint64_t done = 0; done < length;) {
+        uint64_t at = offset + done;
+        uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
+        done += n;
+        Mapping m = lookup(at);
+        if (m.kind == Mapping::Kind::Zero || (m.kind == Mapping::Kind::Unallocated && !backing_))
+            continue;  // reads as zeroes already
+        // A whole cluster: the entry says zero (or unallocated where nothing shows
+        // through) and the cluster goes back to the free ones. Version 2 has no zero
+        // entries, so over a backing image it writes zeroes.
+        bool whole = n == clusterSize_;
+        if (whole && (!backing_ || header_.version >= 3)) {
+            setL2Entry(at, backing_ ? kZero : 0);
+            release(m);
+            continue;
+        }
+        if (zeroes.empty())
+            zeroes.assign(clusterSize_, 0);
+        writeCluster(at, {iovec{zeroes.data(), n}});
+    }
+}
+
+void Qcow2Image::discard(uint64_t offset, uint64_t length)
+{
+    zeroRange(offset, length);
+}
+
+void Qcow2Image::writeZeroes(uint64_t offset, uint64_t length)
+{
+    zeroRange(offset, length);
+}
+
+uint64_t Qcow2Image::allocateCluster()
+{
+    uint64_t host;
+    if (!freed_.empty()) {
+        host = *freed_.begin();
+        freed_.erase(freed_.begin());
+    } else {
+        host = end_;
+        end_ += clusterSize_;
+    }
+    setRefcount(host / clusterSize_, 1);
+    return host;
+}
+
+void Qcow2Image::release(const Mapping& m)
+{
+    uint64_t first = 0, last = 0;
+    if (m.kind == Mapping::Kind::Data || (m.kind == Mapping::Kind::Zero && m.host)) {
+        first = last = m.host / clusterSize_;
+    } else if (m.kind == Mapping::Kind::Compressed) {
+        first = m.host / clusterSize_;
+        last = (m.host + m.length - 1) / clusterSize_;
+        if (decompressedAt_ == m.host)
+            decompressedAt_ = ~uint64_t(0);
+    } else {
+        return;
+    }
+    for (uint64_t c = first; c <= last; ++c) {
+        uint64_t count = refcount(c);
+        if (count == 0)
+            corrupt(_("a cluster in use has a refcount of 0"));
+        setRefcount(c, count - 1);
+        if (count == 1) {
+            try {
+                file_->discard(c * clusterSize_, clusterSize_);  // give the space back; best effort
+            } catch (const Error&) {
+            }
+        }
+    }
+}
+
+Qcow2Image::Table& Qcow2Image::refcountBlock(uint64_t blockIndex)
+{
+    if (blockIndex >= refcountTable_.size())
+        growRefcountTable(blockIndex + 1);
+    uint64_t offset = refcountTable_[blockIndex] & kRefcountTableOffsetMask;
+    if (!offset) {
+        // A new block at the end of the file. Its own refcount goes in itself when it
+        // covers itself, else in the block that does (made the same way).
+        offset = end_;
+        end_ += clusterSize_;
+        std::vector<uint8_t> bytes(clusterSize_, 0);
+        uint64_t self = offset / clusterSize_;
+        file_->write(offset, bytes.data(), bytes.size());
+        refcountTable_[blockIndex] = offset;
+        uint8_t be[8];
+        storeBe<uint64_t>(be, offset);
+        file_->write(header_.refcountTableOffset + blockIndex * 8, be, sizeof be);
+        refcountCache_.insert(offset, std::move(bytes));
+        setRefcount(self, 1);
+    }
+    if (Table* t = refcountCache_.find(offset))
+        return *t;
+    checkHostOffset(offset, "a refcount block");
+    std::vector<uint8_t> bytes(clusterSize_);
+    file_->read(offset, bytes.data(), bytes.size());
+    return refcountCache_.insert(offset, std::move(bytes));
+}
+
+uint64_t Qcow2Image::refcount(uint64_t hostCluster)
+{
+    uint64_t blockIndex = hostCluster / refcountsPerBlock_;
+    if (blockIndex >= refcountTable_.size() || !(refcountTable_[blockIndex] & kRefcountTableOffsetMask))
+        return 0;
+    Table& b = refcountBlock(blockIndex);
+    uint64_t width = refcountBits_ / 8, at = (hostCluster % refcountsPerBlock_) * width;
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < width; ++i)
+        v = (v << 8) | b.bytes[at + i];
+    return v;
+}
+
+void Qcow2Image::setRefcount(uint64_t hostCluster, uint64_t value)
+{
+    Table& b = refcountBlock(hostCluster / refcountsPerBlock_);
+    uint64_t width = refcountBits_ / 8, at = (hostCluster % refcountsPerBlock_) * width;
+    for (uint64_t i = 0; i < width; ++i)
+        b.bytes[at + i] = static_cast<uint8_t>(value >> (8 * (width - 1 - i)));
+    file_->write(b.offset + at, &b.bytes[at], width);
+    if (value == 0)
+        freed_.insert(hostCluster * clusterSize_);
+}
+
+void Qcow2Image::growRefcountTable(uint64_t neededEntries)
+{
+    // The new table goes at the end of the file, followed by the refcount blocks that
+    // the table's own clusters (and those blocks) need; then the header points at it
+    // and the old table's clusters are freed.
+    const uint64_t perTableCluster = clusterSize_ / 8;
+    uint64_t entries = std::max<uint64_t>(neededEntries, refcountTable_.size() * 2);
+    while (true) {
+        entries = (entries + perTableCluster - 1) / perTableCluster * perTableCluster;
+        if (entries * 8 > 8 << 20)
+            throw Error(file_->path() + ": qcow2: " + _("the refcount table would exceed 8 MiB; the image is too large"));
+        std::vector<uint64_t> table = refcountTable_;
+        table.resize(entries, 0);
+        uint64_t tableStart = end_ / clusterSize_, tableClusters = entries / perTableCluster;
+        uint64_t next = tableStart + tableClusters;
+        std::vector<uint64_t> newBlocks;  // block indexes, in the order placed from tableStart + tableClusters
+        bool fits = true;
+        for (uint64_t c = tableStart; c < next && fits; ++c) {
+            uint64_t block = c / refcountsPerBlock_;
+            if (block >= entries) {
+                fits = false;
+            } else if (!table[block]) {
+                table[block] = next * clusterSize_;
+                newBlocks.push_back(block);
+                ++next;
+            }
+        }
+        if (!fits) {
+            entries *= 2;
+            continue;
+        }
+        // New blocks hold the refcounts of the new clusters they cover.
+        for (uint64_t block : newBlocks) {
+            std::vector<uint8_t> bytes(clusterSize_, 0);
+            uint64_t width = refcountBits_ / 8;
+            for (uint64_t c = tableStart; c < next; ++c)
+                if (c / refcountsPerBlock_ == block)
+                    bytes[(c % refcountsPerBlock_) * width + width - 1] = 1;
+            file_->write(table[block], bytes.data(), bytes.size());
+        }
+        std::vector<uint8_t> bytes(entries * 8);
+        for (uint64_t i = 0; i < entries; ++i)
+            storeBe<uint64_t>(&bytes[i * 8], table[i]);
+        file_->write(tableStart * clusterSize_, bytes.data(), bytes.size());
+        file_->flush();
+        uint8_t field[12];
+        storeBe<uint64_t>(field, tableStart * clusterSize_);
+        storeBe<uint32_t>(field + 8, static_cast<uint32_t>(tableClusters));
+        file_->write(Qcow2Header::kRefcountTableAt, field, sizeof field);
+        file_->flush();
+
+        uint64_t oldStart = header_.refcountTableOffset / clusterSize_, oldClusters = header_.refcountTableClusters;
+        header_.refcountTableOffset = tableStart * clusterSize_;
+        header_.refcountTableClusters = static_cast<uint32_t>(tableClusters);
+        refcountTable_ = std::move(table);
+        end_ = next * clusterSize_;
+        // The new clusters covered by blocks that existed before count now.
+        for (uint64_t c = tableStart; c < next; ++c)
+            if (std::find(newBlocks.begin(), newBlocks.end(), c / refcountsPerBlock_) == newBlocks.end())
+                setRefcount(c, 1);
+        for (uint64_t c = oldStart; c < oldStart + oldClusters; ++c)
+            setRefcount(c, 0);
+        return;
+    }
+}
+
+}  // namespace mica::block
