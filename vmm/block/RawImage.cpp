@@ -159,8 +159,13 @@ void RawImage::discard(uint64_t offset, uint64_t length)
         return;
     }
     if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                    static_cast<off_t>(length)) < 0)
+                    static_cast<off_t>(length)) == 0)
+        return;
+    // A file system without holes (9p, some FUSE ones): the range still reads as
+    // zeroes, as the other formats' discard promises.
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
         throw systemError(path_ + ": fallocate");
+    writeZeroes(offset, length);
 }
 
 void RawImage::writeZeroes(uint64_t offset, uint64_t length)

@@ -1,6 +1,7 @@
 #include "FilterRules.h"
 
 #include <sys/ioctl.h>
+#include <cerrno>
 #include <termios.h>
 
 #include <cstring>
@@ -97,6 +98,15 @@ std::pair<const int*, size_t> list(const int (&a)[N])
     return {a, N};
 }
 
+// glibc opens /proc/sys/vm/overcommit_memory the first time it shrinks a thread's own
+// heap (a disk thread freeing a qcow2 cluster buffer does): threads that open nothing
+// get EACCES for openat, which glibc takes as "do not shrink", rather than being killed.
+// Either way nothing is opened.
+void refuseOpen(scmp_filter_ctx ctx)
+{
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0));
+}
+
 }  // namespace
 
 void addRoleRules(scmp_filter_ctx ctx, ThreadRole role)
@@ -111,9 +121,11 @@ void addRoleRules(scmp_filter_ctx ctx, ThreadRole role)
                 check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, request)));
         // A vCPU's SetAffinity command: the thread moves itself (pid 0), never another.
         check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0)));
+        refuseOpen(ctx);
         break;
     case ThreadRole::Devices:
         allow(ctx, {list(kDevices)});
+        refuseOpen(ctx);
         break;
     // Filters stack: the vCPU and device threads a builder starts keep its filter under
     // their own, so a builder must also allow everything those threads do.
