@@ -364,11 +364,58 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
     std::lock_guard lock(mutex_);
+    // Whole clusters that hold nothing yet (a guest filling its disk) are allocated
+    // together at the end of the file: one data write, and one refcount and one L2
+    // write per table they fall in.
+    uint64_t runStart = 0, runClusters = 0;
+    auto flushRun = [&] {
+        if (runClusters)
+            allocateRun(offset + runStart, runClusters, slice(iov, runStart, runClusters * clusterSize_));
+        runClusters = 0;
+    };
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;
         uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
-        writeCluster(at, slice(iov, done, n));
+        Mapping m = n == clusterSize_ ? lookup(at) : Mapping{Mapping::Kind::Data};
+        if (m.kind == Mapping::Kind::Unallocated || (m.kind == Mapping::Kind::Zero && !m.host)) {
+            if (!runClusters)
+                runStart = done;
+            ++runClusters;
+        } else {
+            flushRun();
+            writeCluster(at, slice(iov, done, n));
+        }
         done += n;
+    }
+    flushRun();
+}
+
+void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov)
+{
+    uint64_t host = end_;
+    end_ += clusters * clusterSize_;
+    const uint64_t first = host / clusterSize_, width = refcountBits_ / 8;
+    for (uint64_t c = first; c < first + clusters;) {
+        Table& block = refcountBlock(c / refcountsPerBlock_);
+        uint64_t from = (c % refcountsPerBlock_) * width;
+        uint64_t n = std::min(first + clusters - c, refcountsPerBlock_ - c % refcountsPerBlock_);
+        std::memset(&block.bytes[from], 0, n * width);
+        for (uint64_t i = 0; i < n; ++i)
+            block.bytes[from + i * width + width - 1] = 1;
+        file_->write(block.offset + from, &block.bytes[from], n * width);
+        c += n;
+    }
+    file_->writev(host, iov);
+    const uint64_t l2Entries = header_.l2Entries();
+    for (uint64_t i = 0; i < clusters;) {
+        uint64_t guest = guestOffset + i * clusterSize_;
+        uint64_t index = (guest / clusterSize_) % l2Entries;
+        uint64_t n = std::min(clusters - i, l2Entries - index);
+        Table* table = l2Table(guest, true);
+        for (uint64_t k = 0; k < n; ++k)
+            storeBe<uint64_t>(&table->bytes[(index + k) * 8], (host + (i + k) * clusterSize_) | kCopied);
+        file_->write(table->offset + index * 8, &table->bytes[index * 8], n * 8);
+        i += n;
     }
 }
 

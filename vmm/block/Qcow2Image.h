@@ -82,6 +82,9 @@ private:
     void writeCluster(uint64_t offset, const std::vector<iovec>& iov);
     // The whole guest cluster at `clusterStart`, as it reads now.
     std::vector<uint8_t> readWholeCluster(uint64_t clusterStart, const Mapping& m);
+    // Allocates `clusters` new host clusters in a row for the guest clusters from
+    // guestOffset (none of which hold data) and writes iov's whole clusters there.
+    void allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov);
     void zeroRange(uint64_t offset, uint64_t length);
     const std::vector<uint8_t>& decompress(const Mapping& m);
 
