@@ -54,17 +54,20 @@ def run_guest(argv, scenario, prefix=()):
 
 
 def compare(runs):
-    """Runs {vmm: [figures per run]}: prints each figure's median per VMM with the range
-    of the runs (TCG in an emulated host is noisy), mica-vmm's first, and the ratio of
-    the medians mica-vmm / qemu (above 1: mica-vmm moved more)."""
+    """Runs {vmm: [figures per run]}, mica-vmm's first: prints each figure's median per
+    VMM with the range of the runs (TCG in an emulated host is noisy), and the ratio of
+    the medians mica-vmm / each peer (above 1: mica-vmm moved more)."""
     def cell(name, vmm):
         values = [r[name][0] for r in runs[vmm]]
         median = statistics.median(values)
         return median, f"{median:.1f} ({min(values):.1f}-{max(values):.1f})"
+    peers = [vmm for vmm in runs if vmm != "mica-vmm"]
     count = len(runs["mica-vmm"])
-    print(f"{'figure':14} {'mica-vmm':>22} {'qemu':>22}  unit   ratio   (median of {count} runs, range)")
+    print(f"{'figure':14} " + " ".join(f"{vmm:>22}" for vmm in runs) + "  unit   " +
+          " ".join(f"{'vs ' + peer:>16}" for peer in peers) + f"   (median of {count} runs, range)")
     for name in runs["mica-vmm"][0]:
-        ours, ours_text = cell(name, "mica-vmm")
-        theirs, theirs_text = cell(name, "qemu")
-        ratio = f"{ours / theirs:.2f}" if theirs else "-"
-        print(f"{name:14} {ours_text:>22} {theirs_text:>22}  {runs['mica-vmm'][0][name][1]:6} {ratio:>5}")
+        cells = {vmm: cell(name, vmm) for vmm in runs}
+        ours = cells["mica-vmm"][0]
+        ratios = " ".join(f"{(f'{ours / cells[p][0]:.2f}' if cells[p][0] else '-'):>16}" for p in peers)
+        print(f"{name:14} " + " ".join(f"{cells[vmm][1]:>22}" for vmm in runs) +
+              f"  {runs['mica-vmm'][0][name][1]:6} {ratios}")
