@@ -64,10 +64,10 @@ def compare(runs):
     peers = [vmm for vmm in runs if vmm != "mica-vmm"]
     count = len(runs["mica-vmm"])
     print(f"{'figure':14} " + " ".join(f"{vmm:>22}" for vmm in runs) + "  unit   " +
-          " ".join(f"{'vs ' + peer:>16}" for peer in peers) + f"   (median of {count} runs, range)")
+          " ".join(f"{'vs ' + peer:>20}" for peer in peers) + f"   (median of {count} runs, range)")
     for name in runs["mica-vmm"][0]:
         cells = {vmm: cell(name, vmm) for vmm in runs}
         ours = cells["mica-vmm"][0]
-        ratios = " ".join(f"{(f'{ours / cells[p][0]:.2f}' if cells[p][0] else '-'):>16}" for p in peers)
+        ratios = " ".join(f"{(f'{ours / cells[p][0]:.2f}' if cells[p][0] else '-'):>20}" for p in peers)
         print(f"{name:14} " + " ".join(f"{cells[vmm][1]:>22}" for vmm in runs) +
               f"  {runs['mica-vmm'][0][name][1]:6} {ratios}")

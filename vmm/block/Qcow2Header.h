@@ -31,7 +31,7 @@ struct Qcow2Header {
     uint64_t l2Entries() const { return clusterSize() / 8; }
 
     // Header field offsets a writer updates in place.
-    static constexpr uint64_t kL1SizeAt = 36, kRefcountTableAt = 48, kIncompatibleAt = 72, kAutoclearAt = 88;
+    static constexpr uint64_t kRefcountTableAt = 48, kAutoclearAt = 88;
     static constexpr uint64_t kDirty = 1, kCorrupt = 2;
 };
 

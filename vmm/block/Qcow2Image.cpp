@@ -106,11 +106,6 @@ Qcow2Image::Table& Qcow2Image::TableCache::insert(uint64_t offset, std::vector<u
     return tables_.front();
 }
 
-void Qcow2Image::TableCache::forget(uint64_t offset)
-{
-    tables_.remove_if([&](const Table& t) { return t.offset == offset; });
-}
-
 ImageInfo Qcow2Image::readInfo(const std::string& imagePath, const ReadAt& read)
 {
     Qcow2Header h = parseQcow2Header(read, false);

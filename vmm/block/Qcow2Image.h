@@ -54,7 +54,6 @@ private:
         explicit TableCache(size_t capacity) : capacity_(capacity) {}
         Table* find(uint64_t offset);
         Table& insert(uint64_t offset, std::vector<uint8_t> bytes);
-        void forget(uint64_t offset);
 
     private:
         size_t capacity_;
