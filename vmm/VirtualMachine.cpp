@@ -322,10 +322,15 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }
+        std::string thread = "_disk" + std::to_string(d);
+        EventLoop* loop = ioThread(thread);
+        // Its workers (`_disk0w`) do what its I/O thread does, under the same filter.
         auto device = std::make_shared<virtio::VirtioBlock>(
-            std::move(image), virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard});
+            std::move(image),
+            virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard}, loop,
+            thread, [] { applySeccomp(ThreadRole::Devices); });
         disks_.emplace_back(disk.id, device);
-        plug(disk, "virtio-blk", device, ioThread("_disk" + std::to_string(d)));
+        plug(disk, "virtio-blk", device, loop);
     }
     for (size_t i = 0; i < config_.nets.size(); ++i) {
         const auto& net = config_.nets[i];

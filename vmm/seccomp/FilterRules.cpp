@@ -57,6 +57,7 @@ constexpr int kDevices[] = {
     SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(fcntl), SCMP_SYS(ioctl),
     SCMP_SYS(eventfd2), SCMP_SYS(unlink), SCMP_SYS(timerfd_settime),  // the coalesced ring's drain timer
     SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(poll), SCMP_SYS(ppoll),  // vsock: guest connections to host sockets
+    SCMP_SYS(sched_getaffinity),  // glibc sizing a disk worker's first malloc arena
 };
 
 // Building a VM: files, guest memory, KVM, threads, console backends, sockets.

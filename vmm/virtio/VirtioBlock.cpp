@@ -45,9 +45,14 @@ public:
 
 }  // namespace
 
-VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options)
-    : image_(std::move(image)), options_(options), config_(60, 0)
+VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options, EventLoop* loop,
+                         const std::string& threadName, std::function<void()> workerStart)
+    : image_(std::move(image)), options_(options), config_(60, 0), loop_(loop)
 {
+    if (loop_) {
+        workers_ = std::make_unique<block::IoWorkers>(threadName + "w", options_.workers, std::move(workerStart));
+        loop_->add(workers_->eventFd(), [this] { completeFinished(); });
+    }
     put<uint64_t>(config_, 0, image_->size() / kSector);  // capacity
     put<uint32_t>(config_, 12, kSegMax);                  // seg_max
     put<uint32_t>(config_, 20, 512);                      // blk_size
@@ -83,6 +88,20 @@ void VirtioBlock::readConfig(uint64_t offset, std::span<uint8_t> data)
         data[i] = offset + i < config_.size() ? config_[offset + i] : 0;
 }
 
+VirtioBlock::~VirtioBlock()
+{
+    quiesce();
+}
+
+void VirtioBlock::checkShape(const DescriptorChain& chain) const
+{
+    // The last writable byte is the status; a chain without one is malformed.
+    if (chain.writable.empty() || chain.writable.back().empty())
+        throw VirtQueueError(name() + ": " + _("request without a status byte"));
+    if (chain.readableBytes() < sizeof(RequestHeader))
+        throw VirtQueueError(name() + ": " + _("request header too short"));
+}
+
 void VirtioBlock::processQueue(uint16_t index)
 {
     VirtQueue* queue = host_ ? host_->queue(index) : nullptr;
@@ -90,26 +109,77 @@ void VirtioBlock::processQueue(uint16_t index)
         return;
     bool used = false;
     while (auto chain = queue->pop()) {
-        queue->pushUsed(chain->head, handle(*chain));
-        used = true;
+        checkShape(*chain);
+        if (!workers_) {
+            queue->pushUsed(chain->head, handle(*chain));
+            used = true;
+            continue;
+        }
+        // The chain's buffers are guest memory, which outlives every request: reset,
+        // pause and teardown wait for the workers first.
+        auto written = std::make_shared<uint32_t>(0);
+        workers_->submit([this, chain = std::move(*chain), written] { *written = handle(chain); },
+                         [this, index, head = chain->head, written] {
+                             if (VirtQueue* q = host_ ? host_->queue(index) : nullptr) {
+                                 q->pushUsed(head, *written);
+                                 completedQueues_ |= uint64_t(1) << index;
+                             }
+                         });
     }
     if (used)
         host_->notifyUsed(index);
 }
 
+void VirtioBlock::completeFinished()
+{
+    std::lock_guard lock(mutex());
+    completedQueues_ = 0;
+    workers_->complete();
+    for (uint16_t index = 0; index < 64; ++index)
+        if (completedQueues_ & (uint64_t(1) << index) && host_)
+            host_->notifyUsed(index);
+}
+
+void VirtioBlock::reset()
+{
+    // With the device's mutex held: the workers take no lock of the device, so they
+    // finish; what they finished is for queues the driver just let go.
+    if (workers_) {
+        workers_->waitIdle();
+        workers_->dropCompletions();
+    }
+    VirtioDevice::reset();
+}
+
+void VirtioBlock::pauseIo()
+{
+    // Nothing in flight while paused, and what finished is in the used rings (so a
+    // snapshot holds it).
+    if (!workers_)
+        return;
+    workers_->waitIdle();
+    completeFinished();
+}
+
+void VirtioBlock::quiesce()
+{
+    if (!workers_ || !loop_)
+        return;
+    workers_->waitIdle();
+    loop_->removeAndWait(workers_->eventFd());
+    workers_->dropCompletions();
+    loop_ = nullptr;
+}
+
 uint32_t VirtioBlock::handle(const DescriptorChain& chain)
 {
-    // The last writable byte is the status; a chain without one is malformed.
-    if (chain.writable.empty() || chain.writable.back().empty())
-        throw VirtQueueError(name() + ": " + _("request without a status byte"));
     std::vector<std::span<uint8_t>> data = chain.writable;
     uint8_t* status = &data.back().back();
     data.back() = data.back().first(data.back().size() - 1);
 
     ChainReader reader(chain.readable);
     RequestHeader header{};
-    if (reader.read({reinterpret_cast<uint8_t*>(&header), sizeof header}) != sizeof header)
-        throw VirtQueueError(name() + ": " + _("request header too short"));
+    reader.read({reinterpret_cast<uint8_t*>(&header), sizeof header});  // checkShape() saw it whole
     uint32_t written = 0;
     auto toIovecs = [](const std::vector<std::span<uint8_t>>& spans, uint64_t& total) {
         std::vector<iovec> iov;
@@ -186,8 +256,9 @@ uint32_t VirtioBlock::handle(const DescriptorChain& chain)
     } catch (const RequestError& e) {
         errors_.fetch_add(1, std::memory_order_relaxed);
         *status = e.status;
-    } catch (const Error& e) {
-        // The host failed (EIO, ENOSPC): the guest sees an I/O error, the log says why.
+    } catch (const std::exception& e) {
+        // The host failed (EIO, ENOSPC, out of memory): the guest sees an I/O error, the
+        // log says why.
         std::cerr << "mica-vmm: " << name() << ": " << e.what() << std::endl;
         errors_.fetch_add(1, std::memory_order_relaxed);
         *status = kStatusIoErr;

@@ -1,5 +1,8 @@
 // virtio-blk (virtio spec 5.2) over a DiskImage (any format): read, write, flush, get-id, discard
-// and write-zeroes, on one or more request queues, read-only when asked.
+// and write-zeroes, on one or more request queues, read-only when asked. On an event
+// loop (the disk's I/O thread) the requests run on the disk's IoWorkers, several in
+// flight, and complete in the order they finish, one interrupt per batch; without one
+// (unit tests, the fuzzer) each is served as it is popped.
 #pragma once
 
 #include <atomic>
@@ -7,6 +10,8 @@
 #include <string>
 
 #include "DiskImage.h"
+#include "EventLoop.h"
+#include "IoWorkers.h"
 #include "VirtioDevice.h"
 
 namespace mica::virtio {
@@ -16,11 +21,16 @@ struct VirtioBlockOptions {
     std::string serial;  // VIRTIO_BLK_T_GET_ID, at most 20 bytes
     uint16_t queues = 1;
     bool discard = true;  // offer DISCARD (WRITE_ZEROES is offered on any writable disk)
+    unsigned workers = 4;  // requests in flight at once, on an event loop
 };
 
 class VirtioBlock : public VirtioDevice {
 public:
-    VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options);
+    // `loop`: where completions are delivered; `workerStart` runs first on each worker
+    // thread (named like the loop's thread, plus "w").
+    VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options, EventLoop* loop = nullptr,
+                const std::string& threadName = "", std::function<void()> workerStart = {});
+    ~VirtioBlock() override;
 
     uint16_t deviceType() const override;
     uint32_t pciClass() const override { return 0x018000; }
@@ -28,15 +38,25 @@ public:
     uint16_t queueCount() const override { return options_.queues; }
     void readConfig(uint64_t offset, std::span<uint8_t> data) override;
     void processQueue(uint16_t index) override;
+    void reset() override;
+    void quiesce() override;
+    void pauseIo() override;
     std::string name() const override { return "disk '" + options_.id + "'"; }
     Counters counters() const override;
 
 private:
-    // Serves one request; returns how many bytes it wrote into the chain.
+    // Serves one request; returns how many bytes it wrote into the chain. Malformed
+    // chains were refused by checkShape() first.
     uint32_t handle(const DescriptorChain& chain);
+    void checkShape(const DescriptorChain& chain) const;
+    // On the loop: the finished requests go to the used rings, one interrupt per queue.
+    void completeFinished();
     std::unique_ptr<block::DiskImage> image_;
     VirtioBlockOptions options_;
     std::vector<uint8_t> config_;
+    EventLoop* loop_;
+    std::unique_ptr<block::IoWorkers> workers_;
+    uint64_t completedQueues_ = 0;  // queues completeFinished() used, a bit each
     std::atomic<uint64_t> readReqs_{0}, readBytes_{0}, writeReqs_{0}, writeBytes_{0}, flushReqs_{0}, errors_{0};
 };
 

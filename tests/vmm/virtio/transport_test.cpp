@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
+#include "EventLoop.h"
 #include "FakeDriver.h"
 #include "RawImage.h"
 #include "VirtioBlock.h"
@@ -198,6 +200,57 @@ TEST_F(TransportTest, BlockWriteThenReadAndGetId)
     EXPECT_EQ(request(9, 0, 2047, 0x500000, 1024, false), 1);  // past the end: IOERR
     EXPECT_EQ(request(12, 99, 0, 0x500000, 16, false), 2);     // unknown: UNSUPP
     EXPECT_EQ(queue.usedIdx(), 5);
+}
+
+TEST_F(TransportTest, BlockRequestsRunOnWorkersAndAllCompleteBeforeAPause)
+{
+    // On an event loop the disk's requests run on its workers: five writes and then
+    // five reads in flight at once, each completed (in whatever order) with a status,
+    // and all of them in the used ring once the device has paused.
+    TempFile file(1 << 20);
+    EventLoop loop;
+    std::thread loopThread([&] { loop.run(); });
+    {
+        auto image = std::make_unique<block::RawImage>(file.path, false, false);
+        auto blk = std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "", 1}, &loop, "_disk0");
+        VirtioPciDevice dev(blk, memory, nullptr, nullptr, nullptr);
+        Driver d(dev, queue);
+        d.bringUp();
+        auto offer = [&](uint16_t slot, uint32_t type, uint64_t sector, uint64_t data, bool write) {
+            uint16_t head = static_cast<uint16_t>(slot % 5 * 3);  // the second five reuse the first five's
+            uint8_t header[16] = {};
+            std::memcpy(header, &type, 4);
+            std::memcpy(header + 8, &sector, 8);
+            uint64_t at = kBuf + slot * 0x1000ull;
+            memory.write(at, header);
+            memory.write(at + 0x100, std::vector<uint8_t>{0xff});
+            queue.setDescriptor(head, at, 16, kDescNext, static_cast<uint16_t>(head + 1));
+            queue.setDescriptor(static_cast<uint16_t>(head + 1), data, 4096, kDescNext | (write ? 0 : kDescWrite),
+                                static_cast<uint16_t>(head + 2));
+            queue.setDescriptor(static_cast<uint16_t>(head + 2), at + 0x100, 1, kDescWrite, 0);
+            queue.offer(head);
+        };
+        for (uint16_t i = 0; i < 5; ++i) {
+            memory.write(0x400000 + i * 4096ull, std::vector<uint8_t>(4096, static_cast<uint8_t>(i + 1)));
+            offer(i, 1, i * 8, 0x400000 + i * 4096ull, true);
+        }
+        d.kick(0);
+        dev.pause();
+        EXPECT_EQ(queue.usedIdx(), 5);
+        dev.resume();
+        for (uint16_t i = 0; i < 5; ++i)
+            offer(static_cast<uint16_t>(5 + i), 0, i * 8, 0x500000 + i * 4096ull, false);
+        d.kick(0);
+        dev.pause();
+        EXPECT_EQ(queue.usedIdx(), 10);
+        for (uint16_t i = 0; i < 10; ++i)
+            EXPECT_EQ(memory.slice(kBuf + i * 0x1000ull + 0x100, 1)[0], 0) << "request " << i;
+        for (uint16_t i = 0; i < 5; ++i)
+            EXPECT_EQ(memory.slice(0x500000 + i * 4096ull, 4096)[4095], i + 1) << "read " << i;
+        dev.resume();
+    }
+    loop.stop();
+    loopThread.join();
 }
 
 TEST(RawImage, LockKeepsASecondWriterOut)
