@@ -94,13 +94,15 @@ void VhdxImage::loadBat()
             bad(_("block ") + std::to_string(block) + _(" has an invalid state"));
         if (state != kFullyPresent)
             continue;
-        uint64_t start = entry & kOffsetMask;
-        if (start > fileSize || fileSize - start < blockSize)
+        // The last block may stop in the file where the disk does.
+        uint64_t start = entry & kOffsetMask, used = std::min(blockSize, layout_.size - block * blockSize);
+        if (start > fileSize || fileSize - start < used)
             bad(_("block ") + std::to_string(block) + _(" lies past the end of the file (truncated?)"));
         for (auto [from, to] : regions)
             if (start < to && from < start + blockSize)
                 bad(_("block ") + std::to_string(block) + _(" overlaps the image's metadata"));
         starts.push_back(start);
+        end_ = std::max(end_, start + blockSize);
     }
     std::sort(starts.begin(), starts.end());
     for (size_t i = 1; i < starts.size(); ++i)
