@@ -150,7 +150,8 @@ VhdImage::VhdImage(std::unique_ptr<RawImage> imageFile) : file_(std::move(imageF
     if (batOffset_ < headerAt + dynamic::kSize && headerAt < batOffset_ + batBytes)
         bad(_("the block allocation table overlaps the dynamic disk header"));
     std::vector<uint8_t> raw(entries * 4);
-    read(batOffset_, raw.data(), raw.size());
+    if (entries)  // (an empty vector has no buffer to read into)
+        read(batOffset_, raw.data(), raw.size());
     bat_.resize(entries);
     for (uint64_t i = 0; i < entries; ++i)
         bat_[i] = loadBe<uint32_t>(raw.data() + i * 4);
@@ -198,9 +199,9 @@ void VhdImage::readv(uint64_t offset, const std::vector<iovec>& iov)
 {
     const uint64_t length = iovLength(iov);
     checkRange(offset, length);
-    std::lock_guard lock(mutex_);
-    if (fixed_)
+    if (fixed_)  // the guest's bytes in place: no metadata to guard
         return file_->readv(offset, iov);
+    std::lock_guard lock(mutex_);
     forEachBlock(offset, length, blockSize_, [&](uint64_t block, uint64_t inBlock, uint64_t done, uint64_t n) {
         readBlock(block, inBlock, sliceIov(iov, done, n));
     });
@@ -237,9 +238,9 @@ void VhdImage::writev(uint64_t offset, const std::vector<iovec>& iov)
     checkRange(offset, length);
     if (readOnly())
         throw Error("vhd: " + std::string(_("read-only")));
-    std::lock_guard lock(mutex_);
     if (fixed_)
         return file_->writev(offset, iov);
+    std::lock_guard lock(mutex_);
     forEachBlock(offset, length, blockSize_, [&](uint64_t block, uint64_t inBlock, uint64_t done, uint64_t n) {
         writeBlock(block, inBlock, sliceIov(iov, done, n));
     });
@@ -333,9 +334,9 @@ void VhdImage::zeroRange(uint64_t offset, uint64_t length, Zeroing how)
     checkRange(offset, length);
     if (readOnly())
         throw Error("vhd: " + std::string(_("read-only")));
-    std::lock_guard lock(mutex_);
     if (fixed_)
         return how == Zeroing::Discard ? file_->discard(offset, length) : file_->writeZeroes(offset, length);
+    std::lock_guard lock(mutex_);
     forEachBlock(offset, length, blockSize_, [&](uint64_t block, uint64_t inBlock, uint64_t, uint64_t n) {
         if (!allocated(block))
             return;

@@ -71,7 +71,8 @@ void VhdxImage::loadBat()
     if (entries > kMaxBatEntries)
         bad(_("the BAT is too large (") + std::to_string(entries) + _(" entries)"));
     std::vector<uint8_t> raw(entries * 8);
-    file_->read(layout_.batOffset, raw.data(), raw.size());
+    if (entries)  // (an empty vector has no buffer to read into)
+        file_->read(layout_.batOffset, raw.data(), raw.size());
     bat_.resize(entries);
     for (uint64_t i = 0; i < entries; ++i)
         bat_[i] = loadLe<uint64_t>(raw.data() + i * 8);

@@ -54,6 +54,7 @@ struct Format {
 const Format kFormats[] = {
     {"VhdFixed", "vpc", "subformat=fixed", ImageType::Vhd},
     {"VhdDynamic", "vpc", "subformat=dynamic", ImageType::Vhd},
+    {"VhdForceSize", "vpc", "subformat=dynamic,force_size=on", ImageType::Vhd},  // sized by current size, not CHS
     {"VhdxFixed", "vhdx", "subformat=fixed,block_size=1M", ImageType::Vhdx},
     {"VhdxFixedPresent", "vhdx", "subformat=fixed,block_size=1M,block_state_zero=off", ImageType::Vhdx},
     {"VhdxDynamic", "vhdx", "subformat=dynamic,block_size=1M", ImageType::Vhdx},
@@ -251,8 +252,8 @@ TEST_P(FormatTest, SizeIsWhatQemuImgInfoSays)
 INSTANTIATE_TEST_SUITE_P(Formats, FormatTest, ::testing::ValuesIn(kFormats),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// Refusals, on images qemu-img made and this test then damages.
-class Refusal : public Dir {
+// Images qemu-img made that a test then edits: mostly damages, to be refused.
+class EditedImage : public Dir {
 protected:
     std::string create(const std::string& format, const std::string& options, const std::string& size = "8M")
     {
@@ -309,7 +310,7 @@ protected:
     }
 };
 
-TEST_F(Refusal, VhdDifferencing)
+TEST_F(EditedImage, VhdDifferencing)
 {
     std::string path = create("vpc", "subformat=dynamic");
     patchVhdFooter(path, 0, 60, 4);
@@ -318,7 +319,7 @@ TEST_F(Refusal, VhdDifferencing)
     EXPECT_THROW(readImageInfo(path, ImageType::Vhd), Error);
 }
 
-TEST_F(Refusal, VhdBadChecksum)
+TEST_F(EditedImage, VhdBadChecksum)
 {
     for (const char* subformat : {"subformat=fixed", "subformat=dynamic"}) {
         std::string path = create("vpc", subformat);
@@ -332,7 +333,7 @@ TEST_F(Refusal, VhdBadChecksum)
     }
 }
 
-TEST_F(Refusal, VhdDynamicHeaderChecksum)
+TEST_F(EditedImage, VhdDynamicHeaderChecksum)
 {
     std::string path = create("vpc", "subformat=dynamic");
     uint8_t byte = 0x7f;
@@ -340,7 +341,7 @@ TEST_F(Refusal, VhdDynamicHeaderChecksum)
     EXPECT_NE(openError(path, ImageType::Vhd).find("checksum"), std::string::npos);
 }
 
-TEST_F(Refusal, VhdTruncated)
+TEST_F(EditedImage, VhdTruncated)
 {
     std::string path = create("vpc", "subformat=fixed");
     ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(fileSize(path) - 4096)), 0);
@@ -356,7 +357,36 @@ TEST_F(Refusal, VhdTruncated)
     EXPECT_NE(error.find("past the end of the file"), std::string::npos) << error;
 }
 
-TEST_F(Refusal, VhdxBadChecksums)
+// A block whose bitmap marks sectors unwritten (as Hyper-V leaves them; qemu-img marks
+// every sector of a block it allocates): those read as zeroes whatever the file holds,
+// and a write into part of one zeroes the rest of that sector.
+TEST_F(EditedImage, VhdSectorBitmap)
+{
+    std::string path = create("vpc", "subformat=dynamic");
+    int status;
+    std::string out = run("qemu-io -f vpc -c 'write -P 0x77 0 8k' " + path, &status);
+    ASSERT_EQ(status, 0) << out;
+    // The first block's bitmap: right after the BAT, at 1536 + 512 (qemu-img's layout).
+    auto bat = peek(path, 1536, 4);
+    uint64_t bitmapAt = uint64_t{loadBe<uint32_t>(bat.data())} * 512;
+    uint8_t bits = 0x5f;  // sectors 0 and 2 unwritten
+    patch(path, bitmapAt, &bits, 1);
+    ImageOptions options;
+    options.type = ImageType::Vhd;
+    auto image = openImage(path, options);
+    std::vector<uint8_t> data(4096);
+    image->readv(0, {iovec{data.data(), data.size()}});
+    for (size_t i = 0; i < data.size(); ++i)
+        ASSERT_EQ(data[i], i / 512 == 0 || i / 512 == 2 ? 0 : 0x77) << i;
+    uint8_t one = 0x99;
+    image->writev(1024 + 100, {iovec{&one, 1}});
+    image->readv(0, {iovec{data.data(), data.size()}});
+    for (size_t i = 0; i < data.size(); ++i)
+        ASSERT_EQ(data[i], i == 1124 ? 0x99 : i / 512 == 0 || i / 512 == 2 ? 0 : 0x77) << i;
+    EXPECT_EQ(peek(path, bitmapAt, 1)[0], 0x7f);  // sector 2 now written
+}
+
+TEST_F(EditedImage, VhdxBadChecksums)
 {
     std::string path = create("vhdx", "subformat=dynamic");
     uint8_t byte = 0x42;
@@ -374,7 +404,7 @@ TEST_F(Refusal, VhdxBadChecksums)
     EXPECT_NE(error.find("vhdx: neither region table is valid"), std::string::npos) << error;
 }
 
-TEST_F(Refusal, VhdxDifferencing)
+TEST_F(EditedImage, VhdxDifferencing)
 {
     std::string path = create("vhdx", "subformat=dynamic");
     // The file parameters item: find its entry in the metadata table, set HasParent.
@@ -396,7 +426,7 @@ TEST_F(Refusal, VhdxDifferencing)
     EXPECT_NE(error.find("vhdx: differencing images"), std::string::npos) << error;
 }
 
-TEST_F(Refusal, VhdxLogToReplay)
+TEST_F(EditedImage, VhdxLogToReplay)
 {
     std::string path = create("vhdx", "subformat=dynamic");
     // Both headers name a log (as a writer that stopped mid-update leaves them).
@@ -411,7 +441,7 @@ TEST_F(Refusal, VhdxLogToReplay)
     EXPECT_NE(error.find("qemu-img check -r all"), std::string::npos) << error;
 }
 
-TEST_F(Refusal, VhdxTruncated)
+TEST_F(EditedImage, VhdxTruncated)
 {
     // Blocks fully present (qemu-img's fixed images are otherwise ZERO blocks, no offset).
     std::string path = create("vhdx", "subformat=fixed,block_size=1M,block_state_zero=off");
