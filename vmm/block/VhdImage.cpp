@@ -294,8 +294,10 @@ void VhdImage::markWritten(uint64_t block, uint64_t inBlock, uint64_t length)
         if (bitmap[sector / 8] & bit)
             continue;
         bool partial = (sector == first && inBlock % kSector) || (sector == last && (inBlock + length) % kSector);
-        if (partial)
-            file_->writeZeroes(blockStart(block) + bitmapSize_ + sector * kSector, kSector);
+        if (partial) {
+            static constexpr uint8_t kZeroSector[kSector] = {};
+            file_->write(blockStart(block) + bitmapSize_ + sector * kSector, kZeroSector, kSector);
+        }
         bitmap[sector / 8] |= bit;
         changed = true;
     }
