@@ -157,8 +157,10 @@ VhdImage::VhdImage(std::unique_ptr<RawImage> imageFile) : file_(std::move(imageF
         bat_[i] = loadBe<uint32_t>(raw.data() + i * 4);
     bitmapFull_.assign(entries, false);
 
-    // Every block inside the file, clear of the metadata and of every other block.
+    // Every block inside the file (before the footer at its end), clear of the metadata
+    // and of every other block.
     const uint64_t span = uint64_t{bitmapSize_} + blockSize_;
+    const uint64_t blocksEnd = f.atEnd ? fileSize - footer::kSize : fileSize;
     const std::pair<uint64_t, uint64_t> metadata[] = {
         {0, footer::kSize}, {headerAt, headerAt + dynamic::kSize}, {batOffset_, batOffset_ + batBytes}};
     std::vector<uint64_t> starts;
@@ -169,7 +171,7 @@ VhdImage::VhdImage(std::unique_ptr<RawImage> imageFile) : file_(std::move(imageF
         if (bat_[i] == kUnallocated)
             continue;
         uint64_t start = blockStart(i);
-        if (start > fileSize || fileSize - start < span)
+        if (start > blocksEnd || blocksEnd - start < span)
             bad(_("block ") + std::to_string(i) + _(" lies past the end of the file (truncated?)"));
         for (auto [from, to] : metadata)
             if (start < to && from < start + span)
@@ -183,7 +185,7 @@ VhdImage::VhdImage(std::unique_ptr<RawImage> imageFile) : file_(std::move(imageF
             bad(_("two blocks overlap"));
     // New blocks go where the footer is (the end of the file, or past a block written
     // just before a crash), on a sector boundary.
-    end_ = std::max(end_, f.atEnd ? fileSize - footer::kSize : fileSize);
+    end_ = std::max(end_, blocksEnd);
     end_ = (end_ + kSector - 1) / kSector * kSector;
     if (!f.atEnd && !readOnly())
         file_->write(end_, footer_.data(), footer_.size());

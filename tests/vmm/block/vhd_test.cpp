@@ -409,6 +409,33 @@ TEST_F(EditedImage, VhdSectorBitmap)
     EXPECT_EQ(peek(path, bitmapAt, 1)[0], 0x7f);  // sector 2 now written
 }
 
+// A dynamic disk whose writer stopped after a new block, before the footer after it: the
+// copy at offset 0 stands in, and the next writer puts a footer back at the end.
+TEST_F(EditedImage, VhdDynamicWithoutEndFooter)
+{
+    std::string path = create("vpc", "subformat=dynamic");
+    int status;
+    run("qemu-io -f vpc -c 'write -P 0x11 0 4k' " + path, &status);
+    ASSERT_EQ(status, 0);
+    std::vector<uint8_t> torn(3000, 0xee);
+    patch(path, fileSize(path), torn.data(), torn.size());
+    ImageOptions options;
+    options.type = ImageType::Vhd;
+    uint64_t size;
+    {
+        auto image = openImage(path, options);
+        size = image->size();
+        std::vector<uint8_t> data(4096, 0x22);
+        image->writev(3 << 20, {iovec{data.data(), data.size()}});
+    }
+    EXPECT_EQ(peek(path, fileSize(path) - 512, 8), peek(path, 0, 8));  // "conectix" at the end again
+    std::string out = run("qemu-io -f vpc -c 'read -P 0x11 0 4k' -c 'read -P 0x22 3M 4k' " + path, &status);
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
+    options.readOnly = true;
+    EXPECT_EQ(openImage(path, options)->size(), size);
+}
+
 TEST_F(EditedImage, VhdxBadChecksums)
 {
     std::string path = create("vhdx", "subformat=dynamic");
