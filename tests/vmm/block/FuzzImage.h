@@ -2,7 +2,7 @@
 // sparsely, so that a few KiB stand for an image of several MiB (its metadata apart,
 // mostly zeroes): 8 option bytes (the file's size, u32 little-endian, capped at 16 MiB;
 // whether to open it read-only; a seed for the requests), then records of a u32 offset, a
-// u16 length and that many bytes, written into the file. make-seeds turns qemu-img's
+// u16 length and that many bytes, written into the file. make-vhd-seeds turns qemu-img's
 // images into such inputs.
 //
 // The image is opened from a memfd; anything but an Error from opening is a bug. Then

@@ -1,5 +1,5 @@
 // libFuzzer target: VhdImage on hostile files (FuzzImage.h says how an input describes
-// one). Seeds (vhd-corpus/) are qemu-img's fixed and dynamic images, from make-seeds.
+// one). Seeds (vhd-corpus/) are qemu-img's fixed and dynamic images, from make-vhd-seeds.
 #include "FuzzImage.h"
 #include "VhdImage.h"
 

@@ -1,5 +1,5 @@
 // libFuzzer target: VhdxImage on hostile files (FuzzImage.h says how an input describes
-// one). Seeds (vhdx-corpus/) are qemu-img's fixed and dynamic images, from make-seeds.
+// one). Seeds (vhdx-corpus/) are qemu-img's fixed and dynamic images, from make-vhd-seeds.
 #include "FuzzImage.h"
 #include "VhdxImage.h"
 
