@@ -264,8 +264,6 @@ void VhdImage::writeBlock(uint64_t block, uint64_t inBlock, const std::vector<io
 // the end of the file.
 void VhdImage::allocateBlock(uint64_t block)
 {
-    if (block >= bat_.size())
-        bad(_("a block past the block allocation table"));  // not reached: checkRange and the BAT size agree
     const uint64_t span = uint64_t{bitmapSize_} + blockSize_;
     if (end_ / kSector >= kUnallocated)
         bad(_("the file is full: a new block's offset does not fit in the block allocation table"));

@@ -1,11 +1,14 @@
-// VhdImage and VhdxImage against qemu-img: images qemu-img creates, written by mica with
-// a pattern (random offsets and lengths, partial sectors, sequential runs across blocks,
-// discards and zeroes) that a raw file gets too; then qemu-img check and qemu-img compare
-// must agree. The reverse: images qemu-img writes read back the same through mica. And
-// the refusals: differencing images, bad checksums, truncated files, a VHDX log.
+// VhdImage and VhdxImage, opened through openImage(), against qemu-img: images qemu-img
+// creates, written by mica with a pattern (random offsets and lengths, partial sectors,
+// sequential runs across blocks, discards and zeroes) that an in-memory model gets too;
+// then qemu-img check and qemu-img compare against the model must agree. The reverse:
+// images qemu-img writes read back the same through mica. And edited images: the
+// refusals (differencing images, bad checksums, truncated files, a VHDX log to replay),
+// sector bitmaps, a footer lost in a crash.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,9 +24,6 @@
 #include "DiskImage.h"
 #include "Error.h"
 #include "LittleEndian.h"
-#include "RawImage.h"
-#include "VhdImage.h"
-#include "VhdxImage.h"
 
 namespace {
 
