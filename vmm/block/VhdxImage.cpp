@@ -1,9 +1,9 @@
 #include "VhdxImage.h"
 
 #include <sys/random.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <string>
 
 #include "BlockSplit.h"
@@ -175,14 +175,15 @@ void VhdxImage::writev(uint64_t offset, const std::vector<iovec>& iov)
 }
 
 // A new block at the end of the file: the file grows by a block of zeroes (every byte
-// the write leaves reads as zeroes, as the block did), and only once that is on disk
+// the write leaves reads as zeroes, as the block did) through a write of its last byte
+// (the disk threads' seccomp filter has no ftruncate), and only once that is on disk
 // does the BAT entry name the block: a crash in between leaves unused space, never an
 // entry pointing past the end of the file.
 void VhdxImage::allocateBlock(uint64_t block)
 {
     const uint64_t at = end_;
-    if (::ftruncate(file_->fd(), static_cast<off_t>(at + layout_.blockSize)) < 0)
-        throw systemError("vhdx: " + std::string(_("growing the file for a new block")));
+    const uint8_t zero = 0;
+    file_->write(at + layout_.blockSize - 1, &zero, 1);
     end_ = at + layout_.blockSize;
     file_->flush();
     setBatEntry(block, at | kFullyPresent);
