@@ -16,6 +16,8 @@
 #include "Error.h"
 #include "Qcow2Image.h"
 #include "RawImage.h"
+#include "VhdImage.h"
+#include "VhdxImage.h"
 #include "i18n.h"
 
 namespace mica::block {
@@ -60,8 +62,17 @@ std::unique_ptr<DiskImage> openLink(const std::string& path, const ImageOptions&
     case ImageType::Qcow2:
         return std::make_unique<Qcow2Image>(std::move(file), openBacking);
     case ImageType::Vhd:
+        try {
+            return std::make_unique<VhdImage>(std::move(file));
+        } catch (const Error& e) {
+            throw Error(path + ": " + e.what());
+        }
     case ImageType::Vhdx:
-        break;
+        try {
+            return std::make_unique<VhdxImage>(std::move(file));
+        } catch (const Error& e) {
+            throw Error(path + ": " + e.what());
+        }
     }
     throw Error(path + ": " + _("this image type is not supported yet"));
 }
@@ -125,8 +136,9 @@ ImageInfo readImageInfo(const std::string& path, ImageType type)
         case ImageType::Qcow2:
             return Qcow2Image::readInfo(path, read);
         case ImageType::Vhd:
+            return VhdImage::readInfo(read, fileSize);
         case ImageType::Vhdx:
-            break;
+            return VhdxImage::readInfo(read, fileSize);
         }
     } catch (const Error& e) {
         throw Error(path + ": " + e.what());
