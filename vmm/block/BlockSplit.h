@@ -1,5 +1,5 @@
-// Splitting a guest request over the fixed-size blocks of a block-mapped format (VHD,
-// VHDX): each block may live anywhere in the file, or nowhere (reads as zeroes), so a
+// Splitting a guest request over the fixed-size blocks of a block-mapped format (qcow2's
+// clusters, VHD's and VHDX's blocks): each block may live anywhere in the file, or nowhere (reads as zeroes), so a
 // request is served block by block with the matching part of its scatter-gather list.
 #pragma once
 

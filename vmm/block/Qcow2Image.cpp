@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "BigEndian.h"
+#include "BlockSplit.h"
 #include "Error.h"
 #include "i18n.h"
 
@@ -20,42 +21,12 @@ constexpr uint64_t kCompressed = uint64_t(1) << 62;
 constexpr uint64_t kZero = 1;                              // version 3 L2 entries only
 constexpr uint64_t kRefcountTableOffsetMask = ~uint64_t(511);
 
-uint64_t total(const std::vector<iovec>& iov)
-{
-    uint64_t n = 0;
-    for (const auto& v : iov)
-        n += v.iov_len;
-    return n;
-}
-
-// The bytes [start, start + length) of the buffers iov describes, as buffers.
-std::vector<iovec> slice(const std::vector<iovec>& iov, uint64_t start, uint64_t length)
-{
-    std::vector<iovec> out;
-    for (const auto& v : iov) {
-        if (!length)
-            break;
-        if (start >= v.iov_len) {
-            start -= v.iov_len;
-            continue;
-        }
-        uint64_t n = std::min<uint64_t>(v.iov_len - start, length);
-        out.push_back({static_cast<uint8_t*>(v.iov_base) + start, n});
-        start = 0;
-        length -= n;
-    }
-    return out;
-}
-
-void fill(const std::vector<iovec>& iov, const uint8_t* from)
+// Copies bytes from `from` into the buffers iov describes.
+void copyInto(const std::vector<iovec>& iov, const uint8_t* from)
 {
     for (const auto& v : iov) {
-        if (from)
-            std::memcpy(v.iov_base, from, v.iov_len);
-        else
-            std::memset(v.iov_base, 0, v.iov_len);
-        if (from)
-            from += v.iov_len;
+        std::memcpy(v.iov_base, from, v.iov_len);
+        from += v.iov_len;
     }
 }
 
@@ -260,21 +231,21 @@ void Qcow2Image::readMapped(const Mapping& m, uint64_t offset, const std::vector
     case Mapping::Kind::Unallocated:
         if (backing_ && offset < backing_->size()) {
             // A shorter backing image reads zeroes past its end.
-            uint64_t n = std::min(total(iov), backing_->size() - offset);
-            backing_->readv(offset, slice(iov, 0, n));
-            fill(slice(iov, n, total(iov) - n), nullptr);
+            uint64_t n = std::min(iovLength(iov), backing_->size() - offset);
+            backing_->readv(offset, sliceIov(iov, 0, n));
+            zeroIov(sliceIov(iov, n, iovLength(iov) - n));
         } else {
-            fill(iov, nullptr);
+            zeroIov(iov);
         }
         return;
     case Mapping::Kind::Zero:
-        fill(iov, nullptr);
+        zeroIov(iov);
         return;
     case Mapping::Kind::Data:
         file_->readv(m.host + within, iov);
         return;
     case Mapping::Kind::Compressed:
-        fill(iov, decompress(m).data() + within);
+        copyInto(iov, decompress(m).data() + within);
         return;
     }
 }
@@ -288,7 +259,7 @@ std::vector<uint8_t> Qcow2Image::readWholeCluster(uint64_t clusterStart, const M
 
 void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
 {
-    uint64_t length = total(iov);
+    uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("read past the end of the disk"));
     std::lock_guard lock(mutex_);
@@ -296,7 +267,7 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t runHost = 0, runStart = 0, runLength = 0;
     auto flushRun = [&] {
         if (runLength)
-            file_->readv(runHost, slice(iov, runStart, runLength));
+            file_->readv(runHost, sliceIov(iov, runStart, runLength));
         runLength = 0;
     };
     for (uint64_t done = 0; done < length;) {
@@ -314,7 +285,7 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
             runLength += n;
         } else {
             flushRun();
-            readMapped(m, at, slice(iov, done, n));
+            readMapped(m, at, sliceIov(iov, done, n));
         }
         done += n;
     }
@@ -329,7 +300,7 @@ void Qcow2Image::writeCluster(uint64_t offset, const std::vector<iovec>& iov)
         file_->writev(m.host + within, iov);
         return;
     }
-    bool whole = within == 0 && total(iov) == clusterSize_;
+    bool whole = within == 0 && iovLength(iov) == clusterSize_;
     // A preallocated zero cluster of our own is written over in place.
     bool reuse = m.kind == Mapping::Kind::Zero && m.host && m.copied;
     std::vector<uint8_t> bytes;
@@ -355,7 +326,7 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
 {
     if (file_->readOnly())
         throw Error(file_->path() + ": " + _("read-only"));
-    uint64_t length = total(iov);
+    uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
     std::lock_guard lock(mutex_);
@@ -365,7 +336,7 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t runStart = 0, runClusters = 0;
     auto flushRun = [&] {
         if (runClusters)
-            allocateRun(offset + runStart, runClusters, slice(iov, runStart, runClusters * clusterSize_));
+            allocateRun(offset + runStart, runClusters, sliceIov(iov, runStart, runClusters * clusterSize_));
         runClusters = 0;
     };
     for (uint64_t done = 0; done < length;) {
@@ -378,7 +349,7 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
             ++runClusters;
         } else {
             flushRun();
-            writeCluster(at, slice(iov, done, n));
+            writeCluster(at, sliceIov(iov, done, n));
         }
         done += n;
     }
