@@ -4,8 +4,9 @@
  *
  *   mica-bench blk DEV MIB OPS   sequential write then read of the first MIB MiB of DEV
  *                                in 1 MiB blocks, then OPS random 4 KiB reads and OPS
- *                                random 4 KiB writes there; O_DIRECT (no guest page
- *                                cache), one request at a time, the same offsets every run
+ *                                random 4 KiB writes there, one request at a time, then
+ *                                the same again from 32 threads at once (queue depth 32);
+ *                                O_DIRECT (no guest page cache), the same offsets every run
  *   mica-bench send HOST PORT MIB  sends MIB MiB over TCP; timed until the host, having
  *                                  read it all, answers and closes
  *   mica-bench recv HOST PORT      receives over TCP until the host closes; timed from
@@ -13,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -51,6 +53,49 @@ static uint64_t next_random(uint64_t *state)
     *state ^= *state >> 7;
     *state ^= *state << 17;
     return *state;
+}
+
+/* One of the queue-depth-32 threads: its share of the random requests, from its own
+ * offsets. */
+struct random_job {
+    int fd;
+    long blocks, ops;
+    int write;
+    uint64_t state;
+};
+
+static void *random_requests(void *arg)
+{
+    struct random_job *job = arg;
+    char *buf;
+    if (posix_memalign((void **)&buf, 4096, 4096))
+        die("memory");
+    memset(buf, 0x5a, 4096);
+    for (long i = 0; i < job->ops; i++) {
+        off_t at = (off_t)(next_random(&job->state) % job->blocks) * 4096;
+        if ((job->write ? pwrite(job->fd, buf, 4096, at) : pread(job->fd, buf, 4096, at)) != 4096)
+            die(job->write ? "random write" : "random read");
+    }
+    free(buf);
+    return NULL;
+}
+
+static void random_qd32(int fd, long blocks, long ops, int write, const char *name)
+{
+    enum { DEPTH = 32 };
+    pthread_t threads[DEPTH];
+    struct random_job jobs[DEPTH];
+    double start = now();
+    for (int t = 0; t < DEPTH; t++) {
+        jobs[t] = (struct random_job){fd, blocks, ops / DEPTH, write, 0x9e3779b97f4a7c15ull * (t + 1)};
+        if (pthread_create(&threads[t], NULL, random_requests, &jobs[t]))
+            die("thread");
+    }
+    for (int t = 0; t < DEPTH; t++)
+        pthread_join(threads[t], NULL);
+    if (write && fsync(fd))
+        die("fsync");
+    report(name, (ops / DEPTH * DEPTH) / (now() - start), "IOPS");
 }
 
 static void blk(const char *dev, long mib, long ops)
@@ -92,6 +137,9 @@ static void blk(const char *dev, long mib, long ops)
     if (fsync(fd))
         die("fsync");
     report("rand-write", ops / (now() - start), "IOPS");
+
+    random_qd32(fd, blocks, ops, 0, "rand-read-qd32");
+    random_qd32(fd, blocks, ops, 1, "rand-write-qd32");
     close(fd);
 }
 
