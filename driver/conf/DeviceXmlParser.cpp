@@ -158,7 +158,7 @@ void parseDisk(xmlNode* node, DomainDef& def)
         if (auto f = drv.attr("type")) {
             auto format = diskFormatFromName(*f);
             if (!format)
-                unsupported(subst(_("%1: disk format '%2' is not supported by mica (raw, qcow2, vpc, vhdx)"),
+                unsupported(subst(_("%1: disk format '%2' is not supported by mica (raw, qcow2, vpc)"),
                                   {el.context(), *f}));
             disk.format = *format;
         }

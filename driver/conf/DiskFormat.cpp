@@ -15,7 +15,6 @@ constexpr FormatNames kFormats[] = {
     {DiskFormat::Raw, "raw", "raw"},
     {DiskFormat::Qcow2, "qcow2", "qcow2"},
     {DiskFormat::Vpc, "vpc", "vhd"},
-    {DiskFormat::Vhdx, "vhdx", "vhdx"},
 };
 
 const FormatNames& namesOf(DiskFormat format)

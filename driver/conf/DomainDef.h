@@ -69,7 +69,7 @@ struct BackingStoreDef {
 struct DiskDef {
     enum class Type { File, Block } type = Type::File;
     std::string source;  // file or block device path
-    DiskFormat format = DiskFormat::Raw;  // <driver type>; raw when not given, as libvirt's QEMU driver
+    DiskFormat format = DiskFormat::Raw;  // <driver type>; raw when not given, as libvirt's QEMU driver has it
     // Live only: the backing chain below the source (nearest first) read from the images
     // when the domain started; empty when the image has none; not set while it was not
     // read (a domain that does not run). The user cannot give it (no backingStoreInput).

@@ -30,14 +30,6 @@ block::ImageType imageType(conf::DiskFormat format)
     return *type;
 }
 
-conf::DiskFormat diskFormat(block::ImageType type)
-{
-    auto format = conf::diskFormatFromImageType(block::imageTypeName(type));
-    if (!format)
-        throw std::logic_error(std::string("no libvirt disk format for image type ") + block::imageTypeName(type));
-    return *format;
-}
-
 [[noreturn]] void failDisk(const conf::DiskDef& disk, const std::string& why)
 {
     fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("disk '%1': %2"), {disk.target, why}));
@@ -75,7 +67,12 @@ std::vector<conf::BackingStoreDef> readBackingChain(const conf::DiskDef& disk)
             failDisk(disk, conf::subst(_("%1: the backing chain is deeper than %2 images"),
                                        {disk.source, std::to_string(block::kMaxBackingDepth)}));
         block::BackingReference next = *info.backing;
-        chain.push_back({visit(next.path), diskFormat(next.type), next.path});
+        // VHDX: mica-vmm reads it, but libvirt has no name to show it by.
+        auto format = conf::diskFormatFromImageType(block::imageTypeName(next.type));
+        if (!format)
+            failDisk(disk, conf::subst(_("%1: a backing file of format %2, which libvirt's domain XML cannot name"),
+                                       {next.path, block::imageTypeName(next.type)}));
+        chain.push_back({visit(next.path), *format, next.path});
         info = read(next.path, next.type);
     }
     return chain;

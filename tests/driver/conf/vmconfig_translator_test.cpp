@@ -89,11 +89,9 @@ TEST(VmConfigTranslator, ImageTypeIsTheDisksFormatInMicaVmmsNames)
     auto def = parseDomainXml(domainXml(
         "<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
         "<disk type='file'><driver name='qemu' type='qcow2'/><source file='/b'/><target dev='vdb'/></disk>"
-        "<disk type='file'><driver name='qemu' type='vpc'/><source file='/c'/><target dev='vdc'/></disk>"
-        "<disk type='file'><driver name='qemu' type='vhdx'/><source file='/d'/><target dev='vdd'/></disk>"));
+        "<disk type='file'><driver name='qemu' type='vpc'/><source file='/c'/><target dev='vdc'/></disk>"));
     auto disks = toVmConfig(def, RuntimePaths{}).config["disks"];
     EXPECT_EQ(disks[0]["image_type"], "raw");
     EXPECT_EQ(disks[1]["image_type"], "qcow2");
     EXPECT_EQ(disks[2]["image_type"], "vhd");   // libvirt's vpc
-    EXPECT_EQ(disks[3]["image_type"], "vhdx");
 }
