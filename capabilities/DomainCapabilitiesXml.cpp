@@ -196,7 +196,9 @@ void writeFeatures(XmlWriter& w, const HostInfo& h)
     simpleFeature(w, "gic", false);  // an ARM interrupt controller; never on x86
     simpleFeature(w, "vmcoreinfo", v.hasDevice("vmcoreinfo") || v.hasFeature("vmcoreinfo"));
     simpleFeature(w, "genid", v.hasDevice("vmgenid") || v.hasFeature("vmgenid"));
-    simpleFeature(w, "backingStoreInput", v.hasFeature("backing-store"));
+    // A chain given in the domain XML would have to override the images' own metadata,
+    // which mica-vmm follows; virtmicad refuses <backingStore> input, whatever the VMM.
+    simpleFeature(w, "backingStoreInput", false);
     simpleFeature(w, "backup", v.hasFeature("backup"));
     if (h.kvm.available && h.sev.supported() && v.hasFeature("sev")) {
         w.open("sev", {{"supported", "yes"}});

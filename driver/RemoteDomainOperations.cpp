@@ -40,7 +40,7 @@ enum : std::int32_t {
     kSetMemoryParameters = 197, kGetMemoryParameters = 198, kSetBlkioParameters = 205, kGetBlkioParameters = 206,
     kSetSchedulerParametersFlags = 219, kGetSchedulerParametersFlags = 223,
     kPinVcpu = 26, kPinVcpuFlags = 225, kGetVcpuPinInfo = 230, kPinEmulator = 279, kGetEmulatorPinInfo = 280,
-    kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298,
+    kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298, kGetBlockInfo = 194,
 };
 
 
@@ -362,6 +362,15 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
                 ret.putI64(v);
             reply->succeed(ret.take());
         });
+    });
+    add(d, kGetBlockInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string path = args.getString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        domain::BlockInfo info = m.blockInfo(dom, path, flags);
+        for (std::uint64_t v : {info.allocation, info.capacity, info.physical})   // remote_domain_get_block_info_ret
+            ret.putU64(v);
     });
     add(d, kInterfaceStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);

@@ -154,8 +154,14 @@ void parseDisk(xmlNode* node, DomainDef& def)
     if (xmlNode* d = el.child("driver")) {
         ElementReader drv(d, el.context());
         drv.attrOneOf("name", {"qemu"});
-        if (auto f = drv.attr("type"); f && *f != "raw")
-            unsupported(subst(_("%1: disk format '%2' is not supported by mica (only raw)"), {el.context(), *f}));
+        // No type is raw, as libvirt's QEMU driver has it (it probes no image's format).
+        if (auto f = drv.attr("type")) {
+            auto format = diskFormatFromName(*f);
+            if (!format)
+                unsupported(subst(_("%1: disk format '%2' is not supported by mica (raw, qcow2, vpc)"),
+                                  {el.context(), *f}));
+            disk.format = *format;
+        }
         disk.cache = drv.attrOneOf("cache", {"none", "writeback", "default"});
         disk.io = drv.attrOneOf("io", {"threads"});
         disk.discard = drv.attrOneOf("discard", {"unmap", "ignore"});
@@ -174,6 +180,12 @@ void parseDisk(xmlNode* node, DomainDef& def)
     source.finish();
     if (disk.source.empty() || disk.source[0] != '/')
         invalidXml(subst(_("%1: the source must be an absolute path"), {el.context()}));
+    // Without backingStoreInput, libvirt ignores a given chain; mica refuses it rather
+    // than run on another one than it says: mica-vmm follows the images' metadata.
+    if (el.child("backingStore"))
+        unsupported(subst(_("%1: <backingStore> is not supported by mica (no backingStoreInput): the backing "
+                            "chain is the one the images' metadata name, read when the domain starts"),
+                          {el.context()}));
     disk.readonly = el.child("readonly") != nullptr;
     disk.shareable = el.child("shareable") != nullptr;
     if (xmlNode* sn = el.child("serial"))

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "DiskFormat.h"
+
 namespace mica::conf {
 
 enum class LifecycleAction { Destroy, Restart };
@@ -57,9 +59,21 @@ struct ConsoleDef {  // a virtio console (hvc0)
     std::optional<PciAddress> address;
 };
 
+// One link of a disk's backing chain, as the images' metadata name it.
+struct BackingStoreDef {
+    enum class Type { File, Block } type = Type::File;
+    DiskFormat format = DiskFormat::Raw;
+    std::string path;  // resolved as mica-vmm opens it (relative names against the image's directory)
+};
+
 struct DiskDef {
     enum class Type { File, Block } type = Type::File;
     std::string source;  // file or block device path
+    DiskFormat format = DiskFormat::Raw;  // <driver type>; raw when not given, as libvirt's QEMU driver has it
+    // Live only: the backing chain below the source (nearest first) read from the images
+    // when the domain started; empty when the image has none; not set while it was not
+    // read (a domain that does not run). The user cannot give it (no backingStoreInput).
+    std::optional<std::vector<BackingStoreDef>> backingChain;
     std::string target;  // vda, vdb, ...
     std::optional<std::string> cache;    // "none" | "writeback" | "default"
     std::optional<std::string> io;       // "threads"

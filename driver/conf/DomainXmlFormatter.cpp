@@ -81,10 +81,32 @@ void formatCharSource(Builder& b, xmlNode* dev, const CharSource& src, bool live
     }
 }
 
+// The live XML's chain below a disk's source, as libvirt's QEMU driver writes it: each
+// link a <backingStore> inside the one above, the last an empty <backingStore/> (the
+// image stands alone). Every image gets an index ("vda[2]" in block operations), the
+// source first, numbered on across the domain's disks.
+void formatBackingChain(Builder& b, xmlNode* disk, xmlNode* source, const std::vector<BackingStoreDef>& chain,
+                        unsigned& index)
+{
+    Builder::set(source, "index", std::to_string(index++));
+    xmlNode* parent = disk;
+    for (const auto& link : chain) {
+        xmlNode* n = b.add(parent, "backingStore");
+        bool block = link.type == BackingStoreDef::Type::Block;
+        Builder::set(n, "type", block ? "block" : "file");
+        Builder::set(n, "index", std::to_string(index++));
+        Builder::set(b.add(n, "format"), "type", diskFormatName(link.format));
+        Builder::set(b.add(n, "source"), block ? "dev" : "file", link.path);
+        parent = n;
+    }
+    b.add(parent, "backingStore");
+}
+
 void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live)
 {
     if (!def.emulator.empty())
         b.add(devices, "emulator", def.emulator);
+    unsigned imageIndex = 1;
     for (const auto& d : def.disks) {
         xmlNode* n = b.add(devices, "disk");
         Builder::set(n, "type", d.type == DiskDef::Type::File ? "file" : "block");
@@ -93,7 +115,7 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
             Builder::set(n, "model", *d.model);
         xmlNode* drv = b.add(n, "driver");
         Builder::set(drv, "name", "qemu");
-        Builder::set(drv, "type", "raw");
+        Builder::set(drv, "type", diskFormatName(d.format));
         if (d.cache)
             Builder::set(drv, "cache", *d.cache);
         if (d.io)
@@ -102,7 +124,9 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
             Builder::set(drv, "discard", *d.discard);
         if (d.queues)
             Builder::set(drv, "queues", std::to_string(d.queues));
-        Builder::set(b.add(n, "source"), d.type == DiskDef::Type::File ? "file" : "dev", d.source);
+        xmlNode* source = Builder::set(b.add(n, "source"), d.type == DiskDef::Type::File ? "file" : "dev", d.source);
+        if (live && d.backingChain)
+            formatBackingChain(b, n, source, *d.backingChain, imageIndex);
         xmlNode* t = b.add(n, "target");
         Builder::set(t, "dev", d.target);
         Builder::set(t, "bus", "virtio");

@@ -129,7 +129,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     Json disks = Json::array();
     for (const auto& d : def.disks) {
         Json j{{"path", d.source},
-               {"image_type", "raw"},
+               {"image_type", imageTypeName(d.format)},
                {"readonly", d.readonly},
                {"shared", d.shareable},
                {"direct", d.cache == std::optional<std::string>("none")},

@@ -22,6 +22,7 @@
 #include "Cgroup.h"
 #include "ConfError.h"
 #include "CrashPoint.h"
+#include "DiskImages.h"
 #include "ManagerSupport.h"
 #include "SaveImage.h"
 #include "SecLabel.h"
@@ -184,6 +185,13 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
         } catch (const conf::ConfError& e) {
             failConf(e);
         }
+        // Each disk's backing chain, read before the VMM exists: it is handed the chain's
+        // files and the live XML shows them. A refused chain (a link of unstated format,
+        // a loop) fails the start here, naming the disk. These are a few reads of image
+        // headers, done on the loop as the status file's writes below are.
+        for (auto& disk : def.disks)
+            disk.backingChain = readBackingChain(disk);
+        rq.backingFiles = backingFiles(def);
         process::crashPoint("start-begin");
         std::string runDir = store_.runDir(name);
         checkTuningCanApply(def.tune);

@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 
+#include "DiskImages.h"
 #include "Domain.h"
 #include "DomainDef.h"
 #include "DomainStore.h"
@@ -153,6 +154,8 @@ public:
     // Statistics of a running domain, from the VMM's counters and its process.
     // path: a disk's target ("vda") or source file; device: a TAP name or MAC.
     void blockStats(const rpc::DomainRef& dom, const std::string& path, std::function<void(BlockStats)> done);
+    // virDomainGetBlockInfo of a disk (path: its target or source), running or not.
+    BlockInfo blockInfo(const rpc::DomainRef& dom, const std::string& path, unsigned flags) const;
     void interfaceStats(const rpc::DomainRef& dom, const std::string& device,
                         std::function<void(InterfaceStats)> done);
     // (virDomainMemoryStatTags, value) pairs.

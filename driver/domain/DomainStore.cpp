@@ -245,6 +245,17 @@ std::string formatStatus(const DomainStatus& s)
     out << ">\n";
     for (const auto& tap : s.createdTaps)
         out << "  <tap name='" << xmlEscape(tap) << "'/>\n";
+    // The backing chains read at start: the live XML shows them, and the definition
+    // below is in its inactive form, which has none.
+    for (const auto& disk : s.def.disks) {
+        if (!disk.backingChain)
+            continue;
+        out << "  <backingChain disk='" << xmlEscape(disk.target) << "'>\n";
+        for (const auto& link : *disk.backingChain)
+            out << "    <link type='" << (link.type == conf::BackingStoreDef::Type::Block ? "block" : "file")
+                << "' format='" << conf::diskFormatName(link.format) << "' path='" << xmlEscape(link.path) << "'/>\n";
+        out << "  </backingChain>\n";
+    }
     out << conf::formatDomainXml(s.def, VIR_DOMAIN_XML_INACTIVE) << "</domstatus>\n";
     return out.str();
 }
@@ -276,6 +287,26 @@ DomainStatus parseStatus(const std::string& path)
     if (!dom)
         throw std::runtime_error(_("no <domain> inside"));
     s.def = conf::parseDomainXml(conf::serializeElement(dom));
+    for (xmlNode* c : r.children("backingChain")) {
+        conf::ElementReader chain(c, "backingChain");
+        std::string target = chain.requireAttr("disk");
+        auto disk = std::find_if(s.def.disks.begin(), s.def.disks.end(), [&](const auto& d) { return d.target == target; });
+        if (disk == s.def.disks.end())
+            throw std::runtime_error(conf::subst(_("a backing chain for disk '%1', which the domain does not have"), {target}));
+        disk->backingChain.emplace();
+        for (xmlNode* l : chain.children("link")) {
+            conf::ElementReader link(l, "backingChain");
+            auto type = link.attrOneOf("type", {"file", "block"});
+            auto format = conf::diskFormatFromName(link.requireAttr("format"));
+            if (!format)
+                throw std::runtime_error(_("a backing chain link of unknown format"));
+            disk->backingChain->push_back({type == "block" ? conf::BackingStoreDef::Type::Block
+                                                           : conf::BackingStoreDef::Type::File,
+                                           *format, link.requireAttr("path")});
+            link.finish();
+        }
+        chain.finish();
+    }
     return s;
 }
 

@@ -26,18 +26,21 @@ namespace {
 // (a serial or console backend in socket mode, whose path a confined VMM cannot reach).
 constexpr int kListeningSocket = -1;
 
-// The files a VmConfig names that the VMM opens: path -> open(2) flags or
-// kListeningSocket. A path named twice with different access is opened read-write.
-std::map<std::string, int> filesToHand(const nlohmann::json& config)
+// The files the VMM opens: those a VmConfig names and the backing files its disks'
+// images name (readOnly): path -> open(2) flags or kListeningSocket. A path named twice
+// with different access is opened read-write.
+std::map<std::string, int> filesToHand(const nlohmann::json& config, const std::vector<std::string>& readOnly)
 {
     std::map<std::string, int> files;
-    auto name = [&](const nlohmann::json& object, const char* key, int flags) {
-        auto path = object.find(key);
-        if (path == object.end() || !path->is_string() || path->get<std::string>().empty())
-            return;
-        auto [it, fresh] = files.emplace(path->get<std::string>(), flags);
+    auto add = [&](const std::string& path, int flags) {
+        auto [it, fresh] = files.emplace(path, flags);
         if (!fresh && it->second != flags)
             it->second = O_RDWR | ((it->second | flags) & (O_CREAT | O_APPEND));
+    };
+    auto name = [&](const nlohmann::json& object, const char* key, int flags) {
+        auto path = object.find(key);
+        if (path != object.end() && path->is_string() && !path->get<std::string>().empty())
+            add(path->get<std::string>(), flags);
     };
     // The objects under key: the one, or each of an array.
     auto each = [&](const char* key, auto&& f) {
@@ -67,6 +70,10 @@ std::map<std::string, int> filesToHand(const nlohmann::json& config)
             if (mode == "socket")
                 name(backend, "path", kListeningSocket);
         });
+    // vmm/block asks for each link of a chain by the path its metadata resolves to,
+    // which is how the daemon read it: the same string finds the fd.
+    for (const auto& path : readOnly)
+        add(path, O_RDONLY);
     return files;
 }
 
@@ -113,7 +120,7 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
             net["fds"] = indexes;
         }
         nlohmann::json handed = nlohmann::json::object();
-        auto files = filesToHand(config);
+        auto files = filesToHand(config, rq.backingFiles);
         // A confined VMM's uid may not open /dev/kvm either (no kvm group, or no udev).
         if (rq.confinement)
             files["/dev/kvm"] = O_RDWR;

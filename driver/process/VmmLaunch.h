@@ -28,6 +28,9 @@ struct VmmLaunchRequest {
     int eventFd = -1;                // becomes the VMM's fd 3; the caller keeps it open
     std::vector<TapRequest> taps;
     nlohmann::json config;           // the VmConfig for vm.create
+    // The disks' backing files, which the config does not name: handed over read-only
+    // (as the config's own files are), so that a confined VMM can open its chains.
+    std::vector<std::string> backingFiles;
     // Set: vm.restore from this snapshot (file:///DIR) instead of vm.create and vm.boot;
     // the snapshot's own config.json is the VM's configuration then.
     std::string restoreUrl;

@@ -88,3 +88,42 @@ TEST(DomainXmlFormatter, MetadataKeepsItsNamespace)
     EXPECT_TRUE(contains(out, "<b:o xmlns:b=\"urn:b\"/>")) << out;
     EXPECT_EQ(formatDomainXml(parseDomainXml(out), VIR_DOMAIN_XML_INACTIVE), out);
 }
+
+TEST(DomainXmlFormatter, LiveXmlShowsTheBackingChainsAsLibvirtDoes)
+{
+    auto def = parseDomainXml(domainXml(
+        "<disk type='file'><driver name='qemu' type='qcow2'/><source file='/img/top.qcow2'/><target dev='vda'/></disk>"
+        "<disk type='block'><source dev='/dev/sdz'/><target dev='vdb'/></disk>"));
+    def.id = 3;
+    def.disks[0].backingChain = {{BackingStoreDef::Type::File, DiskFormat::Qcow2, "/img/mid.qcow2"},
+                                 {BackingStoreDef::Type::Block, DiskFormat::Raw, "/dev/base"}};
+    def.disks[1].backingChain.emplace();
+    std::string live = formatDomainXml(def, 0);
+    // Nested links between <source> and <target>, the last an empty <backingStore/>; an
+    // index on every image, numbered on across the disks.
+    EXPECT_TRUE(contains(live, R"(      <driver name="qemu" type="qcow2"/>
+      <source file="/img/top.qcow2" index="1"/>
+      <backingStore type="file" index="2">
+        <format type="qcow2"/>
+        <source file="/img/mid.qcow2"/>
+        <backingStore type="block" index="3">
+          <format type="raw"/>
+          <source dev="/dev/base"/>
+          <backingStore/>
+        </backingStore>
+      </backingStore>
+      <target dev="vda" bus="virtio"/>)")) << live;
+    EXPECT_TRUE(contains(live, R"(      <source dev="/dev/sdz" index="4"/>
+      <backingStore/>
+      <target dev="vdb" bus="virtio"/>)")) << live;
+    // The chain is what the images said when the domain started: never input, never in
+    // the inactive XML.
+    std::string inactive = formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE);
+    EXPECT_FALSE(contains(inactive, "backingStore")) << inactive;
+    EXPECT_TRUE(contains(inactive, "<source file=\"/img/top.qcow2\"/>")) << inactive;
+    EXPECT_TRUE(contains(inactive, "<source dev=\"/dev/sdz\"/>")) << inactive;
+    // A running domain whose chains were not read (a status file from before) shows none.
+    def.disks[0].backingChain.reset();
+    def.disks[1].backingChain.reset();
+    EXPECT_FALSE(contains(formatDomainXml(def, 0), "backingStore"));
+}

@@ -83,3 +83,15 @@ TEST(VmConfigTranslator, DisksAndCharBackends)
     EXPECT_EQ(t.config["console"]["mode"], "file");
     EXPECT_EQ(t.config["console"]["path"], "/hvc.log");
 }
+
+TEST(VmConfigTranslator, ImageTypeIsTheDisksFormatInMicaVmmsNames)
+{
+    auto def = parseDomainXml(domainXml(
+        "<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
+        "<disk type='file'><driver name='qemu' type='qcow2'/><source file='/b'/><target dev='vdb'/></disk>"
+        "<disk type='file'><driver name='qemu' type='vpc'/><source file='/c'/><target dev='vdc'/></disk>"));
+    auto disks = toVmConfig(def, RuntimePaths{}).config["disks"];
+    EXPECT_EQ(disks[0]["image_type"], "raw");
+    EXPECT_EQ(disks[1]["image_type"], "qcow2");
+    EXPECT_EQ(disks[2]["image_type"], "vhd");   // libvirt's vpc
+}

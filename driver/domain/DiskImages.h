@@ -1,0 +1,33 @@
+// A domain's disk images as the host holds them, read through mica-vmm's own format
+// parsers (vmm/block's readImageInfo, which locks nothing, so a running VMM's images may
+// be read): each disk's backing chain, and the sizes `virsh domblkinfo` reports. The
+// images' formats come from the definition, never from the files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "DomainDef.h"
+
+namespace mica::domain {
+
+// The chain below disk's source, nearest first, as its images' metadata name it.
+// Throws rpc::RpcError (VIR_ERR_OPERATION_INVALID, naming the disk) for an image that
+// cannot be read, a link of unstated format, a loop or a chain deeper than
+// block::kMaxBackingDepth.
+std::vector<conf::BackingStoreDef> readBackingChain(const conf::DiskDef& disk);
+
+// Every backing file of def's disks (their chains read first: backingChain set).
+std::vector<std::string> backingFiles(const conf::DomainDef& def);
+
+// virDomainBlockInfo, as libvirt's QEMU driver reads it from the host: capacity is the
+// guest's disk (the image's virtual size), allocation the bytes the file occupies on
+// the host, physical the file's size; for a block device all three are its size.
+struct BlockInfo {
+    std::uint64_t capacity = 0, allocation = 0, physical = 0;
+};
+// Throws rpc::RpcError when the image cannot be read.
+BlockInfo readBlockInfo(const conf::DiskDef& disk);
+
+}  // namespace mica::domain
