@@ -42,7 +42,7 @@ void printFeatures()
         {"firmware", nlohmann::json::array()},
         {"devices", {"serial", "i8042", "rtc", "acpi-pm", "pci", "virtio-blk", "virtio-rng", "virtio-console", "virtio-net", "vsock", "virtio-balloon"}},
         {"serial_backends", {"off", "tty", "file", "pty", "socket"}},
-        {"disk_formats", {"raw"}},
+        {"disk_formats", {"raw", "qcow2", "vhd", "vhdx"}},  // block::ImageType names
         {"features", {"smp", "hugepages", "acpi", "memfd"}},  // names: capabilities/README.md
     };
     std::cout << features.dump() << "\n";
