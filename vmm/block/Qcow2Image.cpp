@@ -292,10 +292,9 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
     flushRun();
 }
 
-void Qcow2Image::writeCluster(uint64_t offset, const std::vector<iovec>& iov)
+void Qcow2Image::writeCluster(uint64_t offset, const std::vector<iovec>& iov, const Mapping& m)
 {
     uint64_t within = offset % clusterSize_, start = offset - within;
-    Mapping m = lookup(offset);
     if (m.kind == Mapping::Kind::Data && m.copied) {
         file_->writev(m.host + within, iov);
         return;
@@ -342,14 +341,14 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;
         uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
-        Mapping m = n == clusterSize_ ? lookup(at) : Mapping{Mapping::Kind::Data};
-        if (m.kind == Mapping::Kind::Unallocated || (m.kind == Mapping::Kind::Zero && !m.host)) {
+        Mapping m = lookup(at);
+        if (n == clusterSize_ && (m.kind == Mapping::Kind::Unallocated || (m.kind == Mapping::Kind::Zero && !m.host))) {
             if (!runClusters)
                 runStart = done;
             ++runClusters;
         } else {
             flushRun();
-            writeCluster(at, sliceIov(iov, done, n));
+            writeCluster(at, sliceIov(iov, done, n), m);
         }
         done += n;
     }
@@ -416,7 +415,7 @@ void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
         }
         if (zeroes.empty())
             zeroes.assign(clusterSize_, 0);
-        writeCluster(at, {iovec{zeroes.data(), n}});
+        writeCluster(at, {iovec{zeroes.data(), n}}, m);
     }
 }
 

@@ -77,8 +77,9 @@ private:
     // Fills [offset, offset + length) of one guest cluster into `iov` from what the
     // mapping says (backing image, zeroes, data or compressed data).
     void readMapped(const Mapping& m, uint64_t offset, const std::vector<iovec>& iov);
-    // Writes within one guest cluster, allocating it when not writable in place.
-    void writeCluster(uint64_t offset, const std::vector<iovec>& iov);
+    // Writes within one guest cluster (mapped as `m`), allocating it when not writable
+    // in place.
+    void writeCluster(uint64_t offset, const std::vector<iovec>& iov, const Mapping& m);
     // The whole guest cluster at `clusterStart`, as it reads now.
     std::vector<uint8_t> readWholeCluster(uint64_t clusterStart, const Mapping& m);
     // Allocates `clusters` new host clusters in a row for the guest clusters from
