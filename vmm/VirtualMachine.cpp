@@ -315,16 +315,21 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     };
     for (size_t d = 0; d < config_.disks.size(); ++d) {
         const auto& disk = config_.disks[d];
-        std::unique_ptr<block::DiskImage> image;
+        std::string thread = "_disk" + std::to_string(d);
+        block::LiveDisk::Options options{{disk.imageType, disk.readOnly, disk.direct, disk.shared,
+                                          [this](const std::string& path) { return config_.handedFile(path); }},
+                                         thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
+        std::unique_ptr<block::LiveDisk> image;
         try {
-            image = block::openImage(disk.path, {disk.imageType, disk.readOnly, disk.direct, disk.shared,
-                                                 [&](const std::string& path) { return config_.handedFile(path); }});
+            image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, options.image), disk.imageType,
+                                                      options);
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }
-        std::string thread = "_disk" + std::to_string(d);
+        liveDisks_.emplace_back(disk.id, image.get());
         EventLoop* loop = ioThread(thread);
-        // Its workers (`_disk0w`) do what its I/O thread does, under the same filter.
+        // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread
+        // does, under the same filter.
         auto device = std::make_shared<virtio::VirtioBlock>(
             std::move(image),
             virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard}, loop,
@@ -456,6 +461,14 @@ void VirtualMachine::resume()
     paused_ = false;
     if (started_)
         vcpus_->run();
+}
+
+block::LiveDisk* VirtualMachine::liveDisk(const std::string& id)
+{
+    for (auto& [diskId, disk] : liveDisks_)
+        if (diskId == id)
+            return disk;
+    return nullptr;
 }
 
 void VirtualMachine::setDirtyLogging(bool on)

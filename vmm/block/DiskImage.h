@@ -54,6 +54,9 @@ struct ImageOptions {
     // The caller's open file for a path (VmConfig::handedFile) or an empty fd: then the
     // path is opened. Asked for the image and for each backing file.
     std::function<UniqueFd(const std::string& path)> handedFile;
+    // The image's own file takes no lock (its backing files do): the caller holds one on
+    // it already, a block job reopening a link of a running disk's chain for writing.
+    bool unlocked = false;
 };
 
 // A backing file as an image's metadata names it: the path (resolved against the
