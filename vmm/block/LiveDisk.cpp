@@ -14,6 +14,36 @@
 
 namespace mica::block {
 
+void LiveDisk::Gate::lock_shared()
+{
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !changing_ && !waiting_; });
+    ++active_;
+}
+
+void LiveDisk::Gate::unlock_shared()
+{
+    std::lock_guard lock(mutex_);
+    if (--active_ == 0)
+        changed_.notify_all();
+}
+
+void LiveDisk::Gate::lock()
+{
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    changed_.wait(lock, [this] { return !changing_ && !active_; });
+    --waiting_;
+    changing_ = true;
+}
+
+void LiveDisk::Gate::unlock()
+{
+    std::lock_guard lock(mutex_);
+    changing_ = false;
+    changed_.notify_all();
+}
+
 LiveDisk::LiveDisk(std::unique_ptr<DiskImage> top, ImageType topType, Options options)
     : options_(std::move(options)), top_(std::move(top)), topType_(topType)
 {

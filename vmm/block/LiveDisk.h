@@ -5,10 +5,11 @@
 // into an image below and, when it is complete, makes that image the top.
 //
 // Requests hold a shared lock on the chain, a change takes it exclusively: so a change
-// waits for the requests in flight (on the disk's IoWorkers) and no request sees half
-// a change.
+// waits for the requests in flight (on the disk's IoWorkers), holds back new ones, and
+// no request sees half a change.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -89,8 +90,25 @@ private:
     // Runs a write-like request on the top and, while mirroring, on the target too.
     void mirrored(const std::function<void(DiskImage&)>& op);
 
+    // The chain's lock: shared by requests, exclusive for a change. Unlike
+    // std::shared_mutex (glibc's rwlock prefers readers), a change that waits keeps new
+    // requests out, so a guest that never stops writing cannot keep it waiting forever.
+    class Gate {
+    public:
+        void lock_shared();
+        void unlock_shared();
+        void lock();
+        void unlock();
+
+    private:
+        std::mutex mutex_;
+        std::condition_variable changed_;
+        unsigned active_ = 0, waiting_ = 0;
+        bool changing_ = false;
+    };
+
     Options options_;
-    mutable std::shared_mutex chainMutex_;
+    mutable Gate chainMutex_;
     std::unique_ptr<DiskImage> top_;
     ImageType topType_;
     // While a commit job runs. mirrorMutex_ orders the guest's writes with the job's

@@ -258,6 +258,29 @@ TEST(LiveDisk, CancelledCommitLeavesTheOverlayOnTop)
     EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + top + " " + mirror));
 }
 
+// Four threads that read without a pause, their requests overlapping, as a busy guest's
+// workers do: a snapshot still gets in (a change that waits holds new requests back).
+TEST(LiveDisk, SnapshotGetsInUnderRequestsThatNeverPause)
+{
+    ScratchDir dir;
+    std::string base = dir / "base.raw", top = dir / "top.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + base + " 4M"));
+    auto disk = openLive(base, ImageType::Raw);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 4; ++i)
+        readers.emplace_back([&] {
+            std::vector<uint8_t> buffer(64 * 1024);
+            while (!stop)
+                disk->readv(0, {iovec{buffer.data(), buffer.size()}});
+        });
+    disk->snapshot(top, createEmpty(top), base);
+    stop = true;
+    for (auto& reader : readers)
+        reader.join();
+    EXPECT_EQ(top, disk->path());
+}
+
 TEST(LiveDisk, CompletingAJobNotReadyOrAbsentIsRefused)
 {
     ScratchDir dir;
