@@ -28,9 +28,10 @@ const char* const kUsage =
 
 namespace {
 
-unsigned parseUnsigned(const std::string& value, const std::string& what)
+template <typename T = unsigned>
+T parseUnsigned(const std::string& value, const std::string& what)
 {
-    unsigned result = 0;
+    T result = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
     if (ec != std::errc() || end != value.data() + value.size() || value.empty())
         throw UsageError(what + ": " + _("expected a number, got '") + value + "'");
@@ -111,7 +112,10 @@ void parseIdentity(std::map<std::string, std::string>& kv, const std::string& op
 
 DiskConfig parseDisk(const std::string& value)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
+    std::set<std::string> keys{"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"};
+    for (const auto& field : kIoLimitFields)
+        keys.insert(field.name);
+    auto kv = parseKeyValues(value, "--disk", keys);
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
@@ -133,6 +137,9 @@ DiskConfig parseDisk(const std::string& value)
         disk.numQueues = parseUnsigned(kv["num_queues"], "--disk num_queues");
     if (kv.count("serial"))
         disk.serial = kv["serial"];
+    for (const auto& field : kIoLimitFields)
+        if (kv.count(field.name))
+            fieldOf(disk.iotune, field) = parseUnsigned<uint64_t>(kv[field.name], std::string("--disk ") + field.name);
     return disk;
 }
 

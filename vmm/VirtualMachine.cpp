@@ -327,7 +327,9 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         // Its workers (`_disk0w`) do what its I/O thread does, under the same filter.
         auto device = std::make_shared<virtio::VirtioBlock>(
             std::move(image),
-            virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard}, loop,
+            virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard,
+                                       virtio::VirtioBlockOptions{}.workers, disk.iotune},
+            loop,
             thread, [] { applySeccomp(ThreadRole::Devices); });
         disks_.emplace_back(disk.id, device);
         plug(disk, "virtio-blk", device, loop);
@@ -553,6 +555,14 @@ nlohmann::json VirtualMachine::deviceTree() const
 void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus)
 {
     vcpus_->setAffinity(vcpu, hostCpus);
+}
+
+void VirtualMachine::setDiskIoLimits(const std::string& id, const IoLimits& limits)
+{
+    for (const auto& [diskId, device] : disks_)
+        if (diskId == id)
+            return static_cast<virtio::VirtioBlock&>(*device).setIoLimits(limits);
+    throw Error(_("no disk '") + id + "'");
 }
 
 void VirtualMachine::handleExit(kvm::Vcpu& vcpu)

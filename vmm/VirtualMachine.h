@@ -86,6 +86,8 @@ public:
     // boot's starting point); throws Error when the host refuses the set or the boot has
     // ended.
     void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
+    // Disk `id`'s I/O limits, from now on (Error: no such disk).
+    void setDiskIoLimits(const std::string& id, const IoLimits& limits);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 #include <utility>
 
@@ -292,6 +293,26 @@ void Vmm::setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus)
             throw ApiError(400, e.what());
         }
     }
+    config_ = std::move(changed);
+}
+
+void Vmm::setDiskIoLimits(const std::string& id, const IoLimits& limits)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    VmConfig changed = *config_;
+    auto disk = std::find_if(changed.disks.begin(), changed.disks.end(), [&](const DiskConfig& d) { return d.id == id; });
+    if (disk == changed.disks.end())
+        throw ApiError(404, _("no disk '") + id + "'");
+    disk->iotune = limits;
+    try {
+        validateConfig(changed);
+    } catch (const ConfigError& e) {
+        throw ApiError(400, e.what());
+    }
+    if (current_ && (state_ == VmState::Running || state_ == VmState::Paused))
+        current_->setDiskIoLimits(id, limits);
     config_ = std::move(changed);
 }
 

@@ -47,6 +47,8 @@ public:
     void pause();
     // vm.affinity: vCPU `vcpu` runs on these host CPUs now and after every reboot.
     void setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus);
+    // vm.disk-iotune: disk `id`'s I/O limits, now (when it runs) and after every reboot.
+    void setDiskIoLimits(const std::string& id, const IoLimits& limits);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

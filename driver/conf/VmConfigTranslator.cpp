@@ -137,6 +137,13 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         if (!d.serial.empty())
             j["serial"] = d.serial;
         j["discard"] = d.discard == std::optional<std::string>("unmap");
+        if (d.iotune != IoLimits{}) {
+            Json io = Json::object();
+            for (const auto& f : kIoLimitFields)
+                if (uint64_t v = fieldOf(d.iotune, f))
+                    io[f.name] = v;
+            j["iotune"] = io;
+        }
         disks.push_back(j);
     }
     c["disks"] = disks;

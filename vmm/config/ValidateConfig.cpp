@@ -134,6 +134,8 @@ void checkDisk(const DiskConfig& d, const std::string& field)
         refuse(field + ".num_queues", _("must be between 1 and 64"));
     if (d.serial.size() > 20)
         refuse(field + ".serial", _("at most 20 characters"));
+    if (auto problem = ioLimitsProblem(d.iotune); !problem.empty())
+        refuse(field + ".iotune", problem);
 }
 
 // Every handed fd serves one queue pair or one file.

@@ -16,6 +16,7 @@
 #include "CharBackend.h"
 #include "Cpuid.h"
 #include "DiskImage.h"
+#include "IoLimits.h"
 #include "Error.h"
 #include "UniqueFd.h"
 
@@ -77,6 +78,7 @@ struct DiskConfig : PciDeviceConfig {
     unsigned numQueues = 1;
     std::string serial;      // what the guest reads as the disk's id (at most 20 bytes)
     bool discard = true;     // offer DISCARD to the guest (libvirt's discard='unmap')
+    IoLimits iotune;  // I/O limits (libvirt's <iotune>); none by default
 };
 
 struct NetConfig : PciDeviceConfig {

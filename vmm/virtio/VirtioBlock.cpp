@@ -1,8 +1,13 @@
 #include "VirtioBlock.h"
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
+#include "Error.h"
 #include "VirtioSpec.h"
 #include "i18n.h"
 
@@ -43,6 +48,12 @@ public:
     uint8_t status;
 };
 
+uint64_t monotonicNs()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
 }  // namespace
 
 VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options, EventLoop* loop,
@@ -52,7 +63,17 @@ VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBl
     if (loop_) {
         workers_ = std::make_unique<block::IoWorkers>(threadName + "w", options_.workers, std::move(workerStart));
         loop_->add(workers_->eventFd(), [this] { completeFinished(); });
+        timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+        if (!timer_)
+            throw systemError("timerfd_create");
+        loop_->add(timer_.get(), [this] {
+            uint64_t expirations;
+            (void)!::read(timer_.get(), &expirations, sizeof expirations);
+            std::lock_guard lock(mutex());
+            release();
+        });
     }
+    setIoLimits(options_.limits);
     put<uint64_t>(config_, 0, image_->size() / kSector);  // capacity
     put<uint32_t>(config_, 12, kSegMax);                  // seg_max
     put<uint32_t>(config_, 20, 512);                      // blk_size
@@ -113,21 +134,94 @@ void VirtioBlock::processQueue(uint16_t index)
         if (!workers_) {
             queue->pushUsed(chain->head, handle(*chain));
             used = true;
-            continue;
+        } else if (!hold(index, *chain)) {
+            submit(index, std::move(*chain));
         }
-        // The chain's buffers are guest memory, which outlives every request: reset,
-        // pause and teardown wait for the workers first.
-        auto written = std::make_shared<uint32_t>(0);
-        workers_->submit([this, chain = std::move(*chain), written] { *written = handle(chain); },
-                         [this, index, head = chain->head, written] {
-                             if (VirtQueue* q = host_ ? host_->queue(index) : nullptr) {
-                                 q->pushUsed(head, *written);
-                                 completedQueues_ |= uint64_t(1) << index;
-                             }
-                         });
     }
     if (used)
         host_->notifyUsed(index);
+    release();
+}
+
+void VirtioBlock::submit(uint16_t index, DescriptorChain chain)
+{
+    // The chain's buffers are guest memory, which outlives every request: reset,
+    // pause and teardown wait for the workers first.
+    auto written = std::make_shared<uint32_t>(0);
+    uint16_t head = chain.head;
+    workers_->submit([this, chain = std::move(chain), written] { *written = handle(chain); },
+                     [this, index, head, written] {
+                         if (VirtQueue* q = host_ ? host_->queue(index) : nullptr) {
+                             q->pushUsed(head, *written);
+                             completedQueues_ |= uint64_t(1) << index;
+                         }
+                     });
+}
+
+bool VirtioBlock::hold(uint16_t index, DescriptorChain& chain)
+{
+    if (!throttle_.limited())
+        return false;
+    RequestHeader header{};
+    ChainReader(chain.readable).read({reinterpret_cast<uint8_t*>(&header), sizeof header});
+    // Reads and writes count their bytes; a write-zeroes counts as one write of none
+    // (it moves no data). Flush, get-id and discard are not limited, as under QEMU.
+    uint64_t bytes = 0;
+    size_t direction;
+    if (header.type == kTypeIn) {
+        for (auto s : chain.writable)
+            bytes += s.size();
+        bytes -= 1;  // the status byte
+        direction = 0;
+    } else if (header.type == kTypeOut) {
+        bytes = chain.readableBytes() - sizeof header;
+        direction = 1;
+    } else if (header.type == kTypeWriteZeroes) {
+        direction = 1;
+    } else {
+        return false;
+    }
+    held_[direction].push_back({index, std::move(chain), bytes});
+    return true;
+}
+
+void VirtioBlock::release(bool all)
+{
+    if (!workers_)
+        return;
+    uint64_t now = monotonicNs(), next = 0;
+    for (size_t d = 0; d < 2; ++d) {
+        auto direction = d == 0 ? IoDirection::Read : IoDirection::Write;
+        auto& held = held_[d];
+        while (!held.empty()) {
+            uint64_t wait = all ? 0 : throttle_.wait(direction, now);
+            if (wait) {
+                next = next ? std::min(next, wait) : wait;
+                for (auto it = held.rbegin(); it != held.rend() && !it->counted; ++it) {
+                    it->counted = true;
+                    throttled_.fetch_add(1, std::memory_order_relaxed);
+                }
+                break;
+            }
+            throttle_.account(direction, held.front().bytes);
+            submit(held.front().queue, std::move(held.front().chain));
+            held.pop_front();
+        }
+    }
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(next / 1000000000);
+    when.it_value.tv_nsec = static_cast<long>(next % 1000000000);
+    ::timerfd_settime(timer_.get(), 0, &when, nullptr);  // 0: disarmed
+}
+
+void VirtioBlock::setIoLimits(const IoLimits& limits)
+{
+    if (limits.limited() && !workers_)
+        throw Error(name() + ": " + _("I/O limits need the disk's I/O thread"));
+    std::lock_guard lock(mutex());
+    throttle_.set(limits, monotonicNs());
+    options_.limits = limits;
+    release();
 }
 
 void VirtioBlock::completeFinished()
@@ -145,6 +239,8 @@ void VirtioBlock::reset()
     // With the device's mutex held: the workers take no lock of the device, so they
     // finish; what they finished is for queues the driver just let go.
     if (workers_) {
+        held_[0].clear();
+        held_[1].clear();
         workers_->waitIdle();
         workers_->dropCompletions();
     }
@@ -157,6 +253,11 @@ void VirtioBlock::pauseIo()
     // snapshot holds it).
     if (!workers_)
         return;
+    {
+        // What the limits hold goes now: a snapshot has no place for popped requests.
+        std::lock_guard lock(mutex());
+        release(true);
+    }
     workers_->waitIdle();
     completeFinished();
 }
@@ -165,6 +266,12 @@ void VirtioBlock::quiesce()
 {
     if (!workers_ || !loop_)
         return;
+    loop_->removeAndWait(timer_.get());
+    {
+        std::lock_guard lock(mutex());
+        held_[0].clear();
+        held_[1].clear();
+    }
     workers_->waitIdle();
     loop_->removeAndWait(workers_->eventFd());
     workers_->dropCompletions();
@@ -270,7 +377,8 @@ VirtioDevice::Counters VirtioBlock::counters() const
 {
     auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return {{"rd_reqs", get(readReqs_)},   {"rd_bytes", get(readBytes_)}, {"wr_reqs", get(writeReqs_)},
-            {"wr_bytes", get(writeBytes_)}, {"flush_reqs", get(flushReqs_)}, {"errors", get(errors_)}};
+            {"wr_bytes", get(writeBytes_)}, {"flush_reqs", get(flushReqs_)}, {"errors", get(errors_)},
+            {"throttled_reqs", get(throttled_)}};
 }
 
 }  // namespace mica::virtio

@@ -2,16 +2,21 @@
 // and write-zeroes, on one or more request queues, read-only when asked. On an event
 // loop (the disk's I/O thread) the requests run on the disk's IoWorkers, several in
 // flight, and complete in the order they finish, one interrupt per batch; without one
-// (unit tests, the fuzzer) each is served as it is popped.
+// (unit tests, the fuzzer) each is served as it is popped. Under I/O limits (an
+// IoThrottle) reads and writes that must wait are held, each direction in order, until
+// a timer on the loop lets them go.
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 
 #include "DiskImage.h"
 #include "EventLoop.h"
+#include "IoThrottle.h"
 #include "IoWorkers.h"
+#include "UniqueFd.h"
 #include "VirtioDevice.h"
 
 namespace mica::virtio {
@@ -22,6 +27,7 @@ struct VirtioBlockOptions {
     uint16_t queues = 1;
     bool discard = true;  // offer DISCARD (WRITE_ZEROES is offered on any writable disk)
     unsigned workers = 4;  // requests in flight at once, on an event loop
+    IoLimits limits;  // needs an event loop when it limits anything
 };
 
 class VirtioBlock : public VirtioDevice {
@@ -43,8 +49,25 @@ public:
     void pauseIo() override;
     std::string name() const override { return "disk '" + options_.id + "'"; }
     Counters counters() const override;
+    // New I/O limits, now (vm.disk-iotune); throws Error when they limit anything and
+    // the device has no event loop.
+    void setIoLimits(const IoLimits& limits);
 
 private:
+    // A request held by the limits: its queue and chain, and its bytes.
+    struct Held {
+        uint16_t queue;
+        DescriptorChain chain;
+        uint64_t bytes;
+        bool counted = false;  // in throttled_ (it had to wait)
+    };
+    // With the mutex held: hands the request to the workers.
+    void submit(uint16_t index, DescriptorChain chain);
+    // With the mutex held: true when the limits hold the request (it is then theirs).
+    bool hold(uint16_t index, DescriptorChain& chain);
+    // With the mutex held: lets held requests go as far as the limits allow now (all of
+    // them when `all`), and sets the timer for the next.
+    void release(bool all = false);
     // Serves one request; returns how many bytes it wrote into the chain. Malformed
     // chains were refused by checkShape() first.
     uint32_t handle(const DescriptorChain& chain);
@@ -57,7 +80,11 @@ private:
     EventLoop* loop_;
     std::unique_ptr<block::IoWorkers> workers_;
     uint64_t completedQueues_ = 0;  // queues completeFinished() used, a bit each
-    std::atomic<uint64_t> readReqs_{0}, readBytes_{0}, writeReqs_{0}, writeBytes_{0}, flushReqs_{0}, errors_{0};
+    block::IoThrottle throttle_;
+    std::deque<Held> held_[2];  // reads, writes
+    UniqueFd timer_;            // a timerfd on the loop: when held requests may go
+    std::atomic<uint64_t> readReqs_{0}, readBytes_{0}, writeReqs_{0}, writeBytes_{0}, flushReqs_{0}, errors_{0},
+        throttled_{0};
 };
 
 }  // namespace mica::virtio

@@ -161,7 +161,7 @@ TEST_F(TransportTest, BlockWriteThenReadAndGetId)
 {
     TempFile file(1 << 20);
     auto image = std::make_unique<block::RawImage>(file.path, false, false);
-    VirtioPciDevice dev(std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "serial-1", 1}), memory,
+    VirtioPciDevice dev(std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "serial-1", 1, true, 4, {}}), memory,
                         nullptr, nullptr, nullptr);
     uint8_t cap[8];
     dev.barRead(0, VirtioPciDevice::kDeviceOffset, cap);
@@ -212,7 +212,7 @@ TEST_F(TransportTest, BlockRequestsRunOnWorkersAndAllCompleteBeforeAPause)
     std::thread loopThread([&] { loop.run(); });
     {
         auto image = std::make_unique<block::RawImage>(file.path, false, false);
-        auto blk = std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "", 1}, &loop, "_disk0");
+        auto blk = std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "", 1, true, 4, {}}, &loop, "_disk0");
         VirtioPciDevice dev(blk, memory, nullptr, nullptr, nullptr);
         Driver d(dev, queue);
         d.bringUp();
