@@ -41,7 +41,7 @@ enum : std::int32_t {
     kSetSchedulerParametersFlags = 219, kGetSchedulerParametersFlags = 223,
     kPinVcpu = 26, kPinVcpuFlags = 225, kGetVcpuPinInfo = 230, kPinEmulator = 279, kGetEmulatorPinInfo = 280,
     kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298, kGetBlockInfo = 194,
-    kSetBlockIoTune = 252, kGetBlockIoTune = 253,
+    kSetBlockIoTune = 252, kGetBlockIoTune = 253, kBlockResize = 251,
 };
 
 
@@ -543,6 +543,14 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         m.setBlockIoTune(dom, disk, params, flags, answer(c, false));
+    });
+    add(d, kBlockResize, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::string disk = args.getString(rpc::kRemoteStringMax);
+        std::uint64_t size = args.getU64();
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.blockResize(dom, disk, size, flags, answer(c, false));
     });
     add(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);

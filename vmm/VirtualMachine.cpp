@@ -557,11 +557,11 @@ void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>&
     vcpus_->setAffinity(vcpu, hostCpus);
 }
 
-void VirtualMachine::setDiskIoLimits(const std::string& id, const IoLimits& limits)
+virtio::VirtioBlock& VirtualMachine::disk(const std::string& id)
 {
     for (const auto& [diskId, device] : disks_)
         if (diskId == id)
-            return static_cast<virtio::VirtioBlock&>(*device).setIoLimits(limits);
+            return static_cast<virtio::VirtioBlock&>(*device);
     throw Error(_("no disk '") + id + "'");
 }
 

@@ -27,6 +27,7 @@
 #include "VcpuManager.h"
 #include "Vm.h"
 #include "IoThread.h"
+#include "VirtioBlock.h"
 #include "VirtioConsole.h"
 #include "VirtioPciDevice.h"
 #include "VmConfig.h"
@@ -86,8 +87,8 @@ public:
     // boot's starting point); throws Error when the host refuses the set or the boot has
     // ended.
     void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
-    // Disk `id`'s I/O limits, from now on (Error: no such disk).
-    void setDiskIoLimits(const std::string& id, const IoLimits& limits);
+    // Disk `id` (Error: no such disk), for vm.disk-iotune and vm.resize-disk.
+    virtio::VirtioBlock& disk(const std::string& id);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 

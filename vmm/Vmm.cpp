@@ -312,8 +312,20 @@ void Vmm::setDiskIoLimits(const std::string& id, const IoLimits& limits)
         throw ApiError(400, e.what());
     }
     if (current_ && (state_ == VmState::Running || state_ == VmState::Paused))
-        current_->setDiskIoLimits(id, limits);
+        current_->disk(id).setIoLimits(limits);
     config_ = std::move(changed);
+}
+
+void Vmm::resizeDisk(const std::string& id, uint64_t bytes)
+{
+    std::lock_guard lock(mutex_);
+    if (!current_ || (state_ != VmState::Running && state_ != VmState::Paused))
+        throw ApiError(409, _("the VM is not running"));
+    try {
+        current_->disk(id).resize(bytes);
+    } catch (const Error& e) {
+        throw ApiError(400, e.what());
+    }
 }
 
 void Vmm::pause()

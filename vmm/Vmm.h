@@ -49,6 +49,8 @@ public:
     void setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus);
     // vm.disk-iotune: disk `id`'s I/O limits, now (when it runs) and after every reboot.
     void setDiskIoLimits(const std::string& id, const IoLimits& limits);
+    // vm.resize-disk: disk `id` of the running VM grows to `bytes`; the guest sees it.
+    void resizeDisk(const std::string& id, uint64_t bytes);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

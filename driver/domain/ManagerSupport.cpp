@@ -61,6 +61,19 @@ bool affectsLive(const Domain& d, unsigned flags)
     return d.active() && !(flags & VIR_DOMAIN_AFFECT_CONFIG);
 }
 
+AffectTargets affectTargets(const Domain& d, unsigned flags)
+{
+    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    AffectTargets t{(flags & VIR_DOMAIN_AFFECT_LIVE) != 0, (flags & VIR_DOMAIN_AFFECT_CONFIG) != 0};
+    if (!t.live && !t.config)
+        (d.active() ? t.live : t.config) = true;
+    if (t.live && !d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    if (t.config && !d.persistent)
+        fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
+    return t;
+}
+
 rpc::RemoteError remoteError(const std::exception_ptr& e)
 {
     try {

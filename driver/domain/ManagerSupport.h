@@ -23,6 +23,12 @@ void checkFlags(unsigned flags, unsigned allowed);
 // whether it is about the running domain (CURRENT: when it runs). Fails for both at
 // once, and for LIVE on a domain that does not run.
 bool affectsLive(const Domain& d, unsigned flags);
+// The same for a change that may take both at once (vcpupin, blkdeviotune): neither
+// means the running domain when it runs, its definition otherwise.
+struct AffectTargets {
+    bool live, config;
+};
+AffectTargets affectTargets(const Domain& d, unsigned flags);
 // What a caller is told about an exception out of a job.
 rpc::RemoteError remoteError(const std::exception_ptr& e);
 

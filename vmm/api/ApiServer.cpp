@@ -185,6 +185,15 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
         vmm_.setDiskIoLimits(body["id"].get<std::string>(), limits);
         return http::Response::noContent();
     });
+    // vm.resize-disk {"id": "vda", "size": BYTES}: the disk grows, the guest is told.
+    router_.add("PUT", std::string(kPrefix) + "vm.resize-disk", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.size() != 2 || !body.contains("id") || !body["id"].is_string() ||
+            !body.contains("size") || !body["size"].is_number_unsigned())
+            throw ApiError(400, _("expected a body {\"id\": DISK, \"size\": BYTES}"));
+        vmm_.resizeDisk(body["id"].get<std::string>(), body["size"].get<uint64_t>());
+        return http::Response::noContent();
+    });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
     put("vm.boot", [this] { vmm_.boot(); });
     put("vm.pause", [this] { vmm_.pause(); });

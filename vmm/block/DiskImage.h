@@ -44,6 +44,10 @@ public:
     // space back to the host.
     virtual void discard(uint64_t offset, uint64_t length) = 0;
     virtual void writeZeroes(uint64_t offset, uint64_t length) = 0;
+    // Grows the disk to `newSize` bytes (a multiple of 512; what the guest then sees
+    // past the old end reads as zeroes) or throws Error: shrinking (the guest's data past
+    // the new end would go), a read-only image, a format or file that cannot grow.
+    virtual void resize(uint64_t newSize) = 0;
 };
 
 struct ImageOptions {

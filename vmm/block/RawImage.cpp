@@ -142,6 +142,24 @@ void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool wri
     }
 }
 
+void RawImage::resize(uint64_t newSize)
+{
+    if (readOnly_)
+        throw Error(path_ + ": " + _("read-only"));
+    if (newSize < size_)
+        throw Error(path_ + ": " + _("shrinking a disk is not supported (the guest's data past the new end would be lost)"));
+    if (blockDevice_) {
+        uint64_t device = 0;
+        if (::ioctl(fd_.get(), BLKGETSIZE64, &device) < 0)
+            throw systemError(path_ + ": BLKGETSIZE64");
+        if (device < newSize)
+            throw Error(path_ + ": " + _("the block device holds only ") + std::to_string(device) + _(" bytes"));
+    } else if (::ftruncate(fd_.get(), static_cast<off_t>(newSize)) < 0) {
+        throw systemError(path_ + ": ftruncate");
+    }
+    size_ = newSize;
+}
+
 void RawImage::flush()
 {
     if (::fdatasync(fd_.get()) < 0)

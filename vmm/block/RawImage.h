@@ -27,6 +27,9 @@ public:
     // Deallocates (discard: a hole in a file) or zeroes [offset, offset + length).
     void discard(uint64_t offset, uint64_t length) override;
     void writeZeroes(uint64_t offset, uint64_t length) override;
+    // A file grows (sparse); a block device's size is the device's: it must hold newSize
+    // already (the host grew it).
+    void resize(uint64_t newSize) override;
     // Single-buffer forms, for the formats' own metadata.
     void read(uint64_t offset, void* data, size_t length) { readv(offset, {iovec{data, length}}); }
     void write(uint64_t offset, const void* data, size_t length)

@@ -214,6 +214,19 @@ void VirtioBlock::release(bool all)
     ::timerfd_settime(timer_.get(), 0, &when, nullptr);  // 0: disarmed
 }
 
+void VirtioBlock::resize(uint64_t bytes)
+{
+    std::lock_guard lock(mutex());
+    if (bytes % kSector)
+        throw Error(name() + ": " + _("the new size must be a multiple of 512 bytes"));
+    if (workers_)
+        workers_->waitIdle();  // none may check a request against the old size
+    image_->resize(bytes);
+    put<uint64_t>(config_, 0, image_->size() / kSector);
+    if (host_)
+        host_->configChanged();
+}
+
 void VirtioBlock::setIoLimits(const IoLimits& limits)
 {
     if (limits.limited() && !workers_)

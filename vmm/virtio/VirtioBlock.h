@@ -52,6 +52,9 @@ public:
     // New I/O limits, now (vm.disk-iotune); throws Error when they limit anything and
     // the device has no event loop.
     void setIoLimits(const IoLimits& limits);
+    // vm.resize-disk: the image grows to `bytes` (DiskImage::resize) with no request in
+    // flight, and the guest is told its new capacity (the configuration interrupt).
+    void resize(uint64_t bytes);
 
 private:
     // A request held by the limits: its queue and chain, and its bytes.
