@@ -35,6 +35,14 @@ const std::array<IoLimitField, 19> kIoLimitFields = {{
     {"write_iops_sec_max_length", B(U::Ops, D::Write), &BucketLimit::maxLength},
 }};
 
+const char* ioLimitName(size_t bucket, uint64_t BucketLimit::*part)
+{
+    for (const auto& f : kIoLimitFields)
+        if (f.bucket == bucket && f.part == part)
+            return f.name;
+    return "";
+}
+
 uint64_t& fieldOf(IoLimits& limits, const IoLimitField& field)
 {
     return field.bucket == kNoBucket ? limits.sizeIops : limits.buckets[field.bucket].*field.part;
@@ -67,20 +75,14 @@ std::string ioLimitsProblem(const IoLimits& limits)
                 return std::string("total_") + name + "_sec: " + _("cannot be set beside a read or write limit of the same unit");
         }
     }
-    auto nameOf = [](size_t bucket, uint64_t BucketLimit::*part) {
-        for (const auto& f : kIoLimitFields)
-            if (f.bucket == bucket && f.part == part)
-                return std::string(f.name);
-        return std::string();
-    };
     for (size_t i = 0; i < limits.buckets.size(); ++i) {
         const auto& b = limits.buckets[i];
         if (b.max && b.max < b.rate)
-            return nameOf(i, &BucketLimit::max) + ": " + _("must be at least") + " " + nameOf(i, &BucketLimit::rate);
+            return std::string(ioLimitName(i, &BucketLimit::max)) + ": " + _("must be at least") + " " + ioLimitName(i, &BucketLimit::rate);
         if (b.max && !b.rate)
-            return nameOf(i, &BucketLimit::max) + ": " + _("needs") + " " + nameOf(i, &BucketLimit::rate);
+            return std::string(ioLimitName(i, &BucketLimit::max)) + ": " + _("needs") + " " + ioLimitName(i, &BucketLimit::rate);
         if (b.maxLength && !b.max)
-            return nameOf(i, &BucketLimit::maxLength) + ": " + _("needs") + " " + nameOf(i, &BucketLimit::max);
+            return std::string(ioLimitName(i, &BucketLimit::maxLength)) + ": " + _("needs") + " " + ioLimitName(i, &BucketLimit::max);
     }
     return {};
 }

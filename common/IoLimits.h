@@ -46,6 +46,8 @@ struct IoLimitField {
 // virDomainGetBlockIoTune's parameters).
 extern const std::array<IoLimitField, 19> kIoLimitFields;
 
+// The name of one part of one bucket ("read_iops_sec_max").
+const char* ioLimitName(size_t bucket, uint64_t BucketLimit::*part);
 uint64_t& fieldOf(IoLimits& limits, const IoLimitField& field);
 uint64_t fieldOf(const IoLimits& limits, const IoLimitField& field);
 

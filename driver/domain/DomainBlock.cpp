@@ -7,6 +7,7 @@
 
 #include "DomainManager.h"
 #include "ManagerSupport.h"
+#include "VmConfigTranslator.h"
 #include "i18n.h"
 
 namespace mica::domain {
@@ -28,12 +29,7 @@ void clearCounterparts(IoLimits& limits, const std::set<std::string>& given)
 {
     for (IoUnit unit : {IoUnit::Bytes, IoUnit::Ops})
         for (auto part : {&BucketLimit::rate, &BucketLimit::max, &BucketLimit::maxLength}) {
-            auto name = [&](IoDirection d) {
-                for (const auto& f : kIoLimitFields)
-                    if (f.bucket == bucketIndex(unit, d) && f.part == part)
-                        return std::string(f.name);
-                return std::string();
-            };
+            auto name = [&](IoDirection d) { return std::string(ioLimitName(bucketIndex(unit, d), part)); };
             auto& total = limits.buckets[bucketIndex(unit, IoDirection::Total)].*part;
             auto& read = limits.buckets[bucketIndex(unit, IoDirection::Read)].*part;
             auto& write = limits.buckets[bucketIndex(unit, IoDirection::Write)].*part;
@@ -115,10 +111,7 @@ void DomainManager::setBlockIoTune(const rpc::DomainRef& dom, const std::string&
         }
         conf::DiskDef* live = findDisk(x.live, disk);
         IoLimits limits = changed(*live);
-        nlohmann::json io = nlohmann::json::object();
-        for (const auto& f : kIoLimitFields)
-            if (uint64_t v = fieldOf(limits, f))
-                io[f.name] = v;
+        nlohmann::json io = conf::ioLimitsJson(limits);
         std::string id = live->target;
         vmmJob(x, "vm.disk-iotune", [this, id, limits, saveConfig](Domain& y) {
             findDisk(y.live, id)->iotune = limits;
