@@ -17,7 +17,8 @@ const char* const kUsage =
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--api-timeout SECONDS] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
     "                [--stats-on-exit]\n"
-    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
+    "                [--disk path=PATH[,image_type=T][,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S]\n"
+    "                        [,io_engine=auto|io_uring|threads][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
     "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
@@ -111,7 +112,7 @@ void parseIdentity(std::map<std::string, std::string>& kv, const std::string& op
 
 DiskConfig parseDisk(const std::string& value)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
+    auto kv = parseKeyValues(value, "--disk", {"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "io_engine", "id", "pci_slot"});
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
@@ -133,6 +134,12 @@ DiskConfig parseDisk(const std::string& value)
         disk.numQueues = parseUnsigned(kv["num_queues"], "--disk num_queues");
     if (kv.count("serial"))
         disk.serial = kv["serial"];
+    if (kv.count("io_engine")) {
+        auto engine = block::ioEngineFromName(kv["io_engine"]);
+        if (!engine)
+            throw UsageError(std::string("--disk io_engine: ") + _("expected auto, io_uring or threads"));
+        disk.ioEngine = *engine;
+    }
     return disk;
 }
 

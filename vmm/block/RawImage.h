@@ -34,6 +34,10 @@ public:
         writev(offset, {iovec{const_cast<void*>(data), length}});
     }
     int fd() const { return fd_.get(); }
+    // Whether a transfer must go through a bounce buffer: O_DIRECT, and the offset, a
+    // buffer or a length not aligned (transfers elsewhere than readv/writev, such as
+    // io_uring's, leave those to them).
+    bool needsBounce(uint64_t offset, const std::vector<iovec>& iov) const;
 
 private:
     void transfer(uint64_t offset, const std::vector<iovec>& iov, bool write);

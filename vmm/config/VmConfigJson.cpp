@@ -176,6 +176,14 @@ DiskConfig readDisk(ObjectReader& r)
     r.optionalUnsigned("num_queues", d.numQueues);
     r.optionalString("serial", d.serial);
     r.optionalBool("discard", d.discard);
+    std::string engine;
+    r.optionalString("io_engine", engine);
+    if (!engine.empty()) {
+        auto parsed = block::ioEngineFromName(engine);
+        if (!parsed)
+            throw ConfigError(r.child("io_engine") + ": " + _("expected auto, io_uring or threads"));
+        d.ioEngine = *parsed;
+    }
     return d;
 }
 
@@ -339,6 +347,9 @@ json vmConfigToJson(const VmConfig& config)
                      {"num_queues", d.numQueues}, {"discard", d.discard}};
         if (!d.serial.empty())
             disk["serial"] = d.serial;
+        // Only when asked: what a client sent comes back as it was (auto is the default).
+        if (d.ioEngine != block::IoEngineKind::Auto)
+            disk["io_engine"] = block::ioEngineName(d.ioEngine);
         writeIdentity(disk, d);
         out["disks"].push_back(disk);
     }
