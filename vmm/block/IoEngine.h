@@ -69,8 +69,9 @@ public:
     virtual void waitIdle() = 0;
     // Waits for what is in flight, finishing nothing more (short transfers are not
     // resumed, queued jobs still run), and forgets every completion: for a reset or a
-    // teardown, when the queues they would complete to are gone. Makes no io_uring
-    // call of its own (a vCPU thread resets devices, and its filter has none).
+    // teardown, when the queues they would complete to are gone. Enters no io_uring
+    // when everything asked was kicked (a vCPU thread resets devices, and its filter
+    // allows no io_uring call).
     virtual void cancel() = 0;
 };
 

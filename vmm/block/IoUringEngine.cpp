@@ -173,8 +173,7 @@ void IoUringEngine::reap(bool finish)
 void IoUringEngine::drain(bool finish)
 {
     while (true) {
-        if (finish)
-            submitPrepared();
+        submitPrepared();  // a system call only for what waits for a kick()
         reap(finish);
         if (freeSlots_.size() == slots_.size() && (!finish || waiting_.empty()))
             break;

@@ -126,6 +126,16 @@ void VirtioBlock::processQueue(uint16_t index)
     if (!queue)
         return;
     completedQueues_ = 0;
+    // What went to the engine goes to the kernel even when a bad chain ends the loop
+    // (the reset that follows waits for it).
+    struct Kick {
+        block::IoEngine* engine;
+        ~Kick()
+        {
+            if (engine)
+                engine->kick();
+        }
+    } kick{engine_.get()};
     while (auto chain = queue->pop()) {
         checkShape(*chain);
         if (!engine_) {
@@ -135,8 +145,6 @@ void VirtioBlock::processQueue(uint16_t index)
         }
         start(index, std::move(*chain));
     }
-    if (engine_)
-        engine_->kick();
     notifyCompleted();
 }
 

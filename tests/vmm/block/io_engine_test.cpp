@@ -226,7 +226,9 @@ TEST(OpenIoEngine, AutoTakesIoUringForRawImagesOnly)
                         dir / "a.qcow2" + "' 1M"),
               0);
     auto raw = openImage(dir / "a.raw", {});
-    auto qcow2 = openImage(dir / "a.qcow2", {ImageType::Qcow2});
+    ImageOptions options;
+    options.type = ImageType::Qcow2;
+    auto qcow2 = openImage(dir / "a.qcow2", options);
     EXPECT_EQ(openIoEngine(IoEngineKind::Auto, *raw, "t", 1, {})->kind(), IoEngineKind::IoUring);
     EXPECT_EQ(openIoEngine(IoEngineKind::Threads, *raw, "t", 1, {})->kind(), IoEngineKind::Threads);
     EXPECT_EQ(openIoEngine(IoEngineKind::Auto, *qcow2, "t", 1, {})->kind(), IoEngineKind::Threads);
