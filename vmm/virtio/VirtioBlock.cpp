@@ -176,7 +176,7 @@ void VirtioBlock::start(uint16_t index, DescriptorChain chain)
     }
     uint32_t type = data->type;
     uint64_t offset = data->offset;
-    auto iov = data->iov;
+    auto iov = std::move(data->iov);  // finish() needs the rest only
     auto done = [this, data = std::move(*data), used](const std::string& error) { used(finish(data, error)); };
     switch (type) {
     case kTypeIn: engine_->readv(offset, std::move(iov), std::move(done)); break;
