@@ -173,8 +173,10 @@ void IoUringEngine::reap(bool finish)
 void IoUringEngine::drain(bool finish)
 {
     while (true) {
-        submitPrepared();  // a system call only for what waits for a kick()
         reap(finish);
+        // What reap() resumed, retried or started, and (a system call only then) what
+        // waited for a kick(): all in the kernel before waiting for it.
+        submitPrepared();
         if (freeSlots_.size() == slots_.size() && (!finish || waiting_.empty()))
             break;
         // The ring signals event_ for each completion; only holders of the mutex read
