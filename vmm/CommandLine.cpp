@@ -17,7 +17,8 @@ const char* const kUsage =
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--api-timeout SECONDS] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
     "                [--stats-on-exit]\n"
-    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
+    "                [--disk path=PATH[,image_type=T][,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S]\n"
+    "                        [,io_engine=auto|io_uring|threads][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
     "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
@@ -112,7 +113,8 @@ void parseIdentity(std::map<std::string, std::string>& kv, const std::string& op
 
 DiskConfig parseDisk(const std::string& value)
 {
-    std::set<std::string> keys{"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"};
+    std::set<std::string> keys{"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "io_engine",
+                               "id", "pci_slot"};
     for (const auto& field : kIoLimitFields)
         keys.insert(field.name);
     auto kv = parseKeyValues(value, "--disk", keys);
@@ -140,6 +142,12 @@ DiskConfig parseDisk(const std::string& value)
     for (const auto& field : kIoLimitFields)
         if (kv.count(field.name))
             fieldOf(disk.iotune, field) = parseUnsigned<uint64_t>(kv[field.name], std::string("--disk ") + field.name);
+    if (kv.count("io_engine")) {
+        auto engine = block::ioEngineFromName(kv["io_engine"]);
+        if (!engine)
+            throw UsageError(std::string("--disk io_engine: ") + _("expected auto, io_uring or threads"));
+        disk.ioEngine = *engine;
+    }
     return disk;
 }
 

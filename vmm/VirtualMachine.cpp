@@ -324,13 +324,17 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
         }
         std::string thread = "_disk" + std::to_string(d);
         EventLoop* loop = ioThread(thread);
+        virtio::VirtioBlockOptions options{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard};
+        options.ioEngine = disk.ioEngine;
+        options.limits = disk.iotune;
         // Its workers (`_disk0w`) do what its I/O thread does, under the same filter.
-        auto device = std::make_shared<virtio::VirtioBlock>(
-            std::move(image),
-            virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard,
-                                       virtio::VirtioBlockOptions{}.workers, disk.iotune},
-            loop,
-            thread, [] { applySeccomp(ThreadRole::Devices); });
+        std::shared_ptr<virtio::VirtioBlock> device;
+        try {
+            device = std::make_shared<virtio::VirtioBlock>(std::move(image), options, loop, thread,
+                                                           [] { applySeccomp(ThreadRole::Devices); });
+        } catch (const Error& e) {
+            throw Error("disk '" + disk.id + "': " + e.what());
+        }
         disks_.emplace_back(disk.id, device);
         plug(disk, "virtio-blk", device, loop);
     }
@@ -549,6 +553,10 @@ nlohmann::json VirtualMachine::deviceTree() const
         resources.push_back({{"type", "msix"}, {"vectors", placed.device->msixVectors()}});
         tree[placed.id] = {{"id", placed.id}, {"type", placed.type}, {"pci_bdf", pciBdf(placed.slot)}, {"resources", resources}};
     }
+    // Which engine serves each disk: "auto" in the config says what was asked, not what ran.
+    for (const auto& [id, disk] : disks_)
+        if (auto* blk = dynamic_cast<const virtio::VirtioBlock*>(disk.get()); blk && blk->ioEngine())
+            tree[id]["io_engine"] = blk->ioEngine();
     return tree;
 }
 

@@ -178,6 +178,14 @@ DiskConfig readDisk(ObjectReader& r)
     r.optionalBool("discard", d.discard);
     if (const json* v = r.find("iotune"))
         d.iotune = ioLimitsFromJson(*v, r.child("iotune"));
+    std::string engine;
+    r.optionalString("io_engine", engine);
+    if (!engine.empty()) {
+        auto parsed = block::ioEngineFromName(engine);
+        if (!parsed)
+            throw ConfigError(r.child("io_engine") + ": " + _("expected auto, io_uring or threads"));
+        d.ioEngine = *parsed;
+    }
     return d;
 }
 
@@ -366,6 +374,9 @@ json vmConfigToJson(const VmConfig& config)
             disk["serial"] = d.serial;
         if (d.iotune != IoLimits{})
             disk["iotune"] = ioLimitsToJson(d.iotune);
+        // Only when asked: what a client sent comes back as it was (auto is the default).
+        if (d.ioEngine != block::IoEngineKind::Auto)
+            disk["io_engine"] = block::ioEngineName(d.ioEngine);
         writeIdentity(disk, d);
         out["disks"].push_back(disk);
     }
