@@ -16,9 +16,8 @@ namespace {
 
 conf::DiskDef* findDisk(conf::DomainDef& def, const std::string& disk)
 {
-    for (auto& d : def.disks)
-        if (d.target == disk || d.source == disk)
-            return &d;
+    if (conf::DiskDef* d = diskByName(def, disk))
+        return d;
     fail(VIR_ERR_INVALID_ARG, conf::subst(_("disk '%1' was not found in the domain config"), {disk}));
 }
 

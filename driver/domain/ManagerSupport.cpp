@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "Domain.h"
 #include "i18n.h"
@@ -72,6 +73,19 @@ AffectTargets affectTargets(const Domain& d, unsigned flags)
     if (t.config && !d.persistent)
         fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
     return t;
+}
+
+const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& name)
+{
+    for (const auto& d : def.disks)
+        if (d.target == name || d.source == name)
+            return &d;
+    return nullptr;
+}
+
+conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name)
+{
+    return const_cast<conf::DiskDef*>(diskByName(std::as_const(def), name));
 }
 
 rpc::RemoteError remoteError(const std::exception_ptr& e)

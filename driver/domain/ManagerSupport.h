@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ConfError.h"
+#include "DomainDef.h"
 #include "RemoteTypes.h"
 #include "RpcError.h"
 
@@ -29,6 +30,10 @@ struct AffectTargets {
     bool live, config;
 };
 AffectTargets affectTargets(const Domain& d, unsigned flags);
+// A disk of `def` as virsh names one: its target ("vda") or its source path; null when
+// none is.
+const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& name);
+conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name);
 // What a caller is told about an exception out of a job.
 rpc::RemoteError remoteError(const std::exception_ptr& e);
 
