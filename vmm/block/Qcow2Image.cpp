@@ -384,13 +384,9 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
     }
 }
 
-void Qcow2Image::resize(uint64_t newSize)
+void Qcow2Image::grow(uint64_t newSize)
 {
     std::lock_guard lock(mutex_);
-    if (file_->readOnly())
-        throw Error(file_->path() + ": " + _("read-only"));
-    if (newSize < header_.size)
-        throw Error(file_->path() + ": " + _("shrinking a disk is not supported (the guest's data past the new end would be lost)"));
     uint64_t perL2 = clusterSize_ * (clusterSize_ / 8);
     uint64_t entries = (newSize + perL2 - 1) / perL2;
     uint64_t room = (uint64_t{header_.l1Size} * 8 + clusterSize_ - 1) / clusterSize_ * clusterSize_ / 8;

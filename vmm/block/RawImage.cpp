@@ -142,12 +142,8 @@ void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool wri
     }
 }
 
-void RawImage::resize(uint64_t newSize)
+void RawImage::grow(uint64_t newSize)
 {
-    if (readOnly_)
-        throw Error(path_ + ": " + _("read-only"));
-    if (newSize < size_)
-        throw Error(path_ + ": " + _("shrinking a disk is not supported (the guest's data past the new end would be lost)"));
     if (blockDevice_) {
         uint64_t device = 0;
         if (::ioctl(fd_.get(), BLKGETSIZE64, &device) < 0)

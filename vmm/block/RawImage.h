@@ -27,9 +27,6 @@ public:
     // Deallocates (discard: a hole in a file) or zeroes [offset, offset + length).
     void discard(uint64_t offset, uint64_t length) override;
     void writeZeroes(uint64_t offset, uint64_t length) override;
-    // A file grows (sparse); a block device's size is the device's: it must hold newSize
-    // already (the host grew it).
-    void resize(uint64_t newSize) override;
     // Single-buffer forms, for the formats' own metadata.
     void read(uint64_t offset, void* data, size_t length) { readv(offset, {iovec{data, length}}); }
     void write(uint64_t offset, const void* data, size_t length)
@@ -42,6 +39,10 @@ public:
     bool needsBounce(uint64_t offset, const std::vector<iovec>& iov) const;
 
 private:
+    // A file grows (sparse); a block device's size is the device's: it must hold newSize
+    // already (the host grew it).
+    void grow(uint64_t newSize) override;
+
     void transfer(uint64_t offset, const std::vector<iovec>& iov, bool write);
     std::string path_;
     bool readOnly_, direct_, blockDevice_ = false;

@@ -312,7 +312,7 @@ void VhdImage::writeBatEntry(uint64_t block)
     file_->write(batOffset_ + block * 4, entry, sizeof entry);
 }
 
-void VhdImage::resize(uint64_t)
+void VhdImage::grow(uint64_t)
 {
     throw Error(path() + ": " + _("resizing a VHD image is not supported"));
 }

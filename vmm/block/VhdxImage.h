@@ -32,11 +32,12 @@ public:
     void readv(uint64_t offset, const std::vector<iovec>& iov) override;
     void writev(uint64_t offset, const std::vector<iovec>& iov) override;
     void flush() override;
-    void resize(uint64_t newSize) override;  // refused: the BAT would have to grow
     void discard(uint64_t offset, uint64_t length) override;
     void writeZeroes(uint64_t offset, uint64_t length) override;
 
 private:
+    void grow(uint64_t newSize) override;  // refused: the BAT would have to grow
+
     enum class Zeroing { Discard, WriteZeroes };
     void checkRange(uint64_t offset, uint64_t length) const;
     void zeroRange(uint64_t offset, uint64_t length, Zeroing how);
