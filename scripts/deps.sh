@@ -4,7 +4,7 @@
 # Build: compiler, Meson, and the libraries of design.md.
 MICA_BUILD_PACKAGES=(g++ meson ninja-build pkg-config gettext
     libvirt-dev libxml2-dev libglib2.0-dev libseccomp-dev nlohmann-json3-dev
-    libgtest-dev libgmock-dev linux-libc-dev zlib1g-dev)
+    libgtest-dev libgmock-dev linux-libc-dev zlib1g-dev liburing-dev)
 # Tests: real libvirt clients (virt-manager runs under Xvfb on a private D-Bus session,
 # read through its accessibility tree), schema validation, fuzzing, and the emulated KVM
 # host and test guest (QEMU, busybox, cpio; the kernel itself is fetched by `apt-get download`).

@@ -17,7 +17,8 @@ const char* const kUsage =
     "                [--serial tty|off|pty|file=PATH|socket=PATH] [--on-reboot restart|exit]\n"
     "                [--api-socket PATH|fd=N] [--api-timeout SECONDS] [--event-monitor path=PATH|fd=N] [--seccomp true|false|log]\n"
     "                [--stats-on-exit]\n"
-    "                [--disk path=PATH[,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S][,DEV]]...\n"
+    "                [--disk path=PATH[,image_type=T][,readonly=on][,shared=on][,direct=on][,num_queues=N][,serial=S]\n"
+    "                        [,io_engine=auto|io_uring|threads][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
     "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
@@ -28,9 +29,10 @@ const char* const kUsage =
 
 namespace {
 
-unsigned parseUnsigned(const std::string& value, const std::string& what)
+template <typename T = unsigned>
+T parseUnsigned(const std::string& value, const std::string& what)
 {
-    unsigned result = 0;
+    T result = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
     if (ec != std::errc() || end != value.data() + value.size() || value.empty())
         throw UsageError(what + ": " + _("expected a number, got '") + value + "'");
@@ -111,7 +113,11 @@ void parseIdentity(std::map<std::string, std::string>& kv, const std::string& op
 
 DiskConfig parseDisk(const std::string& value)
 {
-    auto kv = parseKeyValues(value, "--disk", {"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "id", "pci_slot"});
+    std::set<std::string> keys{"path", "image_type", "readonly", "shared", "direct", "num_queues", "serial", "io_engine",
+                               "id", "pci_slot"};
+    for (const auto& field : kIoLimitFields)
+        keys.insert(field.name);
+    auto kv = parseKeyValues(value, "--disk", keys);
     DiskConfig disk;
     if (!kv.count("path") || kv["path"].empty())
         throw UsageError(std::string("--disk: ") + _("path=PATH is required"));
@@ -133,6 +139,15 @@ DiskConfig parseDisk(const std::string& value)
         disk.numQueues = parseUnsigned(kv["num_queues"], "--disk num_queues");
     if (kv.count("serial"))
         disk.serial = kv["serial"];
+    for (const auto& field : kIoLimitFields)
+        if (kv.count(field.name))
+            fieldOf(disk.iotune, field) = parseUnsigned<uint64_t>(kv[field.name], std::string("--disk ") + field.name);
+    if (kv.count("io_engine")) {
+        auto engine = block::ioEngineFromName(kv["io_engine"]);
+        if (!engine)
+            throw UsageError(std::string("--disk io_engine: ") + _("expected auto, io_uring or threads"));
+        disk.ioEngine = *engine;
+    }
     return disk;
 }
 

@@ -316,24 +316,23 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     for (size_t d = 0; d < config_.disks.size(); ++d) {
         const auto& disk = config_.disks[d];
         std::string thread = "_disk" + std::to_string(d);
-        block::LiveDisk::Options options{{disk.imageType, disk.readOnly, disk.direct, disk.shared,
-                                          [this](const std::string& path) { return config_.handedFile(path); }},
-                                         thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
-        std::unique_ptr<block::LiveDisk> image;
+        // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread
+        // does, under the same filter.
+        block::LiveDisk::Options chain{{disk.imageType, disk.readOnly, disk.direct, disk.shared,
+                                        [this](const std::string& path) { return config_.handedFile(path); }},
+                                       thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
+        EventLoop* loop = ioThread(thread);
+        virtio::VirtioBlockOptions options{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard};
+        options.ioEngine = disk.ioEngine;
+        options.limits = disk.iotune;
+        std::shared_ptr<virtio::VirtioBlock> device;
         try {
-            image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, options.image), disk.imageType,
-                                                      options);
+            auto image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, chain.image), disk.imageType, chain);
+            device = std::make_shared<virtio::VirtioBlock>(std::move(image), options, loop, thread,
+                                                           [] { applySeccomp(ThreadRole::Devices); });
         } catch (const Error& e) {
             throw Error("disk '" + disk.id + "': " + e.what());
         }
-        liveDisks_.emplace_back(disk.id, image.get());
-        EventLoop* loop = ioThread(thread);
-        // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread
-        // does, under the same filter.
-        auto device = std::make_shared<virtio::VirtioBlock>(
-            std::move(image),
-            virtio::VirtioBlockOptions{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard}, loop,
-            thread, [] { applySeccomp(ThreadRole::Devices); });
         disks_.emplace_back(disk.id, device);
         plug(disk, "virtio-blk", device, loop);
     }
@@ -463,14 +462,6 @@ void VirtualMachine::resume()
         vcpus_->run();
 }
 
-block::LiveDisk* VirtualMachine::liveDisk(const std::string& id)
-{
-    for (auto& [diskId, disk] : liveDisks_)
-        if (diskId == id)
-            return disk;
-    return nullptr;
-}
-
 void VirtualMachine::setDirtyLogging(bool on)
 {
     // RAM's regions are KVM's slots 0, 1, ... in order.
@@ -560,12 +551,30 @@ nlohmann::json VirtualMachine::deviceTree() const
         resources.push_back({{"type", "msix"}, {"vectors", placed.device->msixVectors()}});
         tree[placed.id] = {{"id", placed.id}, {"type", placed.type}, {"pci_bdf", pciBdf(placed.slot)}, {"resources", resources}};
     }
+    // Which engine serves each disk: "auto" in the config says what was asked, not what ran.
+    for (const auto& [id, disk] : disks_)
+        if (auto* blk = dynamic_cast<const virtio::VirtioBlock*>(disk.get()); blk && blk->ioEngine())
+            tree[id]["io_engine"] = blk->ioEngine();
     return tree;
 }
 
 void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus)
 {
     vcpus_->setAffinity(vcpu, hostCpus);
+}
+
+virtio::VirtioBlock& VirtualMachine::disk(const std::string& id)
+{
+    for (const auto& [diskId, device] : disks_)
+        if (diskId == id)
+            return static_cast<virtio::VirtioBlock&>(*device);
+    throw Error(_("no disk '") + id + "'");
+}
+
+block::LiveDisk& VirtualMachine::liveDisk(const std::string& id)
+{
+    // createPciDevices() gave every disk a LiveDisk.
+    return static_cast<block::LiveDisk&>(disk(id).image());
 }
 
 void VirtualMachine::handleExit(kvm::Vcpu& vcpu)

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <iostream>
 #include <utility>
 
@@ -293,6 +294,38 @@ void Vmm::setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus)
         }
     }
     config_ = std::move(changed);
+}
+
+void Vmm::setDiskIoLimits(const std::string& id, const IoLimits& limits)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    VmConfig changed = *config_;
+    auto disk = std::find_if(changed.disks.begin(), changed.disks.end(), [&](const DiskConfig& d) { return d.id == id; });
+    if (disk == changed.disks.end())
+        throw ApiError(404, _("no disk '") + id + "'");
+    disk->iotune = limits;
+    try {
+        validateConfig(changed);
+    } catch (const ConfigError& e) {
+        throw ApiError(400, e.what());
+    }
+    if (current_ && (state_ == VmState::Running || state_ == VmState::Paused))
+        current_->disk(id).setIoLimits(limits);
+    config_ = std::move(changed);
+}
+
+void Vmm::resizeDisk(const std::string& id, uint64_t bytes)
+{
+    std::lock_guard lock(mutex_);
+    if (!current_ || (state_ != VmState::Running && state_ != VmState::Paused))
+        throw ApiError(409, _("the VM is not running"));
+    try {
+        current_->disk(id).resize(bytes);
+    } catch (const Error& e) {
+        throw ApiError(400, e.what());
+    }
 }
 
 void Vmm::pause()

@@ -48,6 +48,10 @@ public:
     void pause();
     // vm.affinity: vCPU `vcpu` runs on these host CPUs now and after every reboot.
     void setVcpuAffinity(unsigned vcpu, std::vector<unsigned> hostCpus);
+    // vm.disk-iotune: disk `id`'s I/O limits, now (when it runs) and after every reboot.
+    void setDiskIoLimits(const std::string& id, const IoLimits& limits);
+    // vm.resize-disk: disk `id` of the running VM grows to `bytes`; the guest sees it.
+    void resizeDisk(const std::string& id, uint64_t bytes);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

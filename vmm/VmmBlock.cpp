@@ -34,10 +34,8 @@ void handFile(VmConfig& config, const std::string& path, std::shared_ptr<const U
 
 block::LiveDisk& Vmm::liveDisk(const std::string& id)
 {
-    block::LiveDisk* disk = running().liveDisk(id);
-    if (!disk)
-        throw ApiError(404, _("no disk with id '") + id + "'");
-    return *disk;
+    diskConfig(id);  // 404 for a disk the VM does not have
+    return running().liveDisk(id);
 }
 
 DiskConfig& Vmm::diskConfig(const std::string& id)
@@ -58,6 +56,8 @@ void Vmm::diskSnapshot(const std::string& id, const std::string& overlayPath, Un
         throw ApiError(409, prefix + _("a read-only disk takes no snapshot"));
     if (disk.jobRunning())
         throw ApiError(409, prefix + _("a block job runs on it: complete or cancel it first"));
+    if (config.ioEngine == block::IoEngineKind::IoUring)
+        throw ApiError(409, prefix + _("io_engine=io_uring serves raw images only, and the overlay would be qcow2"));
     // The overlay's header names the top by this path, which must not depend on the
     // VMM's working directory.
     if (!config.path.starts_with("/"))
@@ -79,7 +79,7 @@ void Vmm::diskSnapshot(const std::string& id, const std::string& overlayPath, Un
             throw ApiError(400, systemError(overlayPath).what());
     }
     try {
-        disk.snapshot(overlayPath, std::move(overlay), config.path);
+        running().disk(id).changeImage([&] { disk.snapshot(overlayPath, std::move(overlay), config.path); });
     } catch (const Error& e) {
         if (!handed)
             ::unlink(overlayPath.c_str());
@@ -160,7 +160,7 @@ void Vmm::blockJobComplete(const std::string& id)
         throw ApiError(409, "disk '" + id + "': " + _("the block job failed: ") + disk.jobStatus()->error);
     if (!disk.jobStatus()->ready)
         throw ApiError(409, "disk '" + id + "': " + _("the block job is not ready"));
-    disk.completeJob();
+    running().disk(id).changeImage([&] { disk.completeJob(); });
     DiskConfig& config = diskConfig(id);
     config.path = disk.path();
     config.imageType = disk.topType();

@@ -19,6 +19,7 @@
 #include "ApiServer.h"
 #include "EventMonitor.h"
 #include "HostLimits.h"
+#include "IoEngine.h"
 #include "Seccomp.h"
 #include "VcpuThread.h"
 #include "Vmm.h"
@@ -45,6 +46,11 @@ void printFeatures()
         {"disk_formats", {"raw", "qcow2", "vhd", "vhdx"}},  // block::ImageType names
         {"features", {"smp", "hugepages", "acpi", "memfd"}},  // names: capabilities/README.md
     };
+    // Disk I/O engines this host gives mica-vmm (io_uring only when the kernel lets it
+    // make a ring); block::IoEngineKind names.
+    features["io_engines"] = {"threads"};
+    if (block::ioUringRefusal().empty())
+        features["io_engines"].push_back("io_uring");
     std::cout << features.dump() << "\n";
 }
 

@@ -1,5 +1,7 @@
 // The <devices> part of DomainXmlParser.
+#include <algorithm>
 #include <regex>
+#include <set>
 
 #include "ConfError.h"
 #include "DomainXmlParserParts.h"
@@ -127,6 +129,35 @@ void parseConsole(xmlNode* node, DomainDef& def)
     el.finish();
 }
 
+// <iotune>: each child one of IoLimits' fields, a number; the whole checked by the rules
+// libvirt has (the VMM checks them again).
+IoLimits parseIoTune(xmlNode* node, const std::string& context)
+{
+    ElementReader el(node, context + " iotune");
+    IoLimits limits;
+    std::set<std::string> seen;
+    for (xmlNode* c : el.remainingChildren()) {
+        el.consume(c);
+        std::string name = nodeName(c);
+        if (!seen.insert(name).second)
+            invalidXml(subst(_("%1: <%2> given twice"), {el.context(), name}));
+        auto field = std::find_if(kIoLimitFields.begin(), kIoLimitFields.end(),
+                                  [&](const IoLimitField& f) { return name == f.name; });
+        if (field == kIoLimitFields.end())
+            unsupported(subst(_("%1: <iotune><%2> is not supported by mica"), {context, name}));
+        ElementReader value(c, el.context() + " " + name);
+        std::string text = value.text();
+        value.finish();
+        if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos)
+            invalidXml(subst(_("%1: invalid number '%2'"), {value.context(), text}));
+        fieldOf(limits, *field) = std::stoull(text);
+    }
+    el.finish();
+    if (auto problem = ioLimitsProblem(limits); !problem.empty())
+        invalidXml(el.context() + ": " + problem);
+    return limits;
+}
+
 void parseDisk(xmlNode* node, DomainDef& def)
 {
     ElementReader el(node, "disk");
@@ -192,6 +223,8 @@ void parseDisk(xmlNode* node, DomainDef& def)
         disk.serial = nodeText(sn);
     if (disk.serial.size() > 20)
         unsupported(subst(_("%1: a serial longer than 20 characters does not fit a virtio-blk ID"), {el.context()}));
+    if (xmlNode* io = el.child("iotune"))
+        disk.iotune = parseIoTune(io, el.context());
     disk.address = parseAddress(el);
     el.finish();
     for (const auto& d : def.disks)

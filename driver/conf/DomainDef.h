@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "IoLimits.h"
 #include "DiskFormat.h"
 
 namespace mica::conf {
@@ -83,6 +84,7 @@ struct DiskDef {
     bool readonly = false;
     bool shareable = false;              // other domains may use it at the same time
     std::string serial;
+    IoLimits iotune;                     // <iotune>; virsh blkdeviotune changes it
     std::optional<PciAddress> address;
 };
 

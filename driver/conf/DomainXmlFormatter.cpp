@@ -130,6 +130,12 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
         xmlNode* t = b.add(n, "target");
         Builder::set(t, "dev", d.target);
         Builder::set(t, "bus", "virtio");
+        if (d.iotune != IoLimits{}) {
+            xmlNode* io = b.add(n, "iotune");
+            for (const auto& f : kIoLimitFields)
+                if (uint64_t v = fieldOf(d.iotune, f))
+                    b.add(io, f.name, std::to_string(v));
+        }
         if (d.readonly)
             b.add(n, "readonly");
         if (d.shareable)

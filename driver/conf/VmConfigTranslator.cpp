@@ -88,6 +88,15 @@ std::string generatedTapName(const DomainDef& def, size_t index)
     return "vm" + hex + "n" + std::to_string(index);  // <= 15 characters up to index 99999
 }
 
+Json ioLimitsJson(const IoLimits& limits)
+{
+    Json out = Json::object();
+    for (const auto& f : kIoLimitFields)
+        if (uint64_t v = fieldOf(limits, f))
+            out[f.name] = v;
+    return out;
+}
+
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
 {
     Translation out;
@@ -137,6 +146,8 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         if (!d.serial.empty())
             j["serial"] = d.serial;
         j["discard"] = d.discard == std::optional<std::string>("unmap");
+        if (d.iotune != IoLimits{})
+            j["iotune"] = ioLimitsJson(d.iotune);
         disks.push_back(j);
     }
     c["disks"] = disks;

@@ -46,6 +46,9 @@ struct Translation {
 std::string generatedTapName(const DomainDef& def, size_t index);
 
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths);
+// A disk's <iotune> as its VmConfig "iotune" object (and vm.disk-iotune's): the fields
+// set, by the names both share.
+nlohmann::ordered_json ioLimitsJson(const IoLimits& limits);
 
 // One PCI device of a domain as mica-vmm knows it: the id it goes by in the VmConfig and
 // vm.info, how messages name it, its address in the XML, and where its object sits in

@@ -117,6 +117,16 @@ public:
     std::set<unsigned> emulatorPin(const rpc::DomainRef& dom, unsigned flags) const;
     void pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std::set<unsigned>& cpus, unsigned flags, JobDone done);
     void pinEmulator(const rpc::DomainRef& dom, const std::set<unsigned>& cpus, unsigned flags);
+    // blkdeviotune (DomainBlock.cpp): a disk's <iotune> (disk: its target or source;
+    // none when only the count is asked, nparams 0), and changing some of its fields,
+    // live (the VMM's limits, at once) and/or in the definition.
+    std::vector<rpc::TypedParam> blockIoTune(const rpc::DomainRef& dom, const std::optional<std::string>& disk,
+                                             unsigned flags) const;
+    void setBlockIoTune(const rpc::DomainRef& dom, const std::string& disk, const std::vector<rpc::TypedParam>& params,
+                        unsigned flags, JobDone done);
+    // blockresize (DomainBlock.cpp): a running domain's disk grows to `size` (KiB, bytes
+    // with VIR_DOMAIN_BLOCK_RESIZE_BYTES; rounded up to whole sectors); the guest sees it.
+    void blockResize(const rpc::DomainRef& dom, const std::string& disk, uint64_t size, unsigned flags, JobDone done);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void start(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void createXml(const std::string& xml, unsigned flags, JobDone done);

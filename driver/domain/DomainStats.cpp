@@ -53,9 +53,8 @@ BlockInfo DomainManager::blockInfo(const rpc::DomainRef& dom, const std::string&
     const Domain& d = find(dom);
     // Read from the host whether the domain runs or not: the image's metadata and the
     // file's size and blocks say it all, and reading them locks nothing.
-    for (const auto& disk : (d.active() ? d.live : d.persistentDef()).disks)
-        if (disk.target == path || disk.source == path)
-            return readBlockInfo(disk);
+    if (const conf::DiskDef* disk = diskByName(d.active() ? d.live : d.persistentDef(), path))
+        return readBlockInfo(*disk);
     fail(VIR_ERR_INVALID_ARG, conf::subst(_("invalid path %1 not assigned to domain"), {path}));
 }
 

@@ -136,24 +136,6 @@ std::set<unsigned> DomainManager::emulatorPin(const rpc::DomainRef& dom, unsigne
 
 namespace {
 
-// libvirt's LIVE and CONFIG for a pin, both allowed together.
-struct PinTarget {
-    bool live, config;
-};
-
-PinTarget pinTarget(const Domain& d, unsigned flags)
-{
-    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
-    PinTarget t{(flags & VIR_DOMAIN_AFFECT_LIVE) != 0, (flags & VIR_DOMAIN_AFFECT_CONFIG) != 0};
-    if (!t.live && !t.config)
-        (d.active() ? t.live : t.config) = true;
-    if (t.live && !d.active())
-        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
-    if (t.config && !d.persistent)
-        fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
-    return t;
-}
-
 void checkCpus(const std::set<unsigned>& cpus)
 {
     auto usable = process::usableCpus();
@@ -171,7 +153,7 @@ void DomainManager::pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std:
                             JobDone done)
 {
     Domain& d = find(dom);
-    PinTarget target = pinTarget(d, flags);
+    AffectTargets target = affectTargets(d, flags);
     checkCpus(cpus);
     runJob(d, "pin vcpu", [this, target, vcpu, cpus](Domain& x) {
         const conf::DomainDef& shown = target.live ? x.live : x.persistentDef();
@@ -199,7 +181,7 @@ void DomainManager::pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std:
 void DomainManager::pinEmulator(const rpc::DomainRef& dom, const std::set<unsigned>& cpus, unsigned flags)
 {
     Domain& d = find(dom);
-    PinTarget target = pinTarget(d, flags);
+    AffectTargets target = affectTargets(d, flags);
     checkCpus(cpus);
     if (target.live) {
         try {

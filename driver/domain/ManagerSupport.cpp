@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <cstdio>
+#include <utility>
 
 #include "Domain.h"
 #include "i18n.h"
@@ -59,6 +60,32 @@ bool affectsLive(const Domain& d, unsigned flags)
     if ((flags & VIR_DOMAIN_AFFECT_LIVE) && !d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
     return d.active() && !(flags & VIR_DOMAIN_AFFECT_CONFIG);
+}
+
+AffectTargets affectTargets(const Domain& d, unsigned flags)
+{
+    checkFlags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    AffectTargets t{(flags & VIR_DOMAIN_AFFECT_LIVE) != 0, (flags & VIR_DOMAIN_AFFECT_CONFIG) != 0};
+    if (!t.live && !t.config)
+        (d.active() ? t.live : t.config) = true;
+    if (t.live && !d.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
+    if (t.config && !d.persistent)
+        fail(VIR_ERR_OPERATION_INVALID, _("a transient domain has no persistent definition to change"));
+    return t;
+}
+
+const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& name)
+{
+    for (const auto& d : def.disks)
+        if (d.target == name || d.source == name)
+            return &d;
+    return nullptr;
+}
+
+conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name)
+{
+    return const_cast<conf::DiskDef*>(diskByName(std::as_const(def), name));
 }
 
 rpc::RemoteError remoteError(const std::exception_ptr& e)

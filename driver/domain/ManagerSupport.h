@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ConfError.h"
+#include "DomainDef.h"
 #include "RemoteTypes.h"
 #include "RpcError.h"
 
@@ -23,6 +24,16 @@ void checkFlags(unsigned flags, unsigned allowed);
 // whether it is about the running domain (CURRENT: when it runs). Fails for both at
 // once, and for LIVE on a domain that does not run.
 bool affectsLive(const Domain& d, unsigned flags);
+// The same for a change that may take both at once (vcpupin, blkdeviotune): neither
+// means the running domain when it runs, its definition otherwise.
+struct AffectTargets {
+    bool live, config;
+};
+AffectTargets affectTargets(const Domain& d, unsigned flags);
+// A disk of `def` as virsh names one: its target ("vda") or its source path; null when
+// none is.
+const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& name);
+conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name);
 // What a caller is told about an exception out of a job.
 rpc::RemoteError remoteError(const std::exception_ptr& e);
 

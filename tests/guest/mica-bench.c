@@ -7,6 +7,11 @@
  *                                random 4 KiB writes there, one request at a time, then
  *                                the same again from 32 threads at once (queue depth 32);
  *                                O_DIRECT (no guest page cache), the same offsets every run
+ *   mica-bench rate DEV read|write KIB SECONDS
+ *                                O_DIRECT reads or writes of KIB KiB, one at a time, one
+ *                                after the other through the first 64 MiB of DEV, for
+ *                                SECONDS seconds (the guest's clock): the rate the disk's
+ *                                I/O limits let through, in bytes and operations a second
  *   mica-bench send HOST PORT MIB  sends MIB MiB over TCP; timed until the host, having
  *                                  read it all, answers and closes
  *   mica-bench recv HOST PORT      receives over TCP until the host closes; timed from
@@ -143,6 +148,34 @@ static void blk(const char *dev, long mib, long ops)
     close(fd);
 }
 
+static void rate(const char *dev, const char *direction, long kib, double seconds)
+{
+    int write = !strcmp(direction, "write");
+    int fd = open(dev, (write ? O_WRONLY : O_RDONLY) | O_DIRECT);
+    if (fd < 0)
+        die(dev);
+    size_t size = (size_t)kib * 1024;
+    long span = 64l * MIB / (long)size;
+    char *buf;
+    if (size == 0 || span == 0 || posix_memalign((void **)&buf, 4096, size))
+        die("block size");
+    memset(buf, 0xa5, size);
+    long ops = 0;
+    double start = now(), elapsed;
+    while ((elapsed = now() - start) < seconds) {
+        off_t at = (off_t)(ops % span) * (off_t)size;
+        if ((write ? pwrite(fd, buf, size, at) : pread(fd, buf, size, at)) != (ssize_t)size)
+            die(direction);
+        ops++;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s-bytes", direction);
+    report(name, ops * (double)size / elapsed, "B/s");
+    snprintf(name, sizeof name, "%s-ops", direction);
+    report(name, ops / elapsed, "IOPS");
+    close(fd);
+}
+
 static int dial(const char *host, const char *port)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(atoi(port))};
@@ -196,12 +229,14 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && !strcmp(argv[1], "blk"))
         blk(argv[2], atol(argv[3]), atol(argv[4]));
+    else if (argc == 6 && !strcmp(argv[1], "rate"))
+        rate(argv[2], argv[3], atol(argv[4]), atof(argv[5]));
     else if (argc == 5 && !strcmp(argv[1], "send"))
         send_mib(argv[2], argv[3], atol(argv[4]));
     else if (argc == 4 && !strcmp(argv[1], "recv"))
         recv_all(argv[2], argv[3]);
     else {
-        fprintf(stderr, "usage: mica-bench blk DEV MIB OPS | send HOST PORT MIB | recv HOST PORT\n");
+        fprintf(stderr, "usage: mica-bench blk DEV MIB OPS | rate DEV read|write KIB SECONDS | send HOST PORT MIB | recv HOST PORT\n");
         return 2;
     }
     return 0;

@@ -54,20 +54,24 @@ def run_guest(argv, scenario, prefix=()):
 
 
 def compare(runs):
-    """Runs {vmm: [figures per run]}, mica-vmm's first: prints each figure's median per
-    VMM with the range of the runs (TCG in an emulated host is noisy), and the ratio of
-    the medians mica-vmm / each peer (above 1: mica-vmm moved more)."""
+    """Runs {vmm: [figures per run]}, mica-vmm's first (one entry or several, each named
+    "mica-vmm..."): prints each figure's median per VMM with the range of the runs (TCG
+    in an emulated host is noisy), and the ratio of the medians of each mica-vmm entry /
+    each peer (above 1: mica-vmm moved more)."""
     def cell(name, vmm):
         values = [r[name][0] for r in runs[vmm]]
         median = statistics.median(values)
         return median, f"{median:.1f} ({min(values):.1f}-{max(values):.1f})"
-    peers = [vmm for vmm in runs if vmm != "mica-vmm"]
-    count = len(runs["mica-vmm"])
+    ours = [vmm for vmm in runs if vmm.startswith("mica-vmm")]
+    peers = [vmm for vmm in runs if vmm not in ours]
+    pairs = [(o, p) for o in ours for p in peers]
+    label = (lambda o, p: f"{o} vs {p}") if len(ours) > 1 else (lambda o, p: f"vs {p}")
+    first = runs[ours[0]]
     print(f"{'figure':14} " + " ".join(f"{vmm:>22}" for vmm in runs) + "  unit   " +
-          " ".join(f"{'vs ' + peer:>20}" for peer in peers) + f"   (median of {count} runs, range)")
-    for name in runs["mica-vmm"][0]:
+          " ".join(f"{label(o, p):>20}" for o, p in pairs) + f"   (median of {len(first)} runs, range)")
+    for name in first[0]:
         cells = {vmm: cell(name, vmm) for vmm in runs}
-        ours = cells["mica-vmm"][0]
-        ratios = " ".join(f"{(f'{ours / cells[p][0]:.2f}' if cells[p][0] else '-'):>20}" for p in peers)
+        ratios = " ".join(f"{(f'{cells[o][0] / cells[p][0]:.2f}' if cells[p][0] else '-'):>{len(label(o, p))}}"
+                          for o, p in pairs)
         print(f"{name:14} " + " ".join(f"{cells[vmm][1]:>22}" for vmm in runs) +
-              f"  {runs['mica-vmm'][0][name][1]:6} {ratios}")
+              f"  {first[0][name][1]:6} {ratios}")

@@ -224,6 +224,31 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
         vmm_.setVcpuAffinity(body["vcpu"].get<unsigned>(), std::move(cpus));
         return http::Response::noContent();
     });
+    // vm.disk-iotune {"id": "vda", "iotune": {"write_bytes_sec": N, ...}}: the disk's
+    // limits, all of them (what the object leaves out is not limited).
+    router_.add("PUT", std::string(kPrefix) + "vm.disk-iotune", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.size() != 2 || !body.contains("id") || !body["id"].is_string() ||
+            !body.contains("iotune"))
+            throw ApiError(400, _("expected a body {\"id\": DISK, \"iotune\": {...}}"));
+        IoLimits limits;
+        try {
+            limits = ioLimitsFromJson(body["iotune"], "iotune");
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        vmm_.setDiskIoLimits(body["id"].get<std::string>(), limits);
+        return http::Response::noContent();
+    });
+    // vm.resize-disk {"id": "vda", "size": BYTES}: the disk grows, the guest is told.
+    router_.add("PUT", std::string(kPrefix) + "vm.resize-disk", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.size() != 2 || !body.contains("id") || !body["id"].is_string() ||
+            !body.contains("size") || !body["size"].is_number_unsigned())
+            throw ApiError(400, _("expected a body {\"id\": DISK, \"size\": BYTES}"));
+        vmm_.resizeDisk(body["id"].get<std::string>(), body["size"].get<uint64_t>());
+        return http::Response::noContent();
+    });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
     put("vm.boot", [this] { vmm_.boot(); });
     put("vm.pause", [this] { vmm_.pause(); });

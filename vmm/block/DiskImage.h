@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "Error.h"
 #include "UniqueFd.h"
+#include "i18n.h"
 
 namespace mica::block {
 
@@ -44,6 +46,24 @@ public:
     // space back to the host.
     virtual void discard(uint64_t offset, uint64_t length) = 0;
     virtual void writeZeroes(uint64_t offset, uint64_t length) = 0;
+    // Grows the disk to `newSize` bytes (a multiple of 512; what the guest then sees
+    // past the old end reads as zeroes) or throws Error: shrinking (the guest's data past
+    // the new end would go), a read-only image, a format or file that cannot grow.
+    void resize(uint64_t newSize)
+    {
+        if (readOnly())
+            throw Error(path() + ": " + _("read-only"));
+        if (newSize < size())
+            throw Error(path() + ": " + _("shrinking a disk is not supported (the guest's data past the new end would be lost)"));
+        grow(newSize);
+    }
+    // The image whose file an engine may read and write itself (io_uring: a raw image's
+    // bytes are the guest's): this one, or the one it hands every request to unchanged.
+    virtual DiskImage& direct() { return *this; }
+
+protected:
+    // resize() of a writable image to at least its size.
+    virtual void grow(uint64_t newSize) = 0;
 };
 
 struct ImageOptions {

@@ -109,6 +109,20 @@ void LiveDisk::writev(uint64_t offset, const std::vector<iovec>& iov)
     mirrored([&](DiskImage& image) { image.writev(offset, iov); });
 }
 
+DiskImage& LiveDisk::direct()
+{
+    std::lock_guard lock(mirrorMutex_);
+    return mirror_ ? *this : top_->direct();
+}
+
+void LiveDisk::grow(uint64_t newSize)
+{
+    std::lock_guard lock(chainMutex_);
+    if (job_ && job_->running())
+        throw Error(top_->path() + ": " + _("a block job runs on the disk: complete or cancel it first"));
+    top_->resize(newSize);
+}
+
 void LiveDisk::flush()
 {
     mirrored([](DiskImage& image) { image.flush(); });

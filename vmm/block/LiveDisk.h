@@ -45,6 +45,8 @@ public:
     void flush() override;
     void discard(uint64_t offset, uint64_t length) override;
     void writeZeroes(uint64_t offset, uint64_t length) override;
+    // The top, unless a commit job mirrors its writes.
+    DiskImage& direct() override;
 
     // The chain from the top down, as its metadata names each link.
     struct Link {
@@ -85,6 +87,10 @@ public:
     // Ends the mirroring: `pivot` makes the target the top (the images above it are
     // closed); otherwise the target is closed.
     void stopMirror(bool pivot);
+
+protected:
+    // The top grows (a commit job running refuses: its base keeps the old size).
+    void grow(uint64_t newSize) override;
 
 private:
     // Runs a write-like request on the top and, while mirroring, on the target too.

@@ -395,6 +395,33 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
     }
 }
 
+void Qcow2Image::grow(uint64_t newSize)
+{
+    std::lock_guard lock(mutex_);
+    uint64_t perL2 = clusterSize_ * (clusterSize_ / 8);
+    uint64_t entries = (newSize + perL2 - 1) / perL2;
+    uint64_t room = (uint64_t{header_.l1Size} * 8 + clusterSize_ - 1) / clusterSize_ * clusterSize_ / 8;
+    if (entries > room)
+        throw Error(file_->path() + ": qcow2: " + _("growing to ") + std::to_string(newSize) +
+                    _(" bytes needs a larger L1 table than its clusters hold; not supported"));
+    // New L1 entries (zeroes: unallocated), then the table's size, then the disk's: a
+    // crash in between leaves a valid image of the old size.
+    if (entries > l1_.size()) {
+        std::vector<uint8_t> zeroes((entries - l1_.size()) * 8, 0);
+        file_->write(header_.l1Offset + l1_.size() * 8, zeroes.data(), zeroes.size());
+        uint8_t be[4];
+        storeBe<uint32_t>(be, static_cast<uint32_t>(entries));
+        file_->write(36, be, sizeof be);  // l1_size
+        l1_.resize(entries, 0);
+        header_.l1Size = static_cast<uint32_t>(entries);
+    }
+    uint8_t be[8];
+    storeBe<uint64_t>(be, newSize);
+    file_->write(24, be, sizeof be);  // size
+    file_->flush();
+    header_.size = newSize;
+}
+
 void Qcow2Image::flush()
 {
     file_->flush();

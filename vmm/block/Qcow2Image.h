@@ -51,6 +51,10 @@ public:
     bool allocatedIn(uint64_t offset, uint64_t length);
 
 private:
+    // Grows the virtual size, and the L1 table within the clusters it occupies (64 KiB
+    // clusters: up to 4 TiB); beyond those it is refused (the table would have to move).
+    void grow(uint64_t newSize) override;
+
     // One cached metadata cluster (an L2 table or a refcount block), as on disk.
     struct Table {
         uint64_t offset;

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "Error.h"
+#include "IoVectors.h"
 #include "i18n.h"
 
 namespace mica::block {
@@ -79,15 +80,25 @@ void RawImage::writev(uint64_t offset, const std::vector<iovec>& iov)
     transfer(offset, iov, true);
 }
 
-void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool write)
+bool RawImage::needsBounce(uint64_t offset, const std::vector<iovec>& iov) const
 {
+    if (!direct_)
+        return false;
     uint64_t total = 0;
     bool aligned = offset % kDirectAlign == 0;
     for (const auto& v : iov) {
         total += v.iov_len;
         aligned = aligned && reinterpret_cast<uintptr_t>(v.iov_base) % kDirectAlign == 0 && v.iov_len % kDirectAlign == 0;
     }
-    if (direct_ && !aligned && total) {
+    return !aligned && total;
+}
+
+void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool write)
+{
+    if (needsBounce(offset, iov)) {
+        uint64_t total = 0;
+        for (const auto& v : iov)
+            total += v.iov_len;
         // O_DIRECT wants aligned memory, offsets and lengths; the guest's buffers need
         // not be. Widen to whole aligned blocks through a bounce buffer.
         uint64_t start = offset & ~(kDirectAlign - 1);
@@ -110,12 +121,11 @@ void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool wri
             transfer(start, {whole}, true);
         return;
     }
-    std::vector<iovec> rest = iov;
-    size_t first = 0;
-    while (first < rest.size()) {
-        int count = static_cast<int>(std::min<size_t>(rest.size() - first, IOV_MAX));
-        ssize_t n = write ? ::pwritev(fd_.get(), rest.data() + first, count, static_cast<off_t>(offset))
-                          : ::preadv(fd_.get(), rest.data() + first, count, static_cast<off_t>(offset));
+    IoVectors rest(iov);
+    while (!rest.empty()) {
+        int count = static_cast<int>(std::min<size_t>(rest.count(), IOV_MAX));
+        ssize_t n = write ? ::pwritev(fd_.get(), rest.data(), count, static_cast<off_t>(offset))
+                          : ::preadv(fd_.get(), rest.data(), count, static_cast<off_t>(offset));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -124,22 +134,26 @@ void RawImage::transfer(uint64_t offset, const std::vector<iovec>& iov, bool wri
         if (n == 0) {
             if (write)
                 throw Error(path_ + ": " + _("no space written"));
-            // Past the end of a file: reads as zeroes.
-            for (size_t i = first; i < rest.size(); ++i)
-                std::memset(rest[i].iov_base, 0, rest[i].iov_len);
+            rest.zeroRest();  // past the end of a file
             return;
         }
         offset += static_cast<uint64_t>(n);
-        auto left = static_cast<size_t>(n);
-        while (first < rest.size() && left >= rest[first].iov_len) {
-            left -= rest[first].iov_len;
-            ++first;
-        }
-        if (left) {
-            rest[first].iov_base = static_cast<uint8_t*>(rest[first].iov_base) + left;
-            rest[first].iov_len -= left;
-        }
+        rest.consume(static_cast<size_t>(n));
     }
+}
+
+void RawImage::grow(uint64_t newSize)
+{
+    if (blockDevice_) {
+        uint64_t device = 0;
+        if (::ioctl(fd_.get(), BLKGETSIZE64, &device) < 0)
+            throw systemError(path_ + ": BLKGETSIZE64");
+        if (device < newSize)
+            throw Error(path_ + ": " + _("the block device holds only ") + std::to_string(device) + _(" bytes"));
+    } else if (::ftruncate(fd_.get(), static_cast<off_t>(newSize)) < 0) {
+        throw systemError(path_ + ": ftruncate");
+    }
+    size_ = newSize;
 }
 
 void RawImage::flush()

@@ -36,8 +36,15 @@ public:
         writev(offset, {iovec{const_cast<void*>(data), length}});
     }
     int fd() const { return fd_.get(); }
+    // Whether a transfer needs readv/writev's bounce buffer: O_DIRECT, and the offset, a
+    // buffer or a length off the 4 KiB grid (io_uring, which has none, leaves those to them).
+    bool needsBounce(uint64_t offset, const std::vector<iovec>& iov) const;
 
 private:
+    // A file grows (sparse); a block device's size is the device's: it must hold newSize
+    // already (the host grew it).
+    void grow(uint64_t newSize) override;
+
     void transfer(uint64_t offset, const std::vector<iovec>& iov, bool write);
     std::string path_;
     bool readOnly_, direct_, blockDevice_ = false;

@@ -312,6 +312,11 @@ void VhdImage::writeBatEntry(uint64_t block)
     file_->write(batOffset_ + block * 4, entry, sizeof entry);
 }
 
+void VhdImage::grow(uint64_t)
+{
+    throw Error(path() + ": " + _("resizing a VHD image is not supported"));
+}
+
 void VhdImage::flush()
 {
     std::lock_guard lock(mutex_);

@@ -38,6 +38,8 @@ public:
     static constexpr uint32_t kUnallocated = 0xffffffff;  // a BAT entry with no block
 
 private:
+    void grow(uint64_t newSize) override;  // refused: the BAT would have to grow
+
     enum class Zeroing { Discard, WriteZeroes };
     void checkRange(uint64_t offset, uint64_t length) const;
     void zeroRange(uint64_t offset, uint64_t length, Zeroing how);

@@ -198,6 +198,11 @@ void VhdxImage::setBatEntry(uint64_t block, uint64_t entry)
     file_->write(layout_.batOffset + index * 8, bytes, sizeof bytes);
 }
 
+void VhdxImage::grow(uint64_t)
+{
+    throw Error(path() + ": " + _("resizing a VHDX image is not supported"));
+}
+
 void VhdxImage::flush()
 {
     std::lock_guard lock(mutex_);

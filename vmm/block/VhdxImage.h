@@ -36,6 +36,8 @@ public:
     void writeZeroes(uint64_t offset, uint64_t length) override;
 
 private:
+    void grow(uint64_t newSize) override;  // refused: the BAT would have to grow
+
     enum class Zeroing { Discard, WriteZeroes };
     void checkRange(uint64_t offset, uint64_t length) const;
     void zeroRange(uint64_t offset, uint64_t length, Zeroing how);

@@ -134,6 +134,14 @@ void checkDisk(const DiskConfig& d, const std::string& field)
         refuse(field + ".num_queues", _("must be between 1 and 64"));
     if (d.serial.size() > 20)
         refuse(field + ".serial", _("at most 20 characters"));
+    if (auto problem = ioLimitsProblem(d.iotune); !problem.empty())
+        refuse(field + ".iotune", problem);
+    if (d.ioEngine == block::IoEngineKind::IoUring) {
+        if (d.imageType != block::ImageType::Raw)
+            refuse(field + ".io_engine", _("io_uring serves raw images only (image_type raw)"));
+        if (!block::ioUringRefusal().empty())
+            refuse(field + ".io_engine", _("this host's kernel gives no io_uring: ") + block::ioUringRefusal());
+    }
 }
 
 // Every handed fd serves one queue pair or one file.

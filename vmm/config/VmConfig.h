@@ -16,6 +16,8 @@
 #include "CharBackend.h"
 #include "Cpuid.h"
 #include "DiskImage.h"
+#include "IoLimits.h"
+#include "IoEngine.h"
 #include "Error.h"
 #include "UniqueFd.h"
 
@@ -77,6 +79,11 @@ struct DiskConfig : PciDeviceConfig {
     unsigned numQueues = 1;
     std::string serial;      // what the guest reads as the disk's id (at most 20 bytes)
     bool discard = true;     // offer DISCARD to the guest (libvirt's discard='unmap')
+    IoLimits iotune;  // I/O limits (libvirt's <iotune>); none by default
+    // Who serves its reads and writes: io_uring (raw images only) or worker threads;
+    // Auto: io_uring for a raw image when the kernel gives a ring. The one used is
+    // in vm.info's device_tree.
+    block::IoEngineKind ioEngine = block::IoEngineKind::Auto;
 };
 
 struct NetConfig : PciDeviceConfig {

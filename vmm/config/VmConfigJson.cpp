@@ -176,6 +176,16 @@ DiskConfig readDisk(ObjectReader& r)
     r.optionalUnsigned("num_queues", d.numQueues);
     r.optionalString("serial", d.serial);
     r.optionalBool("discard", d.discard);
+    if (const json* v = r.find("iotune"))
+        d.iotune = ioLimitsFromJson(*v, r.child("iotune"));
+    std::string engine;
+    r.optionalString("io_engine", engine);
+    if (!engine.empty()) {
+        auto parsed = block::ioEngineFromName(engine);
+        if (!parsed)
+            throw ConfigError(r.child("io_engine") + ": " + _("expected auto, io_uring or threads"));
+        d.ioEngine = *parsed;
+    }
     return d;
 }
 
@@ -200,6 +210,29 @@ NetConfig readNet(ObjectReader& r)
     r.optionalUnsigned("mtu", n.mtu);
     return n;
 }
+
+}  // namespace
+
+IoLimits ioLimitsFromJson(const json& value, const std::string& path)
+{
+    IoLimits limits;
+    ObjectReader r(value, path);
+    for (const auto& field : kIoLimitFields)
+        r.optionalUnsigned(field.name, fieldOf(limits, field));
+    r.finish();
+    return limits;
+}
+
+json ioLimitsToJson(const IoLimits& limits)
+{
+    json out = json::object();
+    for (const auto& field : kIoLimitFields)
+        if (uint64_t v = fieldOf(limits, field))
+            out[field.name] = v;
+    return out;
+}
+
+namespace {
 
 json charBackendToJson(const CharBackendConfig& c)
 {
@@ -339,6 +372,11 @@ json vmConfigToJson(const VmConfig& config)
                      {"num_queues", d.numQueues}, {"discard", d.discard}};
         if (!d.serial.empty())
             disk["serial"] = d.serial;
+        if (d.iotune != IoLimits{})
+            disk["iotune"] = ioLimitsToJson(d.iotune);
+        // Only when asked: what a client sent comes back as it was (auto is the default).
+        if (d.ioEngine != block::IoEngineKind::Auto)
+            disk["io_engine"] = block::ioEngineName(d.ioEngine);
         writeIdentity(disk, d);
         out["disks"].push_back(disk);
     }

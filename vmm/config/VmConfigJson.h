@@ -19,4 +19,10 @@ VmConfig vmConfigFromJson(const nlohmann::json& json, std::vector<UniqueFd> fds 
                           const HostLimits& limits = thisHost());
 nlohmann::json vmConfigToJson(const VmConfig& config);
 
+// A disk's "iotune" object (and vm.disk-iotune's): libvirt's <iotune> field names, each
+// an unsigned integer, 0 or absent for "not limited". Throws ConfigError naming `path`'s
+// field; the values' rules are ioLimitsProblem()'s.
+IoLimits ioLimitsFromJson(const nlohmann::json& json, const std::string& path);
+nlohmann::json ioLimitsToJson(const IoLimits& limits);  // the fields set only
+
 }  // namespace mica

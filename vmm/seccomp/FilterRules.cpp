@@ -58,6 +58,7 @@ constexpr int kDevices[] = {
     SCMP_SYS(eventfd2), SCMP_SYS(unlink), SCMP_SYS(timerfd_settime),  // the coalesced ring's drain timer
     SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(poll), SCMP_SYS(ppoll),  // vsock: guest connections to host sockets
     SCMP_SYS(sched_getaffinity),  // glibc sizing a disk worker's first malloc arena
+    SCMP_SYS(io_uring_enter),     // a raw disk's requests handed to its ring, and resumed
 };
 
 // Building a VM: files, guest memory, KVM, threads, console backends, sockets.
@@ -72,6 +73,7 @@ constexpr int kBuilder[] = {
     SCMP_SYS(sched_setaffinity),  // vCPU threads taking their host CPUs (cpus.affinity, vm.affinity)
     SCMP_SYS(uname), SCMP_SYS(sysinfo), SCMP_SYS(getuid), SCMP_SYS(geteuid),
     SCMP_SYS(seccomp),  // the threads it starts install their own, narrower filters
+    SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_register),  // a raw disk's ring and its eventfd
 };
 constexpr int kApi[] = {
     SCMP_SYS(accept4), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(recvfrom), SCMP_SYS(sendto),

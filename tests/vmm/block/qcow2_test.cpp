@@ -97,6 +97,51 @@ TEST(Qcow2Image, SmallClustersGrowTheRefcountTable)
     EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + image + " " + raw));
 }
 
+TEST(Qcow2Image, ResizeGrowsTheDiskAndItsL1Table)
+{
+    // 64 KiB clusters: one L1 entry maps 512 MiB, so 600 MiB needs a second one.
+    ScratchDir dir;
+    std::string image = dir / "disk.qcow2", raw = dir / "mirror.raw";
+    uint64_t size = 600 * kMiB;
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + image + " 1M"));
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + raw + " 1M"));
+    auto disk = open(image);
+    {
+        MirroredWriter writer(*disk, raw, 5);
+        writer.randomMix(50, 64 * 1024);
+    }
+    EXPECT_NE(errorOf([&] { disk->resize(kMiB / 2); }).find("shrinking"), std::string::npos);
+    disk->resize(size);
+    EXPECT_EQ(size, disk->size());
+    ASSERT_EQ(0, run("truncate -s " + std::to_string(size) + " " + raw));
+    {
+        MirroredWriter writer(*disk, raw, 6);
+        writer.write(size - 100 * 1024, 100 * 1024);
+        writer.write(512 * kMiB - 4096, 8192);
+        writer.randomMix(100, 64 * 1024);
+        writer.expectSameContent();
+    }
+    disk.reset();
+    EXPECT_EQ(0, run("qemu-img check -q " + image));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + image + " " + raw));
+    EXPECT_EQ(0, run("qemu-img info " + image + " | grep -q 'virtual size: 600 MiB'"));
+}
+
+TEST(Qcow2Image, ResizeBeyondTheL1ClustersIsRefused)
+{
+    // 512-byte clusters: an L1 entry maps 32 KiB and the table's one cluster holds 64
+    // of them, 2 MiB.
+    ScratchDir dir;
+    std::string image = dir / "disk.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 -o cluster_size=512 " + image + " 1M"));
+    auto disk = open(image);
+    disk->resize(2 * kMiB);
+    EXPECT_NE(errorOf([&] { disk->resize(3 * kMiB); }).find("larger L1 table"), std::string::npos);
+    EXPECT_EQ(2 * kMiB, disk->size());
+    disk.reset();
+    EXPECT_EQ(0, run("qemu-img check -q " + image));
+}
+
 TEST(Qcow2Image, ThreeDeepBackingChainReadsAndWrites)
 {
     // base.raw <- mid.qcow2 (v2) <- top.qcow2 (v3), each layer written by qemu-io; mica

@@ -114,6 +114,25 @@ TEST(CommandLine, DisksRepeat)
     EXPECT_EQ(b.serial, "S1");
 }
 
+// io_engine: auto unless asked, written back only when asked (a client's config comes
+// back as it was sent), io_uring refused for other formats than raw.
+TEST(CommandLine, DiskIoEngine)
+{
+    auto cl = parse({"--kernel", "/k", "--disk", "path=/a.raw", "--disk", "path=/b.raw,io_engine=io_uring", "--disk",
+                     "path=/c.qcow2,image_type=qcow2,io_engine=threads"});
+    EXPECT_EQ(cl.config.disks[0].ioEngine, block::IoEngineKind::Auto);
+    EXPECT_EQ(cl.config.disks[1].ioEngine, block::IoEngineKind::IoUring);
+    EXPECT_EQ(cl.config.disks[2].ioEngine, block::IoEngineKind::Threads);
+    auto json = vmConfigToJson(cl.config);
+    EXPECT_FALSE(json["disks"][0].contains("io_engine"));
+    EXPECT_EQ(json["disks"][1]["io_engine"], "io_uring");
+    EXPECT_EQ(json["disks"][2]["io_engine"], "threads");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a,io_engine=aio"}),
+              "--disk io_engine: expected auto, io_uring or threads");
+    EXPECT_EQ(errorOf({"--kernel", "/k", "--disk", "path=/a.qcow2,image_type=qcow2,io_engine=io_uring"}),
+              "disks[0].io_engine: io_uring serves raw images only (image_type raw)");
+}
+
 // Every PCI device ends up with an id and a slot: given ones are kept, the rest get the
 // first free id of their pattern and the lowest free slot, in the order devices are listed.
 TEST(CommandLine, DeviceIdsAndSlots)

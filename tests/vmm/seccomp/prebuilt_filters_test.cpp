@@ -80,6 +80,15 @@ TEST(PrebuiltFilters, EachRoleHasItsOwnList)
     EXPECT_EQ(run(trap(ThreadRole::Vm), SYS_clone3), kAllow);
     EXPECT_EQ(run(trap(ThreadRole::Vm), SYS_renameat2), kTrap);
     EXPECT_EQ(run(trap(ThreadRole::Main), SYS_seccomp), kAllow);
+    // io_uring: disk I/O threads submit to a ring the VM's builder made; a vCPU resetting
+    // a disk waits for its ring without entering it.
+    EXPECT_EQ(run(trap(ThreadRole::Devices), SYS_io_uring_enter), kAllow);
+    EXPECT_EQ(run(trap(ThreadRole::Devices), SYS_io_uring_setup), kTrap);
+    EXPECT_EQ(run(trap(ThreadRole::Devices), SYS_io_uring_register), kTrap);
+    EXPECT_EQ(run(trap(ThreadRole::Vcpu), SYS_io_uring_enter), kTrap);
+    for (auto role : {ThreadRole::Api, ThreadRole::Vm, ThreadRole::Main})
+        for (long call : {SYS_io_uring_setup, SYS_io_uring_register, SYS_io_uring_enter})
+            EXPECT_EQ(run(trap(role), call), kAllow) << roleName(role) << " " << call;
 }
 
 TEST(PrebuiltFilters, OtherAbisAreKilled)

@@ -202,34 +202,50 @@ TEST_F(TransportTest, BlockWriteThenReadAndGetId)
     EXPECT_EQ(queue.usedIdx(), 5);
 }
 
-TEST_F(TransportTest, BlockRequestsRunOnWorkersAndAllCompleteBeforeAPause)
+// A disk on an event loop, served by the engine the test is for.
+class BlockEngineTest : public TransportTest, public ::testing::WithParamInterface<block::IoEngineKind> {
+protected:
+    std::shared_ptr<VirtioBlock> disk(const std::string& path, EventLoop& loop)
+    {
+        VirtioBlockOptions options{"vda", "", 1};
+        options.ioEngine = GetParam();
+        auto blk = std::make_shared<VirtioBlock>(std::make_unique<block::RawImage>(path, false, false), options, &loop,
+                                                 "_disk0");
+        EXPECT_STREQ(blk->ioEngine(), block::ioEngineName(GetParam()));
+        return blk;
+    }
+    // A 4 KiB read or write in the descriptors of `slot` % 5, its header and status at
+    // kBuf + slot * 4 KiB (status 0xff until the device writes it).
+    void offer(uint16_t slot, uint32_t type, uint64_t sector, uint64_t data, bool write)
+    {
+        uint16_t head = static_cast<uint16_t>(slot % 5 * 3);  // the second five reuse the first five's
+        uint8_t header[16] = {};
+        std::memcpy(header, &type, 4);
+        std::memcpy(header + 8, &sector, 8);
+        uint64_t at = kBuf + slot * 0x1000ull;
+        memory.write(at, header);
+        memory.write(at + 0x100, std::vector<uint8_t>{0xff});
+        queue.setDescriptor(head, at, 16, kDescNext, static_cast<uint16_t>(head + 1));
+        queue.setDescriptor(static_cast<uint16_t>(head + 1), data, 4096, kDescNext | (write ? 0 : kDescWrite),
+                            static_cast<uint16_t>(head + 2));
+        queue.setDescriptor(static_cast<uint16_t>(head + 2), at + 0x100, 1, kDescWrite, 0);
+        queue.offer(head);
+    }
+};
+
+TEST_P(BlockEngineTest, RequestsRunOnTheEngineAndAllCompleteBeforeAPause)
 {
-    // On an event loop the disk's requests run on its workers: five writes and then
-    // five reads in flight at once, each completed (in whatever order) with a status,
-    // and all of them in the used ring once the device has paused.
+    // On an event loop the disk's requests go to its engine: five writes and then five
+    // reads in flight at once, each completed (in whatever order) with a status, and
+    // all of them in the used ring once the device has paused.
     TempFile file(1 << 20);
     EventLoop loop;
     std::thread loopThread([&] { loop.run(); });
     {
-        auto image = std::make_unique<block::RawImage>(file.path, false, false);
-        auto blk = std::make_shared<VirtioBlock>(std::move(image), VirtioBlockOptions{"vda", "", 1}, &loop, "_disk0");
+        auto blk = disk(file.path, loop);
         VirtioPciDevice dev(blk, memory, nullptr, nullptr, nullptr);
         Driver d(dev, queue);
         d.bringUp();
-        auto offer = [&](uint16_t slot, uint32_t type, uint64_t sector, uint64_t data, bool write) {
-            uint16_t head = static_cast<uint16_t>(slot % 5 * 3);  // the second five reuse the first five's
-            uint8_t header[16] = {};
-            std::memcpy(header, &type, 4);
-            std::memcpy(header + 8, &sector, 8);
-            uint64_t at = kBuf + slot * 0x1000ull;
-            memory.write(at, header);
-            memory.write(at + 0x100, std::vector<uint8_t>{0xff});
-            queue.setDescriptor(head, at, 16, kDescNext, static_cast<uint16_t>(head + 1));
-            queue.setDescriptor(static_cast<uint16_t>(head + 1), data, 4096, kDescNext | (write ? 0 : kDescWrite),
-                                static_cast<uint16_t>(head + 2));
-            queue.setDescriptor(static_cast<uint16_t>(head + 2), at + 0x100, 1, kDescWrite, 0);
-            queue.offer(head);
-        };
         for (uint16_t i = 0; i < 5; ++i) {
             memory.write(0x400000 + i * 4096ull, std::vector<uint8_t>(4096, static_cast<uint8_t>(i + 1)));
             offer(i, 1, i * 8, 0x400000 + i * 4096ull, true);
@@ -252,6 +268,49 @@ TEST_F(TransportTest, BlockRequestsRunOnWorkersAndAllCompleteBeforeAPause)
     loop.stop();
     loopThread.join();
 }
+
+TEST_P(BlockEngineTest, ResetWithRequestsInFlightThenServeAgain)
+{
+    // The driver resets the device while its writes are in flight: the reset returns
+    // with none left, none completes into the forgotten queue afterwards, and the device
+    // brought up again serves a read of what they wrote.
+    TempFile file(1 << 20);
+    EventLoop loop;
+    std::thread loopThread([&] { loop.run(); });
+    uint16_t usedAtReset;
+    {
+        auto blk = disk(file.path, loop);
+        VirtioPciDevice dev(blk, memory, nullptr, nullptr, nullptr);
+        Driver d(dev, queue);
+        d.bringUp();
+        for (uint16_t i = 0; i < 5; ++i) {
+            memory.write(0x400000 + i * 4096ull, std::vector<uint8_t>(4096, static_cast<uint8_t>(0x30 + i)));
+            offer(i, 1, i * 8, 0x400000 + i * 4096ull, true);
+        }
+        d.kick(0);
+        d.w(0x14, 0, 1);
+        usedAtReset = queue.usedIdx();
+        EXPECT_LE(usedAtReset, 5);
+        dev.pause();  // the loop's completions, if any were left, would have run by now
+        EXPECT_EQ(queue.usedIdx(), usedAtReset);
+        dev.resume();
+        queue.clear();
+        d.bringUp();
+        offer(5, 0, 4 * 8, 0x500000, false);
+        d.kick(0);
+        dev.pause();
+        EXPECT_EQ(queue.usedIdx(), 1);
+        EXPECT_EQ(memory.slice(kBuf + 5 * 0x1000ull + 0x100, 1)[0], 0);
+        EXPECT_EQ(memory.slice(0x500000, 4096)[4095], 0x34);  // the reset let the writes end
+        dev.resume();
+    }
+    loop.stop();
+    loopThread.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, BlockEngineTest,
+                         ::testing::Values(block::IoEngineKind::IoUring, block::IoEngineKind::Threads),
+                         [](const auto& info) { return std::string(info.param == block::IoEngineKind::IoUring ? "IoUring" : "Threads"); });
 
 TEST(RawImage, LockKeepsASecondWriterOut)
 {
