@@ -315,21 +315,19 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     };
     for (size_t d = 0; d < config_.disks.size(); ++d) {
         const auto& disk = config_.disks[d];
-        std::unique_ptr<block::DiskImage> image;
-        try {
-            image = block::openImage(disk.path, {disk.imageType, disk.readOnly, disk.direct, disk.shared,
-                                                 [&](const std::string& path) { return config_.handedFile(path); }});
-        } catch (const Error& e) {
-            throw Error("disk '" + disk.id + "': " + e.what());
-        }
         std::string thread = "_disk" + std::to_string(d);
+        // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread
+        // does, under the same filter.
+        block::LiveDisk::Options chain{{disk.imageType, disk.readOnly, disk.direct, disk.shared,
+                                        [this](const std::string& path) { return config_.handedFile(path); }},
+                                       thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
         EventLoop* loop = ioThread(thread);
         virtio::VirtioBlockOptions options{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard};
         options.ioEngine = disk.ioEngine;
         options.limits = disk.iotune;
-        // Its workers (`_disk0w`) do what its I/O thread does, under the same filter.
         std::shared_ptr<virtio::VirtioBlock> device;
         try {
+            auto image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, chain.image), disk.imageType, chain);
             device = std::make_shared<virtio::VirtioBlock>(std::move(image), options, loop, thread,
                                                            [] { applySeccomp(ThreadRole::Devices); });
         } catch (const Error& e) {
@@ -571,6 +569,12 @@ virtio::VirtioBlock& VirtualMachine::disk(const std::string& id)
         if (diskId == id)
             return static_cast<virtio::VirtioBlock&>(*device);
     throw Error(_("no disk '") + id + "'");
+}
+
+block::LiveDisk& VirtualMachine::liveDisk(const std::string& id)
+{
+    // createPciDevices() gave every disk a LiveDisk.
+    return static_cast<block::LiveDisk&>(disk(id).image());
 }
 
 void VirtualMachine::handleExit(kvm::Vcpu& vcpu)

@@ -27,6 +27,7 @@
 #include "VcpuManager.h"
 #include "Vm.h"
 #include "IoThread.h"
+#include "LiveDisk.h"
 #include "VirtioBlock.h"
 #include "VirtioConsole.h"
 #include "VirtioPciDevice.h"
@@ -87,8 +88,11 @@ public:
     // boot's starting point); throws Error when the host refuses the set or the boot has
     // ended.
     void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
-    // Disk `id` (Error: no such disk), for vm.disk-iotune and vm.resize-disk.
+    // Disk `id` (Error: no such disk), for vm.disk-iotune, vm.resize-disk and changes
+    // of its chain.
     virtio::VirtioBlock& disk(const std::string& id);
+    // Disk `id`'s chain (disk-only snapshots, block jobs); Error: no such disk.
+    block::LiveDisk& liveDisk(const std::string& id);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 
@@ -136,6 +140,7 @@ private:
     std::vector<PlacedDevice> pciDevices_;
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
+    // Each disk's chain, owned by its device in disks_.
     // Before coalesced_, so it is destroyed after it: the ring lives in vCPU 0's kvm_run
     // mapping. Its threads use everything above; the destructor stops them first.
     std::optional<vcpu::VcpuManager> vcpus_;

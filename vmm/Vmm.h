@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -82,6 +83,18 @@ public:
     void setDirtyLogging(bool on);
     nlohmann::json dirtyLog();
 
+    // Live block operations on a running or paused VM's disk `id` (VmmBlock.cpp).
+    // vm.disk-snapshot: a new qcow2 overlay at `overlayPath` becomes the disk's top,
+    // over its chain as it is; `overlay`: that file, created empty by the caller, or
+    // none (then the VMM creates it, and refuses one that exists).
+    void diskSnapshot(const std::string& id, const std::string& overlayPath, UniqueFd overlay);
+    // vm.block-commit: a job copies what the images above `base` (default: the one
+    // below the top) hold into it; `baseFile`: the base open for writing, or none.
+    void blockCommit(const std::string& id, const std::optional<std::string>& base, UniqueFd baseFile);
+    nlohmann::json blockJobs();  // vm.block-job: each disk's job
+    void blockJobComplete(const std::string& id);
+    void blockJobCancel(const std::string& id);
+
     // Asks the process to end with `status` (vmm.shutdown, a signal, the guest's power-off).
     void requestExit(int status);
     // Blocks until requestExit(); stops a running VM first. Returns the exit status.
@@ -93,6 +106,9 @@ private:
     void createLocked(VmConfig config, std::unique_ptr<CharBackend>& oldSerial, std::unique_ptr<CharBackend>& oldConsole);
     VirtualMachine& running();  // with mutex_ held; throws ApiError unless Running/Paused
     void joinVmThread();        // without mutex_ held: the vm thread takes it
+    // With mutex_ held; throw ApiError 404 for an unknown disk.
+    block::LiveDisk& liveDisk(const std::string& id);
+    DiskConfig& diskConfig(const std::string& id);
 
     std::optional<kvm::Kvm> kvm_;  // opened at the first boot: the API serves without KVM
     EventLoop& loop_;
@@ -111,6 +127,9 @@ private:
     std::mutex joinMutex_;      // two threads must never join vmThread_ at once
     std::thread vmThread_;
     std::atomic<bool> snapshotCancel_{false};
+    // A commit's base handed over for writing, by disk id: a pivot puts it in config_'s
+    // handed files, so a reboot opens the base with it.
+    std::map<std::string, std::shared_ptr<const UniqueFd>> commitBaseFiles_;
 };
 
 }  // namespace mica

@@ -35,6 +35,33 @@ nlohmann::json parseBody(http::Request& request)
     }
 }
 
+// An fd of the request, named by its index in the body's `key`.
+UniqueFd handedFd(http::Request& r, const nlohmann::json& index, const char* key)
+{
+    if (!index.is_number_unsigned() || index.get<uint64_t>() >= r.fds.size() || !r.fds[index.get<size_t>()])
+        throw ApiError(400, std::string(key) + _(": expected the index of an fd that came with the request"));
+    return std::move(r.fds[index.get<size_t>()]);
+}
+
+// A body {"id": "DISK", ...} whose other keys are among `optional`, each a string
+// unless it ends in "_fd" (an fd index); returns it.
+nlohmann::json diskBody(http::Request& r, std::initializer_list<const char*> optional)
+{
+    auto body = parseBody(r);
+    std::string shape = "{\"id\": \"DISK\"";
+    for (const char* key : optional)
+        shape += std::string(", \"") + key + "\": ...";
+    shape = _("expected a body ") + shape + "}";
+    if (!body.is_object() || !body.contains("id") || !body["id"].is_string())
+        throw ApiError(400, shape);
+    for (const auto& [key, value] : body.items()) {
+        bool known = key == "id" || std::find(optional.begin(), optional.end(), key) != optional.end();
+        if (!known || (!key.ends_with("_fd") && !value.is_string()))
+            throw ApiError(400, shape);
+    }
+    return body;
+}
+
 }  // namespace
 
 UniqueFd openApiSocket(const std::string& spec)
@@ -113,13 +140,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
             throw ApiError(400, std::string(_("expected a body {\"")) + key + "\": \"file:///DIR\"}");
         return body[key].get<std::string>();
     };
-    // An fd of the request, named by its index in the body's `key`.
-    auto handedFd = [](http::Request& r, const nlohmann::json& index, const char* key) {
-        if (!index.is_number_unsigned() || index.get<uint64_t>() >= r.fds.size() || !r.fds[index.get<size_t>()])
-            throw ApiError(400, std::string(key) + _(": expected the index of an fd that came with the request"));
-        return std::move(r.fds[index.get<size_t>()]);
-    };
-    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf, handedFd](http::Request& r) {
+    router_.add("PUT", std::string(kPrefix) + "vm.snapshot", [this, urlOf](http::Request& r) {
         // destination_fd: the URL's directory, opened by the caller and handed over
         // (virtmicad does so for a VMM in a mount namespace of its own).
         auto body = parseBody(r);
@@ -152,6 +173,40 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
             memoryIn = Vmm::MemoryInFd{fd.get<unsigned>(), offset.get<uint64_t>()};
         }
         vmm_.restore(url, std::nullopt, mode, std::move(r.fds), memoryIn);
+        return http::Response::noContent();
+    });
+    // Live block operations: {"id": DISK, ...}; a file the VMM may not open itself comes
+    // as an fd of the request (overlay_fd, base_fd), its path still naming it.
+    router_.add("PUT", std::string(kPrefix) + "vm.disk-snapshot", [this](http::Request& r) {
+        auto body = diskBody(r, {"overlay", "overlay_fd", "format"});
+        if (!body.contains("overlay"))
+            throw ApiError(400, _("overlay: expected the new top's path"));
+        if (body.contains("format") && body["format"] != "qcow2")
+            throw ApiError(400, _("format: an overlay is qcow2 (the only format given)"));
+        UniqueFd overlay;
+        if (body.contains("overlay_fd"))
+            overlay = handedFd(r, body["overlay_fd"], "overlay_fd");
+        vmm_.diskSnapshot(body["id"], body["overlay"], std::move(overlay));
+        return http::Response::noContent();
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.block-commit", [this](http::Request& r) {
+        auto body = diskBody(r, {"base", "base_fd"});
+        std::optional<std::string> base;
+        if (body.contains("base"))
+            base = body["base"].get<std::string>();
+        UniqueFd baseFile;
+        if (body.contains("base_fd"))
+            baseFile = handedFd(r, body["base_fd"], "base_fd");
+        vmm_.blockCommit(body["id"], base, std::move(baseFile));
+        return http::Response::noContent();
+    });
+    router_.add("GET", std::string(kPrefix) + "vm.block-job", [this](http::Request&) { return jsonResponse(vmm_.blockJobs()); });
+    router_.add("PUT", std::string(kPrefix) + "vm.block-job-complete", [this](http::Request& r) {
+        vmm_.blockJobComplete(diskBody(r, {})["id"]);
+        return http::Response::noContent();
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.block-job-cancel", [this](http::Request& r) {
+        vmm_.blockJobCancel(diskBody(r, {})["id"]);
         return http::Response::noContent();
     });
     router_.add("PUT", std::string(kPrefix) + "vm.affinity", [this](http::Request& r) {

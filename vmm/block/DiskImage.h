@@ -57,6 +57,9 @@ public:
             throw Error(path() + ": " + _("shrinking a disk is not supported (the guest's data past the new end would be lost)"));
         grow(newSize);
     }
+    // The image whose file an engine may read and write itself (io_uring: a raw image's
+    // bytes are the guest's): this one, or the one it hands every request to unchanged.
+    virtual DiskImage& direct() { return *this; }
 
 protected:
     // resize() of a writable image to at least its size.
@@ -71,6 +74,9 @@ struct ImageOptions {
     // The caller's open file for a path (VmConfig::handedFile) or an empty fd: then the
     // path is opened. Asked for the image and for each backing file.
     std::function<UniqueFd(const std::string& path)> handedFile;
+    // The image's own file takes no lock (its backing files do): the caller holds one on
+    // it already, a block job reopening a link of a running disk's chain for writing.
+    bool unlocked = false;
 };
 
 // A backing file as an image's metadata names it: the path (resolved against the

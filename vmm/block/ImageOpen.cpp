@@ -46,12 +46,14 @@ std::unique_ptr<DiskImage> openLink(const std::string& path, const ImageOptions&
         throw systemError(path);
     if (!seen.emplace(st.st_dev, st.st_ino).second)
         throw Error(path + ": " + _("the backing chain comes back to this image (a loop)"));
-    auto file = std::make_unique<RawImage>(path, options.readOnly, options.direct, options.shared, std::move(fd));
+    auto file = std::make_unique<RawImage>(path, options.readOnly, options.direct, options.shared, std::move(fd),
+                                           !options.unlocked);
     // A backing file is read, never written: opened read-only with a shared lock, so
     // several overlays may share one base.
     ImageOptions backingOptions = options;
     backingOptions.readOnly = true;
     backingOptions.shared = false;
+    backingOptions.unlocked = false;
     auto openBacking = [&](const BackingReference& backing) {
         backingOptions.type = backing.type;
         return openLink(backing.path, backingOptions, depth + 1, seen);

@@ -12,7 +12,7 @@ std::unique_ptr<IoEngine> openIoEngine(IoEngineKind kind, DiskImage& image, cons
                                        std::function<void()> onStart)
 {
     // io_uring reads and writes the file itself: only a raw image's bytes are the guest's.
-    auto* raw = dynamic_cast<RawImage*>(&image);
+    auto* raw = dynamic_cast<RawImage*>(&image.direct());
     if (kind == IoEngineKind::IoUring && !raw)
         throw Error(std::string("io_engine=io_uring: ") + _("io_uring serves raw images only"));
     if (kind == IoEngineKind::IoUring || (kind == IoEngineKind::Auto && raw && ioUringRefusal().empty())) {

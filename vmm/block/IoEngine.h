@@ -76,9 +76,9 @@ public:
 };
 
 // The engine for `image`, with `threads` workers named NAME that run `onStart` first
-// (the VMM's seccomp filter). Auto: io_uring for a raw image (a RawImage) when the
-// kernel gives a ring, else threads. IoUring asked for another format, or refused by
-// the kernel: an Error saying why ("io_engine=io_uring: ...").
+// (the VMM's seccomp filter). Auto: io_uring for a raw image (`image.direct()` is a
+// RawImage) when the kernel gives a ring, else threads. IoUring asked for another
+// format, or refused by the kernel: an Error saying why ("io_engine=io_uring: ...").
 std::unique_ptr<IoEngine> openIoEngine(IoEngineKind kind, DiskImage& image, const std::string& name, unsigned threads,
                                        std::function<void()> onStart);
 

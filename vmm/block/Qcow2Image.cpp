@@ -114,8 +114,9 @@ Qcow2Image::Qcow2Image(std::unique_ptr<RawImage> file, const OpenBacking& openBa
             file_->write(Qcow2Header::kAutoclearAt, zero, sizeof zero);
             header_.autoclear = 0;
         }
-        if (auto backing = backingOf(header_, file_->path()))
-            backing_ = openBacking(*backing);
+        backingReference_ = backingOf(header_, file_->path());
+        if (backingReference_)
+            backing_ = openBacking(*backingReference_);
     } catch (const Error& e) {
         std::string what = e.what();
         throw Error(what.rfind("qcow2: ", 0) == 0 ? file_->path() + ": " + what : what);
@@ -290,6 +291,16 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
         done += n;
     }
     flushRun();
+}
+
+bool Qcow2Image::allocatedIn(uint64_t offset, uint64_t length)
+{
+    std::lock_guard lock(mutex_);
+    uint64_t end = std::min(header_.size, offset + length);
+    for (uint64_t at = offset - offset % clusterSize_; at < end; at += clusterSize_)
+        if (lookup(at).kind != Mapping::Kind::Unallocated)
+            return true;
+    return false;
 }
 
 void Qcow2Image::writeCluster(uint64_t offset, const std::vector<iovec>& iov, const Mapping& m)

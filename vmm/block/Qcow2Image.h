@@ -42,6 +42,14 @@ public:
     void discard(uint64_t offset, uint64_t length) override;
     void writeZeroes(uint64_t offset, uint64_t length) override;
 
+    // The next link of the chain and what the header calls it (null, empty without one):
+    // how a block job walks the chain below a disk.
+    DiskImage* backing() const { return backing_.get(); }
+    const std::optional<BackingReference>& backingReference() const { return backingReference_; }
+    // Whether this image itself holds (data or zeroes) any cluster of the guest's range,
+    // rather than leaving it to its backing file: what a commit copies down.
+    bool allocatedIn(uint64_t offset, uint64_t length);
+
 private:
     // Grows the virtual size, and the L1 table within the clusters it occupies (64 KiB
     // clusters: up to 4 TiB); beyond those it is refused (the table would have to move).
@@ -103,6 +111,7 @@ private:
 
     std::unique_ptr<RawImage> file_;
     std::unique_ptr<DiskImage> backing_;
+    std::optional<BackingReference> backingReference_;
     Qcow2Header header_;
     uint64_t clusterSize_;
     uint64_t refcountBits_, refcountsPerBlock_;

@@ -28,7 +28,7 @@ struct FreeDeleter {
 
 }  // namespace
 
-RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared, UniqueFd opened)
+RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared, UniqueFd opened, bool lock)
     : path_(path), readOnly_(readOnly), direct_(direct)
 {
     if (opened) {
@@ -49,7 +49,7 @@ RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool sha
         if (!fd_)
             throw systemError(path);
     }
-    if (::flock(fd_.get(), (readOnly || shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (lock && ::flock(fd_.get(), (readOnly || shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             throw Error(path + ": " + _("the image is locked by another process (is another VM using it?)"));
         throw systemError(path + ": flock");

@@ -13,8 +13,10 @@ class RawImage : public DiskImage {
 public:
     // Throws Error "PATH: reason" when it cannot be opened, sized or locked. `opened`:
     // the caller's open file for `path` (VmConfig::handedFile), used instead of opening
-    // it; it must be open for writing unless readOnly.
-    RawImage(const std::string& path, bool readOnly, bool direct, bool shared = false, UniqueFd opened = UniqueFd());
+    // it; it must be open for writing unless readOnly. `lock` false: no lock is taken,
+    // the caller holds one on the file already.
+    RawImage(const std::string& path, bool readOnly, bool direct, bool shared = false, UniqueFd opened = UniqueFd(),
+             bool lock = true);
 
     // The file's size when opened (a format that grows its file keeps its own end).
     uint64_t size() const override { return size_; }

@@ -58,10 +58,11 @@ uint64_t monotonicNs()
 
 VirtioBlock::VirtioBlock(std::unique_ptr<block::DiskImage> image, const VirtioBlockOptions& options, EventLoop* loop,
                          const std::string& threadName, std::function<void()> workerStart)
-    : image_(std::move(image)), options_(options), config_(60, 0), loop_(loop)
+    : image_(std::move(image)), options_(options), config_(60, 0), loop_(loop), workerName_(threadName + "w"),
+      workerStart_(std::move(workerStart))
 {
     if (loop_) {
-        engine_ = block::openIoEngine(options_.ioEngine, *image_, threadName + "w", options_.workers, std::move(workerStart));
+        engine_ = block::openIoEngine(options_.ioEngine, *image_, workerName_, options_.workers, workerStart_);
         for (int fd : engine_->eventFds())
             loop_->add(fd, [this] { completeFinished(); });
         timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
@@ -248,6 +249,30 @@ void VirtioBlock::resize(uint64_t bytes)
     put<uint64_t>(config_, 0, image_->size() / kSector);
     if (host_)
         host_->configChanged();
+}
+
+void VirtioBlock::changeImage(const std::function<void()>& change)
+{
+    std::lock_guard lock(mutex());
+    if (!engine_) {
+        change();
+        return;
+    }
+    // What is in flight ends and reaches the used rings before the chain changes; new
+    // requests wait for the mutex.
+    engine_->waitIdle();
+    completedQueues_ = 0;
+    engine_->complete();
+    notifyCompleted();
+    change();
+    auto engine = block::openIoEngine(options_.ioEngine, *image_, workerName_, options_.workers, workerStart_);
+    // A completion callback of the old engine may still run once: it completes the new
+    // one's, harmlessly (remove(), not removeAndWait(): that callback waits for our mutex).
+    for (int fd : engine_->eventFds())
+        loop_->remove(fd);
+    for (int fd : engine->eventFds())
+        loop_->add(fd, [this] { completeFinished(); });
+    engine_ = std::move(engine);
 }
 
 void VirtioBlock::start(uint16_t index, DescriptorChain chain)

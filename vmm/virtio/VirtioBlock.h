@@ -60,6 +60,11 @@ public:
     // vm.resize-disk: the image grows to `bytes` (DiskImage::resize) with no request in
     // flight, and the guest is told its new capacity (the configuration interrupt).
     void resize(uint64_t bytes);
+    // A change of the image's chain (a disk-only snapshot, a commit's pivot): `change`
+    // runs with no request in flight, then the engine is opened again for what the
+    // chain now is (io_uring reads and writes a raw top's file itself, and nothing else).
+    void changeImage(const std::function<void()>& change);
+    block::DiskImage& image() { return *image_; }
 
 private:
     struct Request;
@@ -101,6 +106,8 @@ private:
     std::vector<uint8_t> config_;
     EventLoop* loop_;
     std::unique_ptr<block::IoEngine> engine_;
+    std::string workerName_;               // the engine's workers, and
+    std::function<void()> workerStart_;    // what they run first: for changeImage()
     uint64_t completedQueues_ = 0;  // queues used since the last notifyCompleted(), a bit each
     block::IoThrottle throttle_;
     std::deque<Held> held_[2];  // reads, writes
