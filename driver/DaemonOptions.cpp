@@ -204,6 +204,7 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
         p.configDir = *o.root + "/etc";
         p.logDir = *o.root + "/log";
         p.saveDir = *o.root + "/save";
+        p.snapshotDir = *o.root + "/snapshot";
     } else {
         p.mode = o.mode.value_or(::geteuid() == 0 ? DaemonMode::System : DaemonMode::Session);
         if (p.mode == DaemonMode::System) {
@@ -214,6 +215,9 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
             // As libvirt's QEMU driver keeps /var/lib/libvirt/qemu/save: not under /run,
             // since a managed save is what lets a guest outlive a host reboot.
             p.saveDir = "/var/lib/libvirt/mica/save";
+            // Snapshot metadata outlives the domain's runs and the host's boots, as
+            // libvirt's /var/lib/libvirt/qemu/snapshot/NAME/ does.
+            p.snapshotDir = "/var/lib/libvirt/mica/snapshot";
         } else {
             // libvirt's client looks in $XDG_RUNTIME_DIR/libvirt, else ~/.cache/libvirt.
             const char* xdg = std::getenv("XDG_RUNTIME_DIR");
@@ -228,6 +232,7 @@ DaemonPaths daemonPaths(const DaemonOptions& o)
             p.configDir = (xdgConfig && *xdgConfig ? std::string(xdgConfig) : homeDir + "/.config") + "/libvirt/mica";
             p.logDir = homeDir + "/.cache/libvirt/mica/log";
             p.saveDir = p.configDir + "/save";   // libvirt's session QEMU: ~/.config/libvirt/qemu/save
+            p.snapshotDir = p.configDir + "/snapshot";
         }
     }
     p.configFile = p.configDir + "/virtmicad.conf";

@@ -71,6 +71,7 @@ struct DaemonPaths {
     std::string configDir;   // persistent domain definitions
     std::string logDir;      // per-domain logs
     std::string saveDir;     // managed save images (NAME.save), kept across host reboots
+    std::string snapshotDir; // snapshot metadata (NAME/SNAPSHOT.xml), kept across host reboots
     std::string configFile;  // virtmicad.conf (DaemonConfig.h), in configDir; may be missing
 };
 

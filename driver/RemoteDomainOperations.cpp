@@ -32,7 +32,7 @@ enum : std::int32_t {
     kSuspend = 34, kUndefine = 35, kIsActive = 150, kIsPersistent = 151, kHasManagedSaveImage = 183,
     kRestore = 54, kSave = 55, kManagedSave = 182, kManagedSaveRemove = 184, kSaveFlags = 232, kRestoreFlags = 233,
     kSaveImageGetXmlDesc = 235,
-    kSnapshotNum = 187, kCreateWithFlags = 196, kGetVcpusFlags = 200, kOpenConsole = 201, kIsUpdated = 202,
+    kCreateWithFlags = 196, kGetVcpusFlags = 200, kOpenConsole = 201, kIsUpdated = 202,
     kGetState = 212, kUndefineFlags = 231, kDestroyFlags = 234, kReset = 245, kShutdownFlags = 258,
     kDefineXmlFlags = 350, kGetMessages = 426, kBlockStats = 64, kInterfaceStats = 65, kMemoryStats = 159,
     kGetCpuStats = 262, kConnectGetAllDomainStats = 344,
@@ -342,11 +342,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     addDomFlags(d, kHasManagedSaveImage, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putI32(m.hasManagedSave(dom, f));
     });
-    // Mica keeps no snapshots or messages (yet): the truthful answers are "none".
-    addDomFlags(d, kSnapshotNum, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
-        m.isActive(dom);
-        ret.putI32(0);
-    });
+    // Mica keeps no messages (yet): the truthful answer is "none".
     addDomFlags(d, kGetMessages, [&m](const DomainRef& dom, std::uint32_t, XdrEncoder& ret) {
         m.isActive(dom);
         ret.putU32(0);

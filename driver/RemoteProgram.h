@@ -38,5 +38,8 @@ void registerDomainListProcedures(rpc::Dispatcher& dispatcher, const RemoteProgr
 void registerEventProcedures(rpc::Dispatcher& dispatcher);
 // The per-domain procedures (RemoteDomainOperations.cpp); manager must outlive dispatcher.
 void registerDomainOperations(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
+// Snapshots (RemoteSnapshotProcedures.cpp) and block jobs (RemoteBlockJobProcedures.cpp).
+void registerSnapshotProcedures(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
+void registerBlockJobProcedures(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
 
 }  // namespace mica::driver

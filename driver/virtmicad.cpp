@@ -127,7 +127,7 @@ int runDaemon(DaemonOptions options)
     rpc::Dispatcher dispatcher;
     rpc::Server server(loop, dispatcher, serverOptions);
 
-    domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir, paths.saveDir});
+    domain::DomainStore store({paths.configDir, paths.stateDir, paths.logDir, paths.saveDir, paths.snapshotDir});
     if (managerOptions.confinement) {
         // A confined VMM reaches its run directory through the state directory, and
         // writes a managed save's snapshot in the save directory: it may pass (x) but
@@ -140,6 +140,8 @@ int runDaemon(DaemonOptions options)
         server.emitDomainLifecycle(dom, event, detail);
     };
     hooks.reboot = [&server](const rpc::DomainRef& dom) { server.emitDomainReboot(dom); };
+    hooks.blockJob = [&server](const rpc::DomainRef& dom, const std::string& path, const std::string& target, int type,
+                               int status) { server.emitDomainBlockJob(dom, path, target, type, status); };
     hooks.domainCaps = [&capabilities] { return capabilities.domainXml({}, {}, {}, {}); };
     domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks, managerOptions);
     domains.load();
@@ -147,6 +149,8 @@ int runDaemon(DaemonOptions options)
     RemoteProgramContext ctx{paths.mode, domains, host, capabilitiesHooks(capabilities)};
     registerRemoteProgram(dispatcher, ctx);
     registerDomainOperations(dispatcher, domains);
+    registerSnapshotProcedures(dispatcher, domains);
+    registerBlockJobProcedures(dispatcher, domains);
 
     std::vector<std::string> ownedPaths;
     for (auto& l : listeners) {

@@ -12,6 +12,7 @@
 
 #include "ConfError.h"
 #include "DiskImage.h"
+#include "Qcow2Create.h"
 #include "Error.h"
 #include "ManagerSupport.h"
 #include "UniqueFd.h"
@@ -115,6 +116,17 @@ BlockInfo readBlockInfo(const conf::DiskDef& disk)
         fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {disk.target, e.what()}));
     }
     return info;
+}
+
+void writeOverlay(const conf::DiskDef& disk, int fd, const std::string& path)
+{
+    try {
+        block::ImageType type = imageType(disk.format);
+        std::uint64_t size = block::readImageInfo(disk.source, type).virtualSize;
+        block::createQcow2Overlay(fd, path, size, disk.source, type);
+    } catch (const Error& e) {
+        fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {disk.target, e.what()}));
+    }
 }
 
 }  // namespace mica::domain

@@ -30,4 +30,9 @@ struct BlockInfo {
 // Throws rpc::RpcError when the image cannot be read.
 BlockInfo readBlockInfo(const conf::DiskDef& disk);
 
+// A shut-off domain's disk-only snapshot: a new qcow2 overlay written into `fd` (an
+// empty file at `path`) over the disk's source, of the disk's size, naming the source
+// and its format in its header. Throws rpc::RpcError naming the disk.
+void writeOverlay(const conf::DiskDef& disk, int fd, const std::string& path);
+
 }  // namespace mica::domain

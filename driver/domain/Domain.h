@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "DomainDef.h"
 #include "DomainJob.h"
 #include "RemoteTypes.h"
+#include "SnapshotXml.h"
 #include "Stream.h"
 #include "UniqueFd.h"
 #include "VmmEventChannel.h"
@@ -36,6 +38,13 @@ using JobDone = std::function<void(JobOutcome)>;
 struct DomainConsole {
     UniqueFd fd;
     std::shared_ptr<rpc::Stream> stream;
+};
+
+// A block job the daemon started on a running disk (DomainBlockJob.cpp): an active
+// commit of the disk's top into `base`, a link of its chain.
+struct BlockJob {
+    conf::BackingStoreDef base;
+    bool ready = false;                   // the VMM said block-job-ready
 };
 
 struct Domain {
@@ -86,6 +95,11 @@ struct Domain {
 
     DomainJob job;
     JobDone jobDone;                      // the answer of the job holding the lock
+
+    // Snapshot metadata (SnapshotStore.h), oldest first; at most one is current.
+    std::vector<conf::SnapshotDef> snapshots;
+    // Block jobs of the running domain, by disk target; cleared when it stops.
+    std::map<std::string, BlockJob> blockJobs;
 
     std::unique_ptr<DomainConsole> console;
 

@@ -434,6 +434,8 @@ void DomainManager::readEvents(Domain& d)
                 hooks_.reboot(ref(d));
         } else if (name == "shutdown") {
             d.guestPoweredOff = true;
+        } else if (name.starts_with("block-job-")) {
+            onBlockJobEvent(d, name, ev.value("properties", nlohmann::json::object()));
         }
     }
 }
@@ -521,6 +523,7 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     if (d.vmmUid)
         process::removeCgroup(cgroupOf(d.def));
     d.vmmUid.reset();
+    d.blockJobs.clear();   // the VMM's jobs ended with it
     // Status, lock file and run directory at once, the lock released after: the VMM is
     // gone, and a start must not find a half-removed directory.
     store_.removeDomainDir(d.def.name);
@@ -600,15 +603,18 @@ void DomainManager::tickDestroys(std::int64_t now)
 // --- jobs on a running domain ---------------------------------------------------------
 
 void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
-                           std::optional<nlohmann::json> body)
+                           std::optional<nlohmann::json> body, std::shared_ptr<UniqueFd> fd)
 {
     if (!d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
     pool_.run([this, socket = d.apiSocket, ep = std::string(endpoint), uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation, onSuccess, body]() -> std::function<void()> {
+               incarnation = d.incarnation, onSuccess, body, fd]() -> std::function<void()> {
         std::optional<rpc::RemoteError> err;
         try {
-            auto r = process::vmmRequest(socket, "PUT", ep, body);
+            std::vector<int> fds;
+            if (fd)
+                fds.push_back(fd->get());
+            auto r = process::vmmRequest(socket, "PUT", ep, body, process::kVmmCallMs, fds);
             if (!r.ok())
                 err = error(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED, r.errorText())
                           .error();

@@ -45,7 +45,7 @@ constexpr int kReconnectCallMs = 5000;
 
 DomainManager::DomainManager(rpc::EventLoop& loop, DomainStore& store, std::string vmmPath, DomainHooks hooks,
                              ManagerOptions options)
-    : loop_(loop), store_(store), vmmPath_(std::move(vmmPath)), hooks_(std::move(hooks)), options_(options),
+    : loop_(loop), store_(store), snapshotStore_(store.paths().snapshotDir), vmmPath_(std::move(vmmPath)), hooks_(std::move(hooks)), options_(options),
       pool_(loop, options.maxWorkers)
 {
 }
@@ -87,6 +87,7 @@ Domain* DomainManager::findLive(const std::string& uuid, std::uint64_t serial) c
 Domain& DomainManager::insert(std::unique_ptr<Domain> d)
 {
     d->serial = nextSerial_++;
+    d->snapshots = snapshotStore_.load(d->def.name);
     Domain& ref = *d;
     domains_[d->def.uuid] = std::move(d);
     return ref;
@@ -267,16 +268,23 @@ rpc::DomainRef DomainManager::define(const std::string& xml, unsigned flags)
 
 void DomainManager::undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done)
 {
-    // Mica keeps no snapshots, NVRAM or TPM state yet: asking to remove them is asking
-    // to remove nothing. A managed save image is removed only when asked, as libvirt does.
+    // Mica keeps no checkpoints, NVRAM or TPM state yet: asking to remove them is asking
+    // to remove nothing. A managed save image and snapshot metadata are removed only when
+    // asked, as libvirt does (the snapshots' overlays stay: they are the disks' images).
     checkFlags(flags, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                           VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM |
                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_TPM |
                           VIR_DOMAIN_UNDEFINE_KEEP_TPM);
     bool removeImage = flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
-    runJob(find(dom), "undefine", [this, removeImage](Domain& d) {
+    bool removeSnapshots = flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
+    runJob(find(dom), "undefine", [this, removeImage, removeSnapshots](Domain& d) {
         if (!d.persistent)
             fail(VIR_ERR_OPERATION_INVALID, _("cannot undefine transient domain"));
+        if (!d.snapshots.empty() && !removeSnapshots)
+            fail(VIR_ERR_OPERATION_INVALID,
+                 conf::subst(_("cannot undefine domain with %1 snapshots (their metadata goes with "
+                               "VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, virsh undefine --snapshots-metadata)"),
+                             {std::to_string(d.snapshots.size())}));
         if (store_.hasManagedSave(d.def.name)) {
             std::string image = store_.managedSavePath(d.def.name);
             if (!removeImage)
@@ -286,6 +294,12 @@ void DomainManager::undefine(const rpc::DomainRef& dom, unsigned flags, JobDone 
         }
         process::crashPoint("undefine-begin");
         try {
+            // Metadata first: a crash in between leaves a definition without snapshots,
+            // never snapshots a later domain of the name would inherit.
+            if (removeSnapshots && !d.snapshots.empty()) {
+                snapshotStore_.removeAll(d.def.name);
+                d.snapshots.clear();
+            }
             store_.removeConfig(d.def.name);
         } catch (const std::exception& e) {
             fail(VIR_ERR_OPERATION_FAILED, e.what());
@@ -674,6 +688,7 @@ void DomainManager::load()
             cleanUp("a start of this domain did not finish before the daemon stopped; its VMM, if any, was stopped");
             continue;
         }
+        nlohmann::json vmInfo;
         auto proc = process::VmmProcess::adopt(s.pid);
         // The pid is the VMM's only while that process holds the domain's lock file: a
         // pid reused by another process after the VMM died is not ours to adopt.
@@ -687,8 +702,10 @@ void DomainManager::load()
                 auto ping = process::vmmRequest(socket, "GET", "vmm.ping", std::nullopt, kReconnectCallMs);
                 answered = true;
                 auto info = process::vmmRequest(socket, "GET", "vm.info", std::nullopt, kReconnectCallMs);
-                if (ping.ok() && ping.peerPid == s.pid && info.ok())
+                if (ping.ok() && ping.peerPid == s.pid && info.ok()) {
                     vmState = info.body.value("state", "");
+                    vmInfo = info.body;
+                }
             } catch (const std::exception&) {
             }
         }
@@ -745,6 +762,8 @@ void DomainManager::load()
                                                         : int(VIR_DOMAIN_RUNNING_UNKNOWN);
         }
         nextId_ = std::max(nextId_, s.id + 1);
+        if (!vmInfo.is_null())
+            reconcileDisks(*d, vmInfo);
         watch(*d);
         store_.note(name, "reconnected to the VMM, pid " + std::to_string(s.pid) +
                               (hung ? " (it does not answer its API)" : ""));

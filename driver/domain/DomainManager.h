@@ -28,6 +28,7 @@
 #include "Domain.h"
 #include "DomainDef.h"
 #include "DomainStore.h"
+#include "SnapshotStore.h"
 #include "Tuning.h"
 #include "DomainTable.h"
 #include "EventLoop.h"
@@ -41,6 +42,10 @@ namespace mica::domain {
 struct DomainHooks {
     std::function<void(const rpc::DomainRef&, int event, int detail)> lifecycle;
     std::function<void(const rpc::DomainRef&)> reboot;
+    // A block job's news (VIR_DOMAIN_EVENT_ID_BLOCK_JOB by the disk's path, _BLOCK_JOB_2
+    // by its target): virDomainBlockJobType, virConnectDomainEventBlockJobStatus.
+    std::function<void(const rpc::DomainRef&, const std::string& path, const std::string& target, int type,
+                       int status)> blockJob;
     // The domain capabilities document new definitions are checked against (empty: none).
     std::function<std::string()> domainCaps;
 };
@@ -59,6 +64,13 @@ struct DomainInfo {
     std::uint64_t maxMemKiB = 0, memoryKiB = 0;
     unsigned vcpus = 0;
     std::uint64_t cpuTimeNs = 0;
+};
+
+// virDomainGetBlockJobInfo: found false when the disk has no job.
+struct BlockJobInfo {
+    bool found = false;
+    int type = 0;
+    std::uint64_t cur = 0, end = 0;
 };
 
 using StatsRecords = std::vector<std::pair<rpc::DomainRef, std::vector<rpc::TypedParam>>>;
@@ -128,6 +140,32 @@ public:
     // with VIR_DOMAIN_BLOCK_RESIZE_BYTES; rounded up to whole sectors); the guest sees it.
     void blockResize(const rpc::DomainRef& dom, const std::string& disk, uint64_t size, unsigned flags, JobDone done);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+
+    // Disk-only external snapshots (DomainSnapshot.cpp). createSnapshot answers with the
+    // new snapshot's name (the client's, or the creation time).
+    void createSnapshot(const rpc::DomainRef& dom, const std::string& xml, unsigned flags,
+                        std::function<void(JobOutcome, const std::string& name)> done);
+    // The snapshots virDomainListAllSnapshots (of: null) or virDomainSnapshotListAll-
+    // Children (of: that snapshot) lists for the VIR_DOMAIN_SNAPSHOT_LIST_* flags.
+    std::vector<std::string> snapshotNames(const rpc::DomainRef& dom, const std::optional<std::string>& of,
+                                           unsigned flags) const;
+    // Each throws VIR_ERR_NO_DOMAIN_SNAPSHOT for a name the domain has no snapshot of.
+    std::string snapshotXml(const rpc::DomainRef& dom, const std::string& name, unsigned flags) const;
+    void checkSnapshot(const rpc::DomainRef& dom, const std::string& name) const;
+    std::optional<std::string> currentSnapshot(const rpc::DomainRef& dom) const;
+    std::string snapshotParent(const rpc::DomainRef& dom, const std::string& name) const;
+    bool snapshotIsCurrent(const rpc::DomainRef& dom, const std::string& name) const;
+    // VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY (the overlays stay), with _CHILDREN or
+    // _CHILDREN_ONLY; deleting the images of an external snapshot is refused.
+    void deleteSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done);
+
+    // Block jobs (DomainBlockJob.cpp): an active commit of a running disk's top into an
+    // image of its chain, its progress, and its end (the pivot onto the base, or a cancel).
+    void blockCommit(const rpc::DomainRef& dom, const std::string& disk, const std::optional<std::string>& base,
+                     const std::optional<std::string>& top, std::uint64_t bandwidth, unsigned flags, JobDone done);
+    void blockJobInfo(const rpc::DomainRef& dom, const std::string& disk, unsigned flags,
+                      std::function<void(std::optional<rpc::RemoteError>, BlockJobInfo)> done);
+    void blockJobAbort(const rpc::DomainRef& dom, const std::string& disk, unsigned flags, JobDone done);
     void start(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     void createXml(const std::string& xml, unsigned flags, JobDone done);
     void destroy(const rpc::DomainRef& dom, unsigned flags, JobDone done);
@@ -210,8 +248,9 @@ private:
     void finishJob(Domain& d, JobOutcome outcome);
     // Calls the VMM on a worker thread; back on the loop, applies onSuccess if the
     // domain still runs the same VMM, then finishes the job.
+    // fd: goes with the request (an image the VMM may not open itself), fd 0 of its body.
     void vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
-                std::optional<nlohmann::json> body = std::nullopt);
+                std::optional<nlohmann::json> body = std::nullopt, std::shared_ptr<UniqueFd> fd = nullptr);
     // Erases a domain: whoever waits on it is told it is gone.
     void erase(Domain& d);
 
@@ -232,6 +271,21 @@ private:
     conf::DomainDef saveImageDef(const std::string& path, bool* wasRunning) const;
     void watch(Domain& d);
     void readEvents(Domain& d);
+    // A VMM event about a block job (block-job-ready, -completed, -cancelled, -failed).
+    void onBlockJobEvent(Domain& d, const std::string& event, const nlohmann::json& properties);
+    // After a daemon restart: each disk as the VMM now runs it (a snapshot or pivot the
+    // last daemon did not record) and the block jobs under way, from vm.info/vm.block-job.
+    void reconcileDisks(Domain& d, const nlohmann::json& vmInfo);
+    // The running disk `target` now has `top` as its image, over `chain`: the live
+    // definition and the status file, and the persistent definition's disk when it
+    // named the old top (a --config edit of its own is left alone).
+    void switchDiskImage(Domain& d, const std::string& target, const conf::BackingStoreDef& top,
+                         std::vector<conf::BackingStoreDef> chain);
+    // The pivot of disk `target` is done: the VMM runs it on `image` (vm.info's path and
+    // image_type; unknown: the job's base).
+    void onPivoted(Domain& d, const std::string& target, const std::optional<std::pair<std::string, std::string>>& image);
+    // Writes a snapshot's metadata and keeps it; throws OPERATION_FAILED.
+    void saveSnapshot(Domain& d, const conf::SnapshotDef& def);
     void onVmmEnded(Domain& d);
     // Destroy escalation: SIGKILL after SIGTERM, or giving up.
     void tickDestroys(std::int64_t nowMs);
@@ -256,11 +310,14 @@ private:
 
     rpc::EventLoop& loop_;
     DomainStore& store_;
+    SnapshotStore snapshotStore_;
     std::string vmmPath_;
     DomainHooks hooks_;
     ManagerOptions options_;
     std::map<std::string, std::unique_ptr<Domain>> domains_;   // by canonical uuid
     std::map<std::uint64_t, PendingCounters> pendingCounters_;
+    // blockJobInfo answers waiting for a VMM, by ticket (workers hold no answer).
+    std::map<std::uint64_t, std::function<void(std::optional<rpc::RemoteError>, BlockJobInfo)>> pendingJobInfo_;
     int nextId_ = 1;
     std::uint64_t nextSerial_ = 1;
     std::uint64_t nextTicket_ = 1;

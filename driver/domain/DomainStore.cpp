@@ -120,15 +120,19 @@ void writeFileAtomically(const std::string& path, const std::string& content, co
 
 DomainStore::DomainStore(StorePaths paths) : paths_(std::move(paths))
 {
+    if (paths_.snapshotDir.empty())
+        paths_.snapshotDir = fs::path(paths_.saveDir).parent_path() / "snapshot";
     makeDir(paths_.configDir);
     makeDir(paths_.configDir + "/autostart");
     makeDir(paths_.stateDir);
     makeDir(paths_.logDir);
     makeDir(paths_.saveDir);
+    makeDir(paths_.snapshotDir);
     // Save images hold guest RAM, logs name the guest's files and carry its console
     // output: for the daemon's user only, in the system layout and under --root alike.
     std::error_code ec;
     fs::permissions(paths_.saveDir, fs::perms::owner_all, ec);
+    fs::permissions(paths_.snapshotDir, fs::perms::owner_all, ec);
     fs::permissions(paths_.logDir, fs::perms::owner_all, ec);
     // Temporary files of writes a crash interrupted: never loaded, now removed.
     for (const auto& dir : {paths_.configDir, paths_.stateDir})

@@ -14,6 +14,8 @@
 //   stateDir/NAME/jail/           a confined VMM's root is mounted over this
 //   logDir/NAME.log               the VMM's output and the daemon's notes (0600, dir 0700)
 //   saveDir/NAME.save             the managed save image (SaveImage.h), if any
+//   snapshotDir/NAME/SNAP.xml     snapshot metadata (SnapshotStore.h): kept while the
+//                                 domain is defined, whether it runs or not
 // Every name gets a directory or a suffix of its own, so no domain's files can be
 // another's ("foo.xml" and "foo" used to share stateDir/foo.xml); names that would
 // break that (containing '/', '.', '..', control characters) are refused by the parser.
@@ -36,6 +38,8 @@ namespace mica::domain {
 
 struct StorePaths {
     std::string configDir, stateDir, logDir, saveDir;
+    // Snapshot metadata (SnapshotStore.h); empty: "snapshot" beside saveDir.
+    std::string snapshotDir;
 };
 
 // What a status file records besides the definition the domain runs with.

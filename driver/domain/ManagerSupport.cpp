@@ -23,6 +23,11 @@ const char* prefix(virErrorNumber code)
     case VIR_ERR_INVALID_ARG: return _("invalid argument");
     case VIR_ERR_ARGUMENT_UNSUPPORTED: return _("argument unsupported");
     case VIR_ERR_NO_SUPPORT: return _("this function is not supported by the connection driver");
+    case VIR_ERR_OPERATION_UNSUPPORTED: return _("Operation not supported");
+    case VIR_ERR_CONFIG_UNSUPPORTED: return _("unsupported configuration");
+    case VIR_ERR_XML_ERROR: return _("XML error");
+    case VIR_ERR_NO_DOMAIN_SNAPSHOT: return _("Domain snapshot not found");
+    case VIR_ERR_BLOCK_COPY_ACTIVE: return _("block copy still active");
     default: return _("internal error");
     }
 }
@@ -86,6 +91,19 @@ const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& n
 conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name)
 {
     return const_cast<conf::DiskDef*>(diskByName(std::as_const(def), name));
+}
+
+std::optional<std::pair<std::string, std::string>> vmmDiskImage(const nlohmann::json& vmInfo, const std::string& id)
+{
+    if (!vmInfo.is_object() || !vmInfo.contains("config") || !vmInfo["config"].is_object())
+        return std::nullopt;
+    const auto& config = vmInfo["config"];
+    if (!config.contains("disks") || !config["disks"].is_array())
+        return std::nullopt;
+    for (const auto& disk : config["disks"])
+        if (disk.is_object() && disk.value("id", "") == id && disk.contains("path") && disk["path"].is_string())
+            return std::make_pair(disk["path"].get<std::string>(), disk.value("image_type", "raw"));
+    return std::nullopt;
 }
 
 rpc::RemoteError remoteError(const std::exception_ptr& e)

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <libvirt/virterror.h>
+#include <nlohmann/json.hpp>
 
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "ConfError.h"
@@ -34,6 +36,10 @@ AffectTargets affectTargets(const Domain& d, unsigned flags);
 // none is.
 const conf::DiskDef* diskByName(const conf::DomainDef& def, const std::string& name);
 conf::DiskDef* diskByName(conf::DomainDef& def, const std::string& name);
+// vm.info's disk `id`: its image's path and image_type, if the answer has them.
+std::optional<std::pair<std::string, std::string>> vmmDiskImage(const nlohmann::json& vmInfo, const std::string& id);
+// Whether both flags a and b are set.
+inline bool both(unsigned flags, unsigned a, unsigned b) { return (flags & a) && (flags & b); }
 // What a caller is told about an exception out of a job.
 rpc::RemoteError remoteError(const std::exception_ptr& e);
 

@@ -62,6 +62,7 @@ namespace {
 
 // The packets of one event: per matching modern callback (callback id, then the body)
 // on callbackProc, and the legacy form (body only) on legacyProc.
+// legacyProc 0: the event has no legacy form.
 std::vector<std::vector<std::uint8_t>> eventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
                                                     std::int32_t eventId, std::int32_t callbackProc,
                                                     std::int32_t legacyProc,
@@ -77,7 +78,7 @@ std::vector<std::vector<std::uint8_t>> eventPackets(const DomainEventRegistry& r
         body(enc);
         packets.push_back(encodePacket(h, enc.bytes()));
     }
-    if (registry.legacyWants(eventId)) {
+    if (legacyProc && registry.legacyWants(eventId)) {
         XdrEncoder enc;
         encodeDomain(enc, dom);
         body(enc);
@@ -105,6 +106,24 @@ std::vector<std::vector<std::uint8_t>> rebootEventPackets(const DomainEventRegis
 {
     return eventPackets(registry, dom, VIR_DOMAIN_EVENT_ID_REBOOT, kProcDomainEventCallbackReboot,
                         kProcDomainEventReboot, [](XdrEncoder&) {});
+}
+
+std::vector<std::vector<std::uint8_t>> blockJobEventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
+                                                            const std::string& path, const std::string& target,
+                                                            std::int32_t type, std::int32_t status)
+{
+    auto body = [&](const std::string& disk) {
+        return [&, disk](XdrEncoder& enc) {
+            enc.putString(disk);
+            enc.putI32(type);
+            enc.putI32(status);
+        };
+    };
+    auto packets = eventPackets(registry, dom, VIR_DOMAIN_EVENT_ID_BLOCK_JOB, kProcDomainEventCallbackBlockJob,
+                                kProcDomainEventBlockJob, body(path));
+    for (auto& p : eventPackets(registry, dom, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, kProcDomainEventBlockJob2, 0, body(target)))
+        packets.push_back(std::move(p));
+    return packets;
 }
 
 }  // namespace mica::rpc

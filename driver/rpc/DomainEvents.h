@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "RemoteTypes.h"
@@ -50,5 +51,13 @@ std::vector<std::vector<std::uint8_t>> lifecycleEventPackets(const DomainEventRe
                                                              std::int32_t detail);
 // ... and about a guest reboot (VIR_DOMAIN_EVENT_ID_REBOOT).
 std::vector<std::vector<std::uint8_t>> rebootEventPackets(const DomainEventRegistry& registry, const DomainRef& dom);
+
+// ... and about a block job (virConnectDomainEventBlockJobStatus of a
+// virDomainBlockJobType): VIR_DOMAIN_EVENT_ID_BLOCK_JOB names the disk by its image's
+// path, VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2 by its target ("vda"). BLOCK_JOB_2 came after
+// the callback style and has no legacy form.
+std::vector<std::vector<std::uint8_t>> blockJobEventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
+                                                            const std::string& path, const std::string& target,
+                                                            std::int32_t type, std::int32_t status);
 
 }  // namespace mica::rpc

@@ -488,6 +488,12 @@ void Server::emitDomainReboot(const DomainRef& dom)
     broadcast([&](const Session& s) { return rebootEventPackets(s.domainEvents, dom); });
 }
 
+void Server::emitDomainBlockJob(const DomainRef& dom, const std::string& path, const std::string& target,
+                                std::int32_t type, std::int32_t status)
+{
+    broadcast([&](const Session& s) { return blockJobEventPackets(s.domainEvents, dom, path, target, type, status); });
+}
+
 void Server::broadcast(const std::function<std::vector<std::vector<std::uint8_t>>(const Session&)>& packetsFor)
 {
     // May run inside a procedure handler of some client: nothing is closed here

@@ -79,6 +79,8 @@ public:
     // Tells every client registered for lifecycle events about one.
     void emitDomainLifecycle(const DomainRef& dom, std::int32_t event, std::int32_t detail);
     void emitDomainReboot(const DomainRef& dom);
+    void emitDomainBlockJob(const DomainRef& dom, const std::string& path, const std::string& target,
+                            std::int32_t type, std::int32_t status);
 
     // Keepalive pings and the anonymous timeout; the owner calls this from the loop's tick.
     void tick();

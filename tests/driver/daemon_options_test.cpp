@@ -78,6 +78,7 @@ TEST(DaemonPaths, RootPutsEverythingUnderIt)
     EXPECT_EQ(p.configDir, "/tmp/r/etc");
     EXPECT_EQ(p.logDir, "/tmp/r/log");
     EXPECT_EQ(p.saveDir, "/tmp/r/save");
+    EXPECT_EQ(p.snapshotDir, "/tmp/r/snapshot");
 }
 
 TEST(DaemonPaths, SystemAndSession)
@@ -89,6 +90,7 @@ TEST(DaemonPaths, SystemAndSession)
     EXPECT_EQ(sys.configDir, "/etc/libvirt/mica");
     EXPECT_EQ(sys.logDir, "/var/log/libvirt/mica");
     EXPECT_EQ(sys.saveDir, "/var/lib/libvirt/mica/save");
+    EXPECT_EQ(sys.snapshotDir, "/var/lib/libvirt/mica/snapshot");
 
     ::setenv("XDG_RUNTIME_DIR", "/run/user/1234", 1);
     auto ses = daemonPaths(parse({"--session"}));

@@ -1,0 +1,486 @@
+// Disk-only external snapshots (virsh snapshot-create-as --disk-only): each chosen disk
+// gets a new qcow2 overlay over its current image, which becomes the disk's image; the
+// guest's memory is not saved. Of a running domain the VMM switches the disk
+// (vm.disk-snapshot) while the guest runs; of a shut-off one the daemon writes the
+// overlay itself. Then the metadata (SnapshotStore.h) that virsh snapshot-list,
+// -info, -dumpxml, -current and -delete --metadata read.
+//
+// The order keeps a daemon killed at any point from losing or doubling anything: the
+// overlays are created (O_EXCL: an existing file is never reused or overwritten), the
+// VMM switches each disk, the definitions are saved, the metadata last. A daemon that
+// dies after a switch finds the VMM's disks as they are when it starts again
+// (reconcileDisks); a snapshot whose metadata it did not write is one taken with
+// --no-metadata, its overlay in the definitions all the same.
+#include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "ConfError.h"
+#include "CrashPoint.h"
+#include "DiskImages.h"
+#include "DomainManager.h"
+#include "DomainXmlFormatter.h"
+#include "Error.h"
+#include "ManagerSupport.h"
+#include "VmmClient.h"
+#include "i18n.h"
+
+namespace mica::domain {
+
+namespace {
+
+// The VIR_DOMAIN_SNAPSHOT_CREATE_* flags mica does not take, and why.
+struct Refusal {
+    unsigned flag;
+    virErrorNumber code;
+    const char* why;
+};
+const Refusal kCreateRefusals[] = {
+    {VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, VIR_ERR_OPERATION_UNSUPPORTED,
+     N_("redefining snapshot metadata (--redefine) is not supported by mica")},
+    {VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT, VIR_ERR_INVALID_ARG,
+     N_("VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT (--current) goes only with --redefine")},
+    {VIR_DOMAIN_SNAPSHOT_CREATE_HALT, VIR_ERR_ARGUMENT_UNSUPPORTED,
+     N_("halting the domain after a snapshot (--halt) is not supported by mica")},
+    {VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT, VIR_ERR_ARGUMENT_UNSUPPORTED,
+     N_("reusing existing overlays (--reuse-external) is not supported by mica: it creates each overlay")},
+    {VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE, VIR_ERR_ARGUMENT_UNSUPPORTED,
+     N_("quiescing the guest's file systems (--quiesce) needs a guest agent, which mica does not have")},
+    {VIR_DOMAIN_SNAPSHOT_CREATE_LIVE, VIR_ERR_OPERATION_UNSUPPORTED,
+     N_("live snapshot creation (--live) is for full-system snapshots; a disk-only one is live already")},
+};
+
+const unsigned kCreateFlags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
+                              VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | VIR_DOMAIN_SNAPSHOT_CREATE_HALT |
+                              VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT |
+                              VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |
+                              VIR_DOMAIN_SNAPSHOT_CREATE_LIVE | VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE;
+
+[[noreturn]] void noSnapshot(const std::string& name)
+{
+    fail(VIR_ERR_NO_DOMAIN_SNAPSHOT, conf::subst(_("no domain snapshot with matching name '%1'"), {name}));
+}
+
+const conf::SnapshotDef& snapshotOf(const Domain& d, const std::string& name)
+{
+    for (const auto& s : d.snapshots)
+        if (s.name == name)
+            return s;
+    noSnapshot(name);
+}
+
+bool hasChildren(const Domain& d, const std::string& name)
+{
+    return std::any_of(d.snapshots.begin(), d.snapshots.end(), [&](const auto& s) { return s.parent == name; });
+}
+
+// The snapshot's descendants (all of them, or its children only), oldest first.
+std::vector<std::string> descendants(const Domain& d, const std::string& name, bool all)
+{
+    std::set<std::string> below{name};
+    std::vector<std::string> out;
+    // Creation order puts parents before children: one pass finds every generation.
+    for (const auto& s : d.snapshots)
+        if (below.count(s.parent) && (all || s.parent == name)) {
+            below.insert(s.name);
+            out.push_back(s.name);
+        }
+    return out;
+}
+
+// libvirt's default overlay name: the source with its extension replaced by the
+// snapshot's name (/img/base.raw -> /img/base.NAME), or the name appended.
+std::string defaultOverlay(const std::string& source, const std::string& snapshot)
+{
+    auto slash = source.rfind('/');
+    auto dot = source.rfind('.');
+    std::string stem = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1) ? source.substr(0, dot)
+                                                                                                   : source;
+    return stem + "." + snapshot;
+}
+
+// One entry per disk of def, in its order: the snapshot's choice for it or the default
+// (an overlay, but none for a read-only disk), each overlay named.
+std::vector<conf::SnapshotDiskDef> alignDisks(const conf::SnapshotDef& snap, const conf::DomainDef& def)
+{
+    std::map<std::string, const conf::SnapshotDiskDef*> given;
+    for (const auto& sd : snap.disks) {
+        const conf::DiskDef* disk = diskByName(def, sd.name);
+        if (!disk)
+            fail(VIR_ERR_CONFIG_UNSUPPORTED, conf::subst(_("no disk named '%1'"), {sd.name}));
+        if (!given.emplace(disk->target, &sd).second)
+            fail(VIR_ERR_CONFIG_UNSUPPORTED, conf::subst(_("disk '%1' was specified twice"), {disk->target}));
+    }
+    std::vector<conf::SnapshotDiskDef> out;
+    std::set<std::string> overlays;
+    for (const auto& disk : def.disks) {
+        conf::SnapshotDiskDef x;
+        if (auto it = given.find(disk.target); it != given.end())
+            x = *it->second;
+        else if (disk.readonly)
+            x.snapshot = conf::SnapshotDiskDef::Mode::No;
+        x.name = disk.target;
+        if (x.snapshot == conf::SnapshotDiskDef::Mode::External) {
+            if (disk.readonly)
+                fail(VIR_ERR_CONFIG_UNSUPPORTED,
+                     conf::subst(_("disk '%1' is read-only: it takes no snapshot (give it snapshot='no')"), {disk.target}));
+            if (disk.source.empty() || disk.source[0] != '/')
+                fail(VIR_ERR_CONFIG_UNSUPPORTED,
+                     conf::subst(_("disk '%1': its source '%2' is not an absolute path, which an overlay's header "
+                                   "must name"), {disk.target, disk.source}));
+            if (x.file.empty())
+                x.file = defaultOverlay(disk.source, snap.name);
+            if (!overlays.insert(x.file).second)
+                fail(VIR_ERR_CONFIG_UNSUPPORTED,
+                     conf::subst(_("disk '%1': overlay '%2' is another disk's too"), {disk.target, x.file}));
+            for (const auto& other : def.disks)
+                if (other.source == x.file)
+                    fail(VIR_ERR_CONFIG_UNSUPPORTED, conf::subst(_("disk '%1': overlay '%2' is disk '%3''s image"),
+                                                                 {disk.target, x.file, other.target}));
+        }
+        out.push_back(std::move(x));
+    }
+    if (overlays.empty())
+        fail(VIR_ERR_INVALID_ARG, _("a disk-only snapshot needs at least one disk with snapshot='external'"));
+    return out;
+}
+
+// An overlay the daemon creates, empty, for the VMM (or itself) to write.
+struct Overlay {
+    std::string target, path;
+    std::shared_ptr<UniqueFd> fd;
+};
+
+void removeOverlays(const std::vector<Overlay>& overlays, size_t from = 0)
+{
+    for (size_t i = from; i < overlays.size(); ++i)
+        ::unlink(overlays[i].path.c_str());
+}
+
+}  // namespace
+
+void DomainManager::saveSnapshot(Domain& d, const conf::SnapshotDef& def)
+{
+    // The new one is written as current before the old current is cleared: a crash in
+    // between leaves two marked, of which the newest counts (currentSnapshot).
+    try {
+        snapshotStore_.save(d.def.name, def);
+        process::crashPoint("snapshot-metadata-saved");
+        for (auto& s : d.snapshots)
+            if (s.current) {
+                s.current = false;
+                snapshotStore_.save(d.def.name, s);
+            }
+    } catch (const std::exception& e) {
+        fail(VIR_ERR_OPERATION_FAILED, e.what());
+    }
+    d.snapshots.push_back(def);
+}
+
+void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string& xml, unsigned flags,
+                                   std::function<void(JobOutcome, const std::string&)> done)
+{
+    checkFlags(flags, kCreateFlags);
+    for (const auto& r : kCreateRefusals)
+        if (flags & r.flag)
+            fail(r.code, _(r.why));
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY))
+        fail(VIR_ERR_OPERATION_UNSUPPORTED,
+             _("mica takes disk-only snapshots only (VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY, virsh --disk-only): "
+               "snapshots with the guest's memory are not supported"));
+    Domain& d = find(dom);
+    conf::SnapshotDef snap;
+    try {
+        snap = conf::parseSnapshotXml(xml);
+    } catch (const conf::ConfError& e) {
+        failConf(e);
+    }
+    snap.creationTime = static_cast<std::int64_t>(std::time(nullptr));
+    if (snap.name.empty())
+        snap.name = std::to_string(snap.creationTime);
+    runJob(d, "snapshot", [this, snap, flags](Domain& x) mutable {
+        for (const auto& s : x.snapshots)
+            if (s.name == snap.name)
+                fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain snapshot '%1' already exists"), {snap.name}));
+        bool live = x.active();
+        if (!live && x.starting)
+            fail(VIR_ERR_OPERATION_INVALID, _("the domain is starting"));
+        const conf::DomainDef& def = live ? x.live : x.persistentDef();
+        snap.disks = alignDisks(snap, def);
+        std::vector<Overlay> overlays;
+        for (const auto& sd : snap.disks)
+            if (sd.snapshot == conf::SnapshotDiskDef::Mode::External)
+                overlays.push_back({sd.name, sd.file, nullptr});
+        if (live && overlays.size() > 1 && (flags & VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC))
+            fail(VIR_ERR_OPERATION_UNSUPPORTED,
+                 _("mica switches a running domain's disks to their overlays one at a time: an atomic snapshot of "
+                   "more than one disk is not supported (snapshot one disk at a time)"));
+        if (live)
+            for (const auto& o : overlays)
+                if (x.blockJobs.count(o.target))
+                    fail(VIR_ERR_BLOCK_COPY_ACTIVE, conf::subst(_("disk '%1' has a block job: end it first"), {o.target}));
+        snap.domainXml = conf::formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+        snap.state = live ? "disk-snapshot" : "shutoff";
+        if (auto current = currentSnapshot(ref(x)))
+            snap.parent = *current;
+        snap.current = true;
+        // The overlays, new files only (an existing one is refused, never overwritten),
+        // the VMM's to write when it runs confined.
+        for (size_t i = 0; i < overlays.size(); ++i) {
+            auto& o = overlays[i];
+            o.fd = std::make_shared<UniqueFd>(::open(o.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+            int err = *o.fd ? 0 : errno;
+            if (!err && live && x.vmmUid && ::fchown(o.fd->get(), *x.vmmUid, x.vmmGid) < 0)
+                err = errno;
+            if (err) {
+                for (size_t j = 0; j < i + (*o.fd ? 1 : 0); ++j)
+                    ::unlink(overlays[j].path.c_str());
+                if (err == EEXIST)
+                    fail(VIR_ERR_OPERATION_INVALID,
+                         conf::subst(_("disk '%1': overlay '%2' exists already (mica creates each overlay; "
+                                       "--reuse-external is not supported)"), {o.target, o.path}));
+                fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {o.target, systemError(o.path, err).what()}));
+            }
+        }
+        bool metadata = !(flags & VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA);
+        if (!live) {
+            try {
+                for (const auto& o : overlays)
+                    writeOverlay(*diskByName(x.persistentDef(), o.target), o.fd->get(), o.path);
+            } catch (...) {
+                removeOverlays(overlays);
+                throw;
+            }
+            editDefinition(x, [&](conf::DomainDef& pd) {
+                for (const auto& o : overlays) {
+                    conf::DiskDef* disk = diskByName(pd, o.target);
+                    disk->type = conf::DiskDef::Type::File;
+                    disk->source = o.path;
+                    disk->format = conf::DiskFormat::Qcow2;
+                }
+            });
+            if (metadata)
+                saveSnapshot(x, snap);
+            store_.note(x.def.name, "disk-only snapshot '" + snap.name + "' of the shut-off domain");
+            finishJob(x, {std::nullopt, ref(x)});
+            return;
+        }
+        store_.note(x.def.name, "disk-only snapshot '" + snap.name + "': switching " + std::to_string(overlays.size()) +
+                                    " disk(s) to new overlays");
+        pool_.run([this, overlays, snap, metadata, socket = x.apiSocket, uuid = x.def.uuid, serial = x.serial,
+                   incarnation = x.incarnation]() -> std::function<void()> {
+            size_t switched = 0;       // the disks the VMM put on their overlays
+            bool uncertain = false;    // and whether the next one is unknown
+            std::optional<rpc::RemoteError> err;
+            for (const auto& o : overlays) {
+                try {
+                    nlohmann::json body = {{"id", o.target}, {"overlay", o.path}, {"overlay_fd", 0}, {"format", "qcow2"}};
+                    auto r = process::vmmRequest(socket, "PUT", "vm.disk-snapshot", body, process::kVmmCallMs,
+                                                 {o.fd->get()});
+                    if (!r.ok()) {
+                        err = error(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED,
+                                    r.errorText()).error();
+                        break;
+                    }
+                } catch (const std::exception& e) {
+                    // No answer: the VMM may have switched the disk all the same; its
+                    // vm.info says. If that fails too the overlay stays (it may be the
+                    // disk's image now), for a later look to settle.
+                    err = error(VIR_ERR_OPERATION_FAILED, o.target + ": " + e.what()).error();
+                    try {
+                        auto info = process::vmmRequest(socket, "GET", "vm.info", std::nullopt, 5000);
+                        auto image = vmmDiskImage(info.body, o.target);
+                        if (image && image->first == o.path)
+                            ++switched;
+                        else if (!image)
+                            uncertain = true;
+                    } catch (const std::exception&) {
+                        uncertain = true;
+                    }
+                    break;
+                }
+                ++switched;
+            }
+            return [this, overlays, snap, metadata, uuid, serial, incarnation, switched, uncertain, err] {
+                Domain* d = findLive(uuid, serial);
+                if (!d || !d->jobDone)
+                    return;
+                if (d->incarnation != incarnation || !d->active()) {
+                    finishJob(*d, {error(VIR_ERR_OPERATION_FAILED, _("the domain stopped during the snapshot")).error(), {}});
+                    return;
+                }
+                removeOverlays(overlays, switched + (uncertain ? 1 : 0));   // those the VMM never took
+                try {
+                    process::crashPoint("snapshot-switched");
+                    for (size_t i = 0; i < switched && i < overlays.size(); ++i) {
+                        const conf::DiskDef* disk = diskByName(d->live, overlays[i].target);
+                        if (!disk || disk->source == overlays[i].path)
+                            continue;
+                        std::vector<conf::BackingStoreDef> chain{
+                            {disk->type == conf::DiskDef::Type::Block ? conf::BackingStoreDef::Type::Block
+                                                                     : conf::BackingStoreDef::Type::File,
+                             disk->format, disk->source}};
+                        for (const auto& link : disk->backingChain.value_or(std::vector<conf::BackingStoreDef>{}))
+                            chain.push_back(link);
+                        switchDiskImage(*d, overlays[i].target,
+                                        {conf::BackingStoreDef::Type::File, conf::DiskFormat::Qcow2, overlays[i].path},
+                                        std::move(chain));
+                    }
+                    if (err) {
+                        finishJob(*d, {err, {}});
+                        return;
+                    }
+                    process::crashPoint("snapshot-definitions-saved");
+                    if (metadata)
+                        saveSnapshot(*d, snap);
+                    finishJob(*d, {std::nullopt, ref(*d)});
+                } catch (...) {
+                    finishJob(*d, {remoteError(std::current_exception()), {}});
+                }
+            };
+        });
+    }, [done, name = snap.name](JobOutcome o) { done(std::move(o), name); });
+}
+
+std::vector<std::string> DomainManager::snapshotNames(const rpc::DomainRef& dom, const std::optional<std::string>& of,
+                                                      unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_SNAPSHOT_LIST_ROOTS | VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS |
+                          VIR_DOMAIN_SNAPSHOT_LIST_LEAVES | VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES |
+                          VIR_DOMAIN_SNAPSHOT_LIST_METADATA | VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA |
+                          VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE | VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |
+                          VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL |
+                          VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    const Domain& d = find(dom);
+    // Bit 0 is ROOTS for a domain's list and DESCENDANTS for a snapshot's children.
+    std::vector<std::string> candidates;
+    if (of) {
+        snapshotOf(d, *of);
+        candidates = descendants(d, *of, flags & VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS);
+    } else {
+        for (const auto& s : d.snapshots)
+            if (!(flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) || s.parent.empty())
+                candidates.push_back(s.name);
+    }
+    std::vector<std::string> out;
+    for (const auto& name : candidates) {
+        const auto& s = snapshotOf(d, name);
+        bool leaf = !hasChildren(d, name);
+        unsigned leafFlags = VIR_DOMAIN_SNAPSHOT_LIST_LEAVES | VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES;
+        if ((flags & leafFlags) && !both(flags, VIR_DOMAIN_SNAPSHOT_LIST_LEAVES, VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES) &&
+            leaf != bool(flags & VIR_DOMAIN_SNAPSHOT_LIST_LEAVES))
+            continue;
+        // Every snapshot mica lists has metadata, and every one is external.
+        if ((flags & VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA) && !(flags & VIR_DOMAIN_SNAPSHOT_LIST_METADATA))
+            continue;
+        if ((flags & VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL) && !(flags & VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL))
+            continue;
+        unsigned stateFlags = VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE | VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |
+                              VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY;
+        if (flags & stateFlags) {
+            unsigned mine = s.state == "disk-snapshot" ? VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY
+                            : s.state == "shutoff"     ? VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE
+                                                       : VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE;
+            if (!(flags & mine))
+                continue;
+        }
+        out.push_back(name);
+    }
+    return out;   // oldest first: parents before children, as TOPOLOGICAL asks
+}
+
+std::string DomainManager::snapshotXml(const rpc::DomainRef& dom, const std::string& name, unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE);   // mica's snapshot XML holds no secrets
+    return conf::formatSnapshotXml(snapshotOf(find(dom), name));
+}
+
+void DomainManager::checkSnapshot(const rpc::DomainRef& dom, const std::string& name) const
+{
+    snapshotOf(find(dom), name);
+}
+
+std::optional<std::string> DomainManager::currentSnapshot(const rpc::DomainRef& dom) const
+{
+    const Domain& d = find(dom);
+    for (auto it = d.snapshots.rbegin(); it != d.snapshots.rend(); ++it)
+        if (it->current)
+            return it->name;
+    return std::nullopt;
+}
+
+std::string DomainManager::snapshotParent(const rpc::DomainRef& dom, const std::string& name) const
+{
+    const auto& s = snapshotOf(find(dom), name);
+    if (s.parent.empty())
+        fail(VIR_ERR_NO_DOMAIN_SNAPSHOT, conf::subst(_("snapshot '%1' does not have a parent"), {name}));
+    return s.parent;
+}
+
+bool DomainManager::snapshotIsCurrent(const rpc::DomainRef& dom, const std::string& name) const
+{
+    snapshotOf(find(dom), name);
+    return currentSnapshot(dom) == name;
+}
+
+void DomainManager::deleteSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY |
+                          VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY);
+    if (both(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+        fail(VIR_ERR_INVALID_ARG, _("--children and --children-only exclude each other"));
+    Domain& d = find(dom);
+    snapshotOf(d, name);
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY))
+        fail(VIR_ERR_OPERATION_UNSUPPORTED,
+             conf::subst(_("deleting the overlays of external snapshot '%1' is not supported by mica: delete its "
+                           "metadata only (virsh snapshot-delete --metadata) and merge the overlays with virsh "
+                           "blockcommit --active --pivot"), {name}));
+    runJob(d, "snapshot delete", [this, name, flags](Domain& x) {
+        const conf::SnapshotDef self = snapshotOf(x, name);
+        std::vector<std::string> gone;
+        if (flags & (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+            gone = descendants(x, name, true);
+        if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+            gone.push_back(name);
+        std::set<std::string> goneSet(gone.begin(), gone.end());
+        // Where the survivors hang and which one is current afterwards, as libvirt does:
+        // a removed snapshot's children move up to its parent; a removed current
+        // snapshot passes that to the nearest survivor above it.
+        std::string heir = flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY ? name : self.parent;
+        bool currentGone = false;
+        try {
+            for (auto& s : x.snapshots) {
+                if (goneSet.count(s.name)) {
+                    currentGone = currentGone || s.current;
+                    continue;
+                }
+                if (goneSet.count(s.parent)) {
+                    s.parent = self.parent;
+                    snapshotStore_.save(x.def.name, s);
+                }
+            }
+            if (currentGone && !heir.empty())
+                for (auto& s : x.snapshots)
+                    if (s.name == heir) {
+                        s.current = true;
+                        snapshotStore_.save(x.def.name, s);
+                    }
+            for (const auto& g : gone)
+                snapshotStore_.remove(x.def.name, g);
+        } catch (const std::exception& e) {
+            fail(VIR_ERR_OPERATION_FAILED, e.what());
+        }
+        std::erase_if(x.snapshots, [&](const auto& s) { return goneSet.count(s.name) > 0; });
+        store_.note(x.def.name, "snapshot metadata deleted: " + std::to_string(gone.size()) + " snapshot(s)");
+        finishJob(x, {std::nullopt, ref(x)});
+    }, std::move(done));
+}
+
+}  // namespace mica::domain
