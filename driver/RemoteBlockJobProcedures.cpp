@@ -21,17 +21,12 @@ namespace {
 // REMOTE_PROC_* (remote_protocol.x).
 enum : std::int32_t { kBlockJobAbort = 237, kGetBlockJobInfo = 238, kBlockCommit = 290 };
 
-void add(rpc::Dispatcher& d, std::int32_t proc, std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)> h)
-{
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
-}
-
 }  // namespace
 
 void registerBlockJobProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
 {
     // {dom, disk, base?, top?, u64 bandwidth, u32 flags}
-    add(d, kBlockCommit, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kBlockCommit, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string disk = args.getString(rpc::kRemoteStringMax);
         auto base = args.getOptionalString(rpc::kRemoteStringMax);
@@ -48,7 +43,7 @@ void registerBlockJobProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         });
     });
     // {dom, path, flags} -> {found, type, bandwidth, cur, end}
-    add(d, kGetBlockJobInfo, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kGetBlockJobInfo, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
@@ -69,7 +64,7 @@ void registerBlockJobProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         });
     });
     // {dom, path, flags}: VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT pivots, otherwise cancels.
-    add(d, kBlockJobAbort, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kBlockJobAbort, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();

@@ -33,11 +33,6 @@ std::uint64_t versionNumber(const char* dotted)
 constexpr bool kBeforeOpen = true;
 
 // What a read-only connection may call is RemoteProcedures.def's business, not ours.
-void add(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h, bool beforeOpen = false)
-{
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), beforeOpen});
-}
-
 void rejectFlags(std::uint32_t flags, std::uint32_t allowed, const char* api)
 {
     if (flags & ~allowed) {
@@ -64,13 +59,13 @@ void encodeCounters(XdrEncoder& ret, const Counters& all, std::int32_t nparams)
 
 void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& ctx)
 {
-    add(d, rpc::kProcAuthList, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcAuthList, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putU32(1);
         ret.putI32(rpc::kAuthNone);   // local unix socket: the kernel vouches for the peer
     }, kBeforeOpen);
 
-    add(d, rpc::kProcConnectSupportsFeature, [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectSupportsFeature, [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t feature = args.getI32();
         args.expectEnd();
         bool supported = false;
@@ -91,7 +86,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putI32(supported ? 1 : 0);
     }, kBeforeOpen);
 
-    add(d, rpc::kProcConnectOpen, [&ctx](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectOpen, [&ctx](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         auto name = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -102,47 +97,47 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         c.session.open = true;
     }, kBeforeOpen);
 
-    add(d, rpc::kProcConnectClose, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectClose, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         args.expectEnd();
         c.session.open = false;
         c.session.closeRequested = true;
     });
 
-    add(d, rpc::kProcConnectRegisterCloseCallback, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectRegisterCloseCallback, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         args.expectEnd();
         c.session.closeCallback = true;
     });
-    add(d, rpc::kProcConnectUnregisterCloseCallback, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectUnregisterCloseCallback, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         args.expectEnd();
         c.session.closeCallback = false;
     });
 
-    add(d, rpc::kProcConnectGetType, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetType, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putString(kDriverType);
     });
-    add(d, rpc::kProcConnectGetVersion, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetVersion, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putU64(versionNumber(MICA_VERSION));
     });
-    add(d, rpc::kProcConnectGetLibVersion, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetLibVersion, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         // The libvirt API level we speak: the headers we were built against.
         ret.putU64(LIBVIR_VERSION_NUMBER);
     });
-    add(d, rpc::kProcConnectGetHostname, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetHostname, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putString(ctx.host.hostname());
     });
-    add(d, rpc::kProcConnectGetUri, [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetUri, [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putString(c.session.uri);
     });
-    add(d, rpc::kProcConnectIsSecure, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectIsSecure, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putI32(1);   // a local unix socket cannot be snooped
     });
-    add(d, rpc::kProcConnectGetMaxVcpus, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetMaxVcpus, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         auto type = args.getOptionalString(rpc::kRemoteStringMax);
         args.expectEnd();
         if (type && !type->empty() && *type != "kvm" && *type != "KVM" && *type != "mica")
@@ -155,7 +150,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putI32(static_cast<std::int32_t>(ctx.caps.maxVcpus()));
     });
 
-    add(d, rpc::kProcNodeGetInfo, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetInfo, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         NodeInfo info = ctx.host.nodeInfo();
         ret.putFixedCharArray(info.model.substr(0, 31), 32);
@@ -167,11 +162,11 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putI32(info.cores);
         ret.putI32(info.threads);
     });
-    add(d, rpc::kProcNodeGetFreeMemory, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetFreeMemory, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putU64(ctx.host.freeMemoryBytes());
     });
-    add(d, rpc::kProcNodeGetMemoryStats, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetMemoryStats, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t nparams = args.getI32();
         std::int32_t cell = args.getI32();
         std::uint32_t flags = args.getU32();
@@ -185,7 +180,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
                            _("Invalid cell number: this host reports a single NUMA cell, 0"));
         encodeCounters(ret, ctx.host.memoryStats(), nparams);
     });
-    add(d, rpc::kProcNodeGetCpuStats, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetCpuStats, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t cpu = args.getI32();
         std::int32_t nparams = args.getI32();
         std::uint32_t flags = args.getU32();
@@ -202,7 +197,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         }
         encodeCounters(ret, stats, nparams);
     });
-    add(d, rpc::kProcNodeGetCpuMap, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetCpuMap, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t needMap = args.getI32();
         std::int32_t needOnline = args.getI32();
         std::uint32_t flags = args.getU32();
@@ -225,7 +220,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putU32(needOnline ? count : 0);
         ret.putI32(static_cast<std::int32_t>(online.size()));
     });
-    add(d, rpc::kProcNodeGetSecurityModel, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcNodeGetSecurityModel, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         // No security driver (yet): libvirt sends empty model and DOI, each as a
         // char<> holding just the NUL, which virsh shows as "Security model: none".
@@ -234,7 +229,7 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putU32(1);
         ret.putI32(0);
     });
-    add(d, rpc::kProcConnectGetSysinfo, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetSysinfo, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         rejectFlags(flags, 0, "virConnectGetSysinfo");
@@ -246,14 +241,14 @@ void registerConnectProcedures(rpc::Dispatcher& d, const RemoteProgramContext& c
         ret.putString(*xml);
     });
 
-    add(d, rpc::kProcConnectGetCapabilities, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetCapabilities, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         if (!ctx.caps.hostXml)
             throw RpcError(VIR_ERR_NO_SUPPORT, VIR_FROM_DOMAIN,
                            _("this function is not supported by the connection driver: virConnectGetCapabilities"));
         ret.putString(ctx.caps.hostXml());
     });
-    add(d, rpc::kProcConnectGetDomainCapabilities, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectGetDomainCapabilities, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainCapsQuery q;
         q.emulatorbin = args.getOptionalString(rpc::kRemoteStringMax);
         q.arch = args.getOptionalString(rpc::kRemoteStringMax);

@@ -83,18 +83,13 @@ void checkMaps(std::int32_t ncpumaps, std::int32_t maplen)
 using Handler = std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)>;
 
 // Whether a read-only connection may call them is RemoteProcedures.def's business.
-void add(rpc::Dispatcher& d, std::int32_t proc, Handler h)
-{
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
-}
-
 // Procedures whose arguments are just {dom} or {dom, u32 flags}.
 using DomainHandler = std::function<void(const DomainRef&, XdrEncoder&)>;
 using DomainFlagsHandler = std::function<void(const DomainRef&, std::uint32_t, XdrEncoder&)>;
 
 void addDom(rpc::Dispatcher& d, std::int32_t proc, DomainHandler h)
 {
-    add(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         args.expectEnd();
         h(dom, ret);
@@ -103,7 +98,7 @@ void addDom(rpc::Dispatcher& d, std::int32_t proc, DomainHandler h)
 
 void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, DomainFlagsHandler h)
 {
-    add(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -132,7 +127,7 @@ using DomainJob = std::function<void(const DomainRef&, std::uint32_t flags, doma
 
 void addDomJob(rpc::Dispatcher& d, std::int32_t proc, bool hasFlags, bool returnsDomain, DomainJob job)
 {
-    add(d, proc, [job, hasFlags, returnsDomain](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, proc, [job, hasFlags, returnsDomain](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t flags = hasFlags ? args.getU32() : 0;
         args.expectEnd();
@@ -145,31 +140,31 @@ void addDomJob(rpc::Dispatcher& d, std::int32_t proc, bool hasFlags, bool return
 void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
 {
     // Lookups
-    add(d, kLookupByName, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kLookupByName, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string name = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         rpc::encodeDomain(ret, m.lookupByName(name));
     });
-    add(d, kLookupByUuid, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kLookupByUuid, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         auto bytes = args.getFixedOpaque(rpc::kUuidLength);
         args.expectEnd();
         rpc::Uuid uuid{};
         std::copy(bytes.begin(), bytes.end(), uuid.begin());
         rpc::encodeDomain(ret, m.lookupByUuid(uuid));
     });
-    add(d, kLookupById, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kLookupById, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t id = args.getI32();
         args.expectEnd();
         rpc::encodeDomain(ret, m.lookupById(id));
     });
 
     // Definitions
-    add(d, kDefineXml, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kDefineXml, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         rpc::encodeDomain(ret, m.define(xml, 0));
     });
-    add(d, kDefineXmlFlags, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kDefineXmlFlags, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -179,7 +174,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     addDomJob(d, kUndefine, false, false, undefine);
     addDomJob(d, kUndefineFlags, true, false, undefine);
     addDom(d, kGetAutostart, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.autostart(dom)); });
-    add(d, kSetAutostart, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kSetAutostart, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t on = args.getI32();
         args.expectEnd();
@@ -190,7 +185,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     auto start = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.start(dom, f, done); };
     addDomJob(d, kCreate, false, false, start);
     addDomJob(d, kCreateWithFlags, true, true, start);
-    add(d, kCreateXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kCreateXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -212,13 +207,13 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
               [&m](const DomainRef& dom, std::uint32_t, domain::JobDone done) { m.resume(dom, done); });
 
     // Save images: {dom, to[, dxml, flags]}, {from[, dxml, flags]}, {file, flags}.
-    add(d, kSave, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kSave, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string to = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         m.save(dom, to, std::nullopt, 0, answer(c, false));
     });
-    add(d, kSaveFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kSaveFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string to = args.getString(rpc::kRemoteStringMax);
         auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
@@ -226,19 +221,19 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         args.expectEnd();
         m.save(dom, to, dxml, flags, answer(c, false));
     });
-    add(d, kRestore, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kRestore, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string from = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
         m.restore(from, std::nullopt, 0, answer(c, false));
     });
-    add(d, kRestoreFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kRestoreFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string from = args.getString(rpc::kRemoteStringMax);
         auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         m.restore(from, dxml, flags, answer(c, false));
     });
-    add(d, kSaveImageGetXmlDesc, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kSaveImageGetXmlDesc, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string file = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -310,7 +305,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     addDomFlags(d, kGetVcpusFlags, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putI32(m.vcpus(dom, f));
     });
-    add(d, kGetVcpus, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetVcpus, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t maxinfo = args.getI32();
         std::int32_t maplen = args.getI32();
@@ -349,7 +344,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Statistics (what virt-manager's details pages and Nova poll)
-    add(d, kBlockStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kBlockStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
@@ -361,7 +356,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             reply->succeed(ret.take());
         });
     });
-    add(d, kGetBlockInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetBlockInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string path = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
@@ -370,7 +365,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         for (std::uint64_t v : {info.allocation, info.capacity, info.physical})   // remote_domain_get_block_info_ret
             ret.putU64(v);
     });
-    add(d, kInterfaceStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kInterfaceStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string device = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
@@ -383,7 +378,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             reply->succeed(ret.take());
         });
     });
-    add(d, kMemoryStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kMemoryStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t maxStats = args.getU32();
         std::uint32_t flags = args.getU32();
@@ -400,7 +395,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             ret.putU64(value);
         }
     });
-    add(d, kGetCpuStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetCpuStats, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t nparams = args.getU32();
         std::int32_t startCpu = args.getI32();
@@ -436,9 +431,9 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             m.pinVcpu(dom, vcpu, cpusOfMap(map), flags, answer(c, false));
         };
     };
-    add(d, kPinVcpu, pinVcpu(false));
-    add(d, kPinVcpuFlags, pinVcpu(true));
-    add(d, kGetVcpuPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kPinVcpu, pinVcpu(false));
+    addProcedure(d, kPinVcpuFlags, pinVcpu(true));
+    addProcedure(d, kGetVcpuPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t ncpumaps = args.getI32();
         std::int32_t maplen = args.getI32();
@@ -453,14 +448,14 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         ret.putVarOpaque(maps);
         ret.putI32(static_cast<std::int32_t>(n));
     });
-    add(d, kPinEmulator, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kPinEmulator, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         auto map = args.getVarOpaque(kCpumapMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         m.pinEmulator(dom, cpusOfMap(map), flags);
     });
-    add(d, kGetEmulatorPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetEmulatorPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t maplen = args.getI32();
         std::uint32_t flags = args.getU32();
@@ -474,7 +469,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     // Tuning (DomainTuning.cpp). The scheduler's getter answers as many as asked for (the
     // client asked GET_SCHEDULER_TYPE how many there are); memory's and blkio's answer
     // the count alone when asked for none.
-    add(d, kGetSchedulerType, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetSchedulerType, [](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         rpc::decodeDomain(args);
         args.expectEnd();
         ret.putString("posix");
@@ -507,16 +502,16 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             m.setTuneParameters(dom, group, params, flags);
         };
     };
-    add(d, kGetSchedulerParameters, getTune(conf::TuneGroup::Scheduler, false, false));
-    add(d, kGetSchedulerParametersFlags, getTune(conf::TuneGroup::Scheduler, true, false));
-    add(d, kSetSchedulerParameters, setTune(conf::TuneGroup::Scheduler, false));
-    add(d, kSetSchedulerParametersFlags, setTune(conf::TuneGroup::Scheduler, true));
-    add(d, kGetMemoryParameters, getTune(conf::TuneGroup::Memory, true, true));
-    add(d, kSetMemoryParameters, setTune(conf::TuneGroup::Memory, true));
-    add(d, kGetBlkioParameters, getTune(conf::TuneGroup::Blkio, true, true));
-    add(d, kSetBlkioParameters, setTune(conf::TuneGroup::Blkio, true));
+    addProcedure(d, kGetSchedulerParameters, getTune(conf::TuneGroup::Scheduler, false, false));
+    addProcedure(d, kGetSchedulerParametersFlags, getTune(conf::TuneGroup::Scheduler, true, false));
+    addProcedure(d, kSetSchedulerParameters, setTune(conf::TuneGroup::Scheduler, false));
+    addProcedure(d, kSetSchedulerParametersFlags, setTune(conf::TuneGroup::Scheduler, true));
+    addProcedure(d, kGetMemoryParameters, getTune(conf::TuneGroup::Memory, true, true));
+    addProcedure(d, kSetMemoryParameters, setTune(conf::TuneGroup::Memory, true));
+    addProcedure(d, kGetBlkioParameters, getTune(conf::TuneGroup::Blkio, true, true));
+    addProcedure(d, kSetBlkioParameters, setTune(conf::TuneGroup::Blkio, true));
     // blkdeviotune: asked for no parameters, the count; otherwise as many as asked for.
-    add(d, kGetBlockIoTune, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kGetBlockIoTune, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         auto disk = args.getOptionalString(rpc::kRemoteStringMax);
         std::int32_t nparams = args.getI32();
@@ -532,7 +527,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         rpc::encodeTypedParams(ret, params);
         ret.putI32(nparams ? static_cast<std::int32_t>(params.size()) : count);
     });
-    add(d, kSetBlockIoTune, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kSetBlockIoTune, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string disk = args.getString(rpc::kRemoteStringMax);
         auto params = rpc::decodeTypedParams(args, kBlockIoTuneParamsMax);
@@ -540,7 +535,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         args.expectEnd();
         m.setBlockIoTune(dom, disk, params, flags, answer(c, false));
     });
-    add(d, kBlockResize, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kBlockResize, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string disk = args.getString(rpc::kRemoteStringMax);
         std::uint64_t size = args.getU64();
@@ -548,7 +543,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         args.expectEnd();
         m.blockResize(dom, disk, size, flags, answer(c, false));
     });
-    add(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);
         std::vector<DomainRef> doms;
         for (std::uint32_t i = 0; i < n; ++i)
@@ -569,7 +564,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
 
     // Console: a bidirectional stream to the serial port's pty.
-    add(d, kOpenConsole, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kOpenConsole, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         auto devName = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();

@@ -20,11 +20,6 @@ using rpc::XdrEncoder;
 
 namespace {
 
-void add(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h)
-{
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
-}
-
 // maxids/maxnames of the pre-0.9 listing calls: the reply may not exceed the
 // protocol's bound, or the client would reject it.
 std::size_t checkedMax(std::int32_t max)
@@ -51,7 +46,7 @@ void checkEventId(std::int32_t eventId)
 
 void registerDomainListProcedures(rpc::Dispatcher& d, const RemoteProgramContext& ctx)
 {
-    add(d, rpc::kProcConnectListAllDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectListAllDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::int32_t needResults = args.getI32();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -67,11 +62,11 @@ void registerDomainListProcedures(rpc::Dispatcher& d, const RemoteProgramContext
         }
         ret.putU32(static_cast<std::uint32_t>(doms.size()));
     });
-    add(d, rpc::kProcConnectNumOfDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectNumOfDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putI32(static_cast<std::int32_t>(ctx.domains.activeIds().size()));
     });
-    add(d, rpc::kProcConnectListDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectListDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::size_t max = checkedMax(args.getI32());
         args.expectEnd();
         auto ids = ctx.domains.activeIds();
@@ -80,11 +75,11 @@ void registerDomainListProcedures(rpc::Dispatcher& d, const RemoteProgramContext
         for (auto id : ids)
             ret.putI32(id);
     });
-    add(d, rpc::kProcConnectNumOfDefinedDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectNumOfDefinedDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         args.expectEnd();
         ret.putI32(static_cast<std::int32_t>(ctx.domains.inactiveNames().size()));
     });
-    add(d, rpc::kProcConnectListDefinedDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, rpc::kProcConnectListDefinedDomains, [&ctx](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::size_t max = checkedMax(args.getI32());
         args.expectEnd();
         auto names = ctx.domains.inactiveNames();
@@ -97,7 +92,7 @@ void registerDomainListProcedures(rpc::Dispatcher& d, const RemoteProgramContext
 
 void registerEventProcedures(rpc::Dispatcher& d)
 {
-    add(d, rpc::kProcConnectDomainEventCallbackRegisterAny,
+    addProcedure(d, rpc::kProcConnectDomainEventCallbackRegisterAny,
         [](CallContext& c, XdrDecoder& args, XdrEncoder& ret) {
             std::int32_t eventId = args.getI32();
             auto dom = rpc::decodeOptionalDomain(args);
@@ -108,7 +103,7 @@ void registerEventProcedures(rpc::Dispatcher& d)
                 filter = dom->uuid;
             ret.putI32(c.session.domainEvents.add(eventId, filter));
         });
-    add(d, rpc::kProcConnectDomainEventCallbackDeregisterAny,
+    addProcedure(d, rpc::kProcConnectDomainEventCallbackDeregisterAny,
         [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
             std::int32_t callbackId = args.getI32();
             args.expectEnd();
@@ -118,7 +113,7 @@ void registerEventProcedures(rpc::Dispatcher& d)
                 throw RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_RPC, buf);
             }
         });
-    add(d, rpc::kProcConnectDomainEventRegisterAny, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectDomainEventRegisterAny, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::int32_t eventId = args.getI32();
         args.expectEnd();
         checkEventId(eventId);
@@ -128,7 +123,7 @@ void registerEventProcedures(rpc::Dispatcher& d)
             throw RpcError(VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, buf);
         }
     });
-    add(d, rpc::kProcConnectDomainEventDeregisterAny, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, rpc::kProcConnectDomainEventDeregisterAny, [](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::int32_t eventId = args.getI32();
         args.expectEnd();
         checkEventId(eventId);

@@ -11,6 +11,7 @@
 #include "Dispatcher.h"
 #include "DomainTable.h"
 #include "HostInfo.h"
+#include "Protocol.h"
 
 namespace mica::domain {
 class DomainManager;
@@ -30,6 +31,12 @@ struct RemoteProgramContext {
 // The URI a CONNECT_OPEN name stands for on this daemon ("mica:///system"), or an
 // RpcError saying why not. An empty name (client without a URI) gets the daemon's own.
 std::string canonicalConnectUri(const std::optional<std::string>& name, DaemonMode mode);
+
+// One procedure of the remote program; beforeOpen: callable before CONNECT_OPEN.
+inline void addProcedure(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHandler h, bool beforeOpen = false)
+{
+    d.add(rpc::kRemoteProgram, proc, {std::move(h), beforeOpen});
+}
 
 // Registers everything below on dispatcher; ctx must outlive it.
 void registerRemoteProgram(rpc::Dispatcher& dispatcher, const RemoteProgramContext& ctx);

@@ -51,16 +51,11 @@ void encodeSnapshot(XdrEncoder& ret, const std::string& name, const DomainRef& d
 
 using Handler = std::function<void(CallContext&, XdrDecoder&, XdrEncoder&)>;
 
-void add(rpc::Dispatcher& d, std::int32_t proc, Handler h)
-{
-    d.add(rpc::kRemoteProgram, proc, {std::move(h), false});
-}
-
 // {snap, u32 flags} -> whatever `h` encodes.
 void addSnapFlags(rpc::Dispatcher& d, std::int32_t proc,
                   std::function<void(const SnapshotRef&, std::uint32_t, XdrEncoder&)> h)
 {
-    add(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, proc, [h](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         SnapshotRef s = decodeSnapshot(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
@@ -95,7 +90,7 @@ void putAll(XdrEncoder& ret, const std::vector<std::string>& names, const Domain
 
 void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
 {
-    add(d, kCreateXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kCreateXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
@@ -114,20 +109,20 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
     addSnapFlags(d, kGetXmlDesc, [&m](const SnapshotRef& s, std::uint32_t f, XdrEncoder& ret) {
         ret.putString(m.snapshotXml(s.dom, s.name, f));
     });
-    add(d, kNum, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kNum, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         ret.putI32(static_cast<std::int32_t>(m.snapshotNames(dom, std::nullopt, flags).size()));
     });
-    add(d, kListNames, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kListNames, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t maxnames = args.getI32();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         putNames(ret, m.snapshotNames(dom, std::nullopt, flags), maxnames);
     });
-    add(d, kListAll, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kListAll, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::int32_t needResults = args.getI32();
         std::uint32_t flags = args.getU32();
@@ -137,21 +132,21 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
     addSnapFlags(d, kNumChildren, [&m](const SnapshotRef& s, std::uint32_t f, XdrEncoder& ret) {
         ret.putI32(static_cast<std::int32_t>(m.snapshotNames(s.dom, s.name, f).size()));
     });
-    add(d, kListChildrenNames, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kListChildrenNames, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         SnapshotRef s = decodeSnapshot(args);
         std::int32_t maxnames = args.getI32();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         putNames(ret, m.snapshotNames(s.dom, s.name, flags), maxnames);
     });
-    add(d, kListAllChildren, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kListAllChildren, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         SnapshotRef s = decodeSnapshot(args);
         std::int32_t needResults = args.getI32();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         putAll(ret, m.snapshotNames(s.dom, s.name, flags), m.lookupByUuid(s.dom.uuid), needResults != 0);
     });
-    add(d, kLookupByName, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kLookupByName, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         std::string name = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
@@ -161,13 +156,13 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         m.checkSnapshot(dom, name);
         encodeSnapshot(ret, name, m.lookupByUuid(dom.uuid));
     });
-    add(d, kHasCurrent, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kHasCurrent, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         args.getU32();   // flags: none defined
         args.expectEnd();
         ret.putI32(m.currentSnapshot(dom) ? 1 : 0);
     });
-    add(d, kCurrent, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+    addProcedure(d, kCurrent, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         DomainRef dom = rpc::decodeDomain(args);
         args.getU32();
         args.expectEnd();
@@ -192,7 +187,7 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         throw rpc::RpcError(VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_DOMAIN,
                             _("Operation not supported: reverting to an external disk-only snapshot is not supported by mica"));
     });
-    add(d, kDelete, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+    addProcedure(d, kDelete, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         SnapshotRef s = decodeSnapshot(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
