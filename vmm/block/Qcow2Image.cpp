@@ -375,6 +375,8 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
         done += n;
     }
     flushRun();
+    if (pendingFrees_.size() > kMaxPendingFrees)  // compressed clusters rewritten elsewhere
+        writeBack();
 }
 
 void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov)
