@@ -274,7 +274,8 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("read past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     // Clusters that follow each other in the file too are read with one call.
     uint64_t runHost = 0, runStart = 0, runLength = 0;
     auto flushRun = [&] {
@@ -306,7 +307,8 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
 
 bool Qcow2Image::allocatedIn(uint64_t offset, uint64_t length)
 {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     uint64_t end = std::min(header_.size, offset + length);
     for (uint64_t at = offset - offset % clusterSize_; at < end; at += clusterSize_)
         if (lookup(at).kind != Mapping::Kind::Unallocated)
@@ -350,26 +352,37 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     // Whole clusters that hold nothing yet (a guest filling its disk) are allocated
     // together at the end of the file: one data write, and one refcount and one L2
-    // write per table they fall in.
+    // entry change per table they fall in. Whatever is done with a cluster is decided
+    // on a lookup made since the lock was last let go (allocateRun() lets it go).
     uint64_t runStart = 0, runClusters = 0;
     auto flushRun = [&] {
         if (runClusters)
-            allocateRun(offset + runStart, runClusters, sliceIov(iov, runStart, runClusters * clusterSize_));
+            allocateRun(lock, offset + runStart, runClusters, sliceIov(iov, runStart, runClusters * clusterSize_));
         runClusters = 0;
     };
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;
         uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
+        if (allocating(at, n)) {
+            // Another request writes new clusters there: its L2 entries first.
+            if (runClusters)
+                flushRun();
+            else
+                waitForAllocations(lock, at, n);
+            continue;  // and look again
+        }
         Mapping m = lookup(at);
         if (n == clusterSize_ && (m.kind == Mapping::Kind::Unallocated || (m.kind == Mapping::Kind::Zero && !m.host))) {
             if (!runClusters)
                 runStart = done;
             ++runClusters;
-        } else {
+        } else if (runClusters) {
             flushRun();
+            continue;  // the lock was let go: look again
+        } else {
             writeCluster(at, sliceIov(iov, done, n), m);
         }
         done += n;
@@ -379,7 +392,20 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
         writeBack();
 }
 
-void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov)
+bool Qcow2Image::allocating(uint64_t offset, uint64_t length) const
+{
+    uint64_t start = offset - offset % clusterSize_, end = offset + length;
+    return std::any_of(allocating_.begin(), allocating_.end(),
+                       [&](const auto& r) { return r.first < end && start < r.second; });
+}
+
+void Qcow2Image::waitForAllocations(std::unique_lock<std::mutex>& lock, uint64_t offset, uint64_t length)
+{
+    allocationDone_.wait(lock, [&] { return !allocating(offset, length); });
+}
+
+void Qcow2Image::allocateRun(std::unique_lock<std::mutex>& lock, uint64_t guestOffset, uint64_t clusters,
+                             const std::vector<iovec>& iov)
 {
     uint64_t host = end_;
     end_ += clusters * clusterSize_;
@@ -394,7 +420,29 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
         block.markDirty(from, n * width);
         c += n;
     }
-    file_->writev(host, iov);
+    // The data goes to clusters nobody else can reach (new, past every other one) with
+    // the lock let go, so other requests go on meanwhile, as under QEMU. Requests that
+    // touch these guest clusters wait for it (their L2 entries are not set yet, and a
+    // second allocation or a discard now would be lost).
+    const std::pair<uint64_t, uint64_t> range{guestOffset, guestOffset + clusters * clusterSize_};
+    allocating_.push_back(range);
+    struct Done {
+        Qcow2Image& image;
+        std::pair<uint64_t, uint64_t> range;
+        ~Done()
+        {
+            image.allocating_.erase(std::find(image.allocating_.begin(), image.allocating_.end(), range));
+            image.allocationDone_.notify_all();
+        }
+    } done{*this, range};
+    lock.unlock();
+    try {
+        file_->writev(host, iov);
+    } catch (...) {
+        lock.lock();  // the clusters leak (counted, unreferenced): harmless
+        throw;
+    }
+    lock.lock();
     const uint64_t l2Entries = header_.l2Entries();
     for (uint64_t i = 0; i < clusters;) {
         uint64_t guest = guestOffset + i * clusterSize_;
@@ -547,7 +595,8 @@ void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
         throw Error(file_->path() + ": " + _("read-only"));
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     std::vector<uint8_t> zeroes;
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;

@@ -20,6 +20,7 @@
 // every dirty refcount block.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -110,8 +111,14 @@ private:
     // The whole guest cluster at `clusterStart`, as it reads now.
     std::vector<uint8_t> readWholeCluster(uint64_t clusterStart, const Mapping& m);
     // Allocates `clusters` new host clusters in a row for the guest clusters from
-    // guestOffset (none of which hold data) and writes iov's whole clusters there.
-    void allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov);
+    // guestOffset (none of which hold data) and writes iov's whole clusters there,
+    // letting `lock` (on mutex_) go while the data is written.
+    void allocateRun(std::unique_lock<std::mutex>& lock, uint64_t guestOffset, uint64_t clusters,
+                     const std::vector<iovec>& iov);
+    // Whether an allocateRun() writes data for a guest cluster of [offset, offset +
+    // length) now; waitForAllocations() waits (lock held on mutex_) until none does.
+    bool allocating(uint64_t offset, uint64_t length) const;
+    void waitForAllocations(std::unique_lock<std::mutex>& lock, uint64_t offset, uint64_t length);
     void zeroRange(uint64_t offset, uint64_t length);
     const std::vector<uint8_t>& decompress(const Mapping& m);
 
@@ -132,6 +139,10 @@ private:
     uint64_t clusterSize_;
     uint64_t refcountBits_, refcountsPerBlock_;
     std::mutex mutex_;
+    // Guest ranges [first, second) whose new clusters allocateRun() is writing, without
+    // mutex_; allocationDone_ when one ends.
+    std::vector<std::pair<uint64_t, uint64_t>> allocating_;
+    std::condition_variable allocationDone_;
     std::vector<uint64_t> l1_;              // host-endian; entries [l1DirtyFrom_, l1DirtyTo_) not on disk yet
     size_t l1DirtyFrom_ = 0, l1DirtyTo_ = 0;
     std::vector<uint64_t> refcountTable_;   // as on disk (written through: it changes rarely)
