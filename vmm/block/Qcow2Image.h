@@ -18,6 +18,11 @@
 //     the refcount lowered and the cluster free to be used again.
 // So a cached refcount block may be written at any moment; an L2 table only after
 // every dirty refcount block.
+//
+// Several worker threads call it at once. One lock (mutex_) covers the tables, the
+// caches and every read and write, except the data of an allocating write: that goes
+// to its new clusters with the lock let go, and the L2 entries are set after it, so a
+// request over those guest clusters waits for them (allocating_).
 #pragma once
 
 #include <condition_variable>
