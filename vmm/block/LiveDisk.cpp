@@ -155,6 +155,10 @@ void LiveDisk::snapshot(const std::string& overlayPath, UniqueFd overlay, const 
     std::unique_lock lock(chainMutex_);  // waits for the requests in flight
     if (job_ && job_->running())
         throw Error(overlayPath + ": " + _("a block job runs on this disk"));
+    // The top becomes a read-only backing: what it caches (qcow2 metadata) goes to its
+    // file now, so the file is whole on its own (a backup may copy it, a commit opens
+    // it again through a handle of its own).
+    top_->flush();
     createQcow2Overlay(overlay.get(), overlayPath, top_->size(), backingName, topType_);
     auto file = std::make_unique<RawImage>(overlayPath, false, options_.image.direct, options_.image.shared,
                                            std::move(overlay));

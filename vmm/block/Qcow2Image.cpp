@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 
 #include "BigEndian.h"
 #include "BlockSplit.h"
@@ -20,6 +21,14 @@ constexpr uint64_t kCopied = uint64_t(1) << 63;           // refcount is exactly
 constexpr uint64_t kCompressed = uint64_t(1) << 62;
 constexpr uint64_t kZero = 1;                              // version 3 L2 entries only
 constexpr uint64_t kRefcountTableOffsetMask = ~uint64_t(511);
+
+// Dirty metadata is written in whole pieces of this grid (a page, O_DIRECT's block):
+// a few bytes changed still cost a block written, but never a block read back first.
+constexpr size_t kWriteGrid = 4096;
+
+// Dropped references waiting for a flush are applied sooner past this many (a guest
+// discarding much without flushing would otherwise keep the space from being reused).
+constexpr size_t kMaxPendingFrees = 4096;
 
 // Copies bytes from `from` into the buffers iov describes.
 void copyInto(const std::vector<iovec>& iov, const uint8_t* from)
@@ -58,24 +67,6 @@ std::optional<BackingReference> backingOf(const Qcow2Header& h, const std::strin
 }
 
 }  // namespace
-
-Qcow2Image::Table* Qcow2Image::TableCache::find(uint64_t offset)
-{
-    for (auto it = tables_.begin(); it != tables_.end(); ++it)
-        if (it->offset == offset) {
-            tables_.splice(tables_.begin(), tables_, it);
-            return &tables_.front();
-        }
-    return nullptr;
-}
-
-Qcow2Image::Table& Qcow2Image::TableCache::insert(uint64_t offset, std::vector<uint8_t> bytes)
-{
-    tables_.push_front({offset, std::move(bytes)});
-    if (tables_.size() > capacity_)
-        tables_.pop_back();
-    return tables_.front();
-}
 
 ImageInfo Qcow2Image::readInfo(const std::string& imagePath, const ReadAt& read)
 {
@@ -120,6 +111,20 @@ Qcow2Image::Qcow2Image(std::unique_ptr<RawImage> file, const OpenBacking& openBa
     } catch (const Error& e) {
         std::string what = e.what();
         throw Error(what.rfind("qcow2: ", 0) == 0 ? file_->path() + ": " + what : what);
+    }
+}
+
+Qcow2Image::~Qcow2Image()
+{
+    if (file_->readOnly())
+        return;
+    try {
+        std::lock_guard lock(mutex_);
+        writeBack();
+        file_->flush();
+    } catch (const std::exception& e) {
+        std::cerr << "mica-vmm: " << file_->path() << ": " << _("qcow2 metadata not written back: ") << e.what()
+                  << std::endl;
     }
 }
 
@@ -171,14 +176,20 @@ Qcow2Image::Table* Qcow2Image::l2Table(uint64_t guestOffset, bool allocate)
     }
     if (!allocate)
         return nullptr;
+    // A new table: its refcount, its zeroes and the L1 entry naming it are all dirty,
+    // and writeBack() puts them on disk in that order.
     offset = allocateCluster();
-    std::vector<uint8_t> bytes(clusterSize_, 0);
-    file_->write(offset, bytes.data(), bytes.size());
+    Table& t = l2Cache_.insert(offset, std::vector<uint8_t>(clusterSize_, 0));
+    t.markDirty(0, clusterSize_);
     l1_[index] = offset | kCopied;
-    uint8_t be[8];
-    storeBe<uint64_t>(be, l1_[index]);
-    file_->write(header_.l1Offset + index * 8, be, sizeof be);
-    return &l2Cache_.insert(offset, std::move(bytes));
+    if (l1DirtyFrom_ == l1DirtyTo_) {
+        l1DirtyFrom_ = index;
+        l1DirtyTo_ = index + 1;
+    } else {
+        l1DirtyFrom_ = std::min<size_t>(l1DirtyFrom_, index);
+        l1DirtyTo_ = std::max<size_t>(l1DirtyTo_, index + 1);
+    }
+    return &t;
 }
 
 Qcow2Image::Mapping Qcow2Image::lookup(uint64_t guestOffset)
@@ -195,7 +206,7 @@ void Qcow2Image::setL2Entry(uint64_t guestOffset, uint64_t entry)
     Table* t = l2Table(guestOffset, true);
     uint64_t index = (guestOffset / clusterSize_) % header_.l2Entries();
     storeBe<uint64_t>(&t->bytes[index * 8], entry);
-    file_->write(t->offset + index * 8, &t->bytes[index * 8], 8);
+    t->markDirty(index * 8, 8);
 }
 
 const std::vector<uint8_t>& Qcow2Image::decompress(const Mapping& m)
@@ -263,7 +274,8 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("read past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     // Clusters that follow each other in the file too are read with one call.
     uint64_t runHost = 0, runStart = 0, runLength = 0;
     auto flushRun = [&] {
@@ -295,7 +307,8 @@ void Qcow2Image::readv(uint64_t offset, const std::vector<iovec>& iov)
 
 bool Qcow2Image::allocatedIn(uint64_t offset, uint64_t length)
 {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     uint64_t end = std::min(header_.size, offset + length);
     for (uint64_t at = offset - offset % clusterSize_; at < end; at += clusterSize_)
         if (lookup(at).kind != Mapping::Kind::Unallocated)
@@ -339,34 +352,60 @@ void Qcow2Image::writev(uint64_t offset, const std::vector<iovec>& iov)
     uint64_t length = iovLength(iov);
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     // Whole clusters that hold nothing yet (a guest filling its disk) are allocated
     // together at the end of the file: one data write, and one refcount and one L2
-    // write per table they fall in.
+    // entry change per table they fall in. Whatever is done with a cluster is decided
+    // on a lookup made since the lock was last let go (allocateRun() lets it go).
     uint64_t runStart = 0, runClusters = 0;
     auto flushRun = [&] {
         if (runClusters)
-            allocateRun(offset + runStart, runClusters, sliceIov(iov, runStart, runClusters * clusterSize_));
+            allocateRun(lock, offset + runStart, runClusters, sliceIov(iov, runStart, runClusters * clusterSize_));
         runClusters = 0;
     };
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;
         uint64_t n = std::min(length - done, clusterSize_ - at % clusterSize_);
+        if (allocating(at, n)) {
+            // Another request writes new clusters there: its L2 entries first.
+            if (runClusters)
+                flushRun();
+            else
+                waitForAllocations(lock, at, n);
+            continue;  // and look again
+        }
         Mapping m = lookup(at);
         if (n == clusterSize_ && (m.kind == Mapping::Kind::Unallocated || (m.kind == Mapping::Kind::Zero && !m.host))) {
             if (!runClusters)
                 runStart = done;
             ++runClusters;
-        } else {
+        } else if (runClusters) {
             flushRun();
+            continue;  // the lock was let go: look again
+        } else {
             writeCluster(at, sliceIov(iov, done, n), m);
         }
         done += n;
     }
     flushRun();
+    if (pendingFrees_.size() > kMaxPendingFrees)  // compressed clusters rewritten elsewhere
+        writeBack();
 }
 
-void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std::vector<iovec>& iov)
+bool Qcow2Image::allocating(uint64_t offset, uint64_t length) const
+{
+    uint64_t start = offset - offset % clusterSize_, end = offset + length;
+    return std::any_of(allocating_.begin(), allocating_.end(),
+                       [&](const auto& r) { return r.first < end && start < r.second; });
+}
+
+void Qcow2Image::waitForAllocations(std::unique_lock<std::mutex>& lock, uint64_t offset, uint64_t length)
+{
+    allocationDone_.wait(lock, [&] { return !allocating(offset, length); });
+}
+
+void Qcow2Image::allocateRun(std::unique_lock<std::mutex>& lock, uint64_t guestOffset, uint64_t clusters,
+                             const std::vector<iovec>& iov)
 {
     uint64_t host = end_;
     end_ += clusters * clusterSize_;
@@ -378,10 +417,32 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
         std::memset(&block.bytes[from], 0, n * width);
         for (uint64_t i = 0; i < n; ++i)
             block.bytes[from + i * width + width - 1] = 1;
-        file_->write(block.offset + from, &block.bytes[from], n * width);
+        block.markDirty(from, n * width);
         c += n;
     }
-    file_->writev(host, iov);
+    // The data goes to clusters nobody else can reach (new, past every other one) with
+    // the lock let go, so other requests go on meanwhile, as under QEMU. Requests that
+    // touch these guest clusters wait for it (their L2 entries are not set yet, and a
+    // second allocation or a discard now would be lost).
+    const std::pair<uint64_t, uint64_t> range{guestOffset, guestOffset + clusters * clusterSize_};
+    allocating_.push_back(range);
+    struct Done {
+        Qcow2Image& image;
+        std::pair<uint64_t, uint64_t> range;
+        ~Done()
+        {
+            image.allocating_.erase(std::find(image.allocating_.begin(), image.allocating_.end(), range));
+            image.allocationDone_.notify_all();
+        }
+    } done{*this, range};
+    lock.unlock();
+    try {
+        file_->writev(host, iov);
+    } catch (...) {
+        lock.lock();  // the clusters leak (counted, unreferenced): harmless
+        throw;
+    }
+    lock.lock();
     const uint64_t l2Entries = header_.l2Entries();
     for (uint64_t i = 0; i < clusters;) {
         uint64_t guest = guestOffset + i * clusterSize_;
@@ -390,7 +451,7 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
         Table* table = l2Table(guest, true);
         for (uint64_t k = 0; k < n; ++k)
             storeBe<uint64_t>(&table->bytes[(index + k) * 8], (host + (i + k) * clusterSize_) | kCopied);
-        file_->write(table->offset + index * 8, &table->bytes[index * 8], n * 8);
+        table->markDirty(index * 8, n * 8);
         i += n;
     }
 }
@@ -398,6 +459,9 @@ void Qcow2Image::allocateRun(uint64_t guestOffset, uint64_t clusters, const std:
 void Qcow2Image::grow(uint64_t newSize)
 {
     std::lock_guard lock(mutex_);
+    // The header changes on disk now: the tables it describes go first, so the file
+    // is whole at every step.
+    writeBack();
     uint64_t perL2 = clusterSize_ * (clusterSize_ / 8);
     uint64_t entries = (newSize + perL2 - 1) / perL2;
     uint64_t room = (uint64_t{header_.l1Size} * 8 + clusterSize_ - 1) / clusterSize_ * clusterSize_ / 8;
@@ -424,7 +488,105 @@ void Qcow2Image::grow(uint64_t newSize)
 
 void Qcow2Image::flush()
 {
+    {
+        std::lock_guard lock(mutex_);
+        writeBack();
+    }
+    // Outside the lock: the sync covers every write done before it, the metadata just
+    // written included, and requests need not wait for it.
     file_->flush();
+}
+
+void Qcow2Image::writeTable(Table& t)
+{
+    if (!t.dirty())
+        return;
+    size_t from = t.dirtyFrom / kWriteGrid * kWriteGrid;
+    size_t to = std::min(t.bytes.size(), (t.dirtyTo + kWriteGrid - 1) / kWriteGrid * kWriteGrid);
+    file_->write(t.offset + from, &t.bytes[from], to - from);
+    t.markClean();
+}
+
+void Qcow2Image::writeRefcountBlock(Table& t)
+{
+    if (!t.dirty())
+        return;
+    writeTable(t);
+    refcountsUnsynced_ = true;
+}
+
+void Qcow2Image::writeRefcountBlocks()
+{
+    for (Table* t : refcountCache_.dirtyTables())
+        writeRefcountBlock(*t);
+}
+
+void Qcow2Image::sync()
+{
+    file_->flush();
+    refcountsUnsynced_ = false;
+}
+
+void Qcow2Image::writeL1()
+{
+    if (l1DirtyFrom_ == l1DirtyTo_)
+        return;
+    std::vector<uint8_t> bytes((l1DirtyTo_ - l1DirtyFrom_) * 8);
+    for (size_t i = l1DirtyFrom_; i < l1DirtyTo_; ++i)
+        storeBe<uint64_t>(&bytes[(i - l1DirtyFrom_) * 8], l1_[i]);
+    file_->write(header_.l1Offset + l1DirtyFrom_ * 8, bytes.data(), bytes.size());
+    l1DirtyFrom_ = l1DirtyTo_ = 0;
+}
+
+void Qcow2Image::evictL2(Table& t)
+{
+    // The counts of the clusters it points at on disk (synced) before its entries.
+    writeRefcountBlocks();
+    if (refcountsUnsynced_)
+        sync();
+    writeTable(t);
+}
+
+void Qcow2Image::writeBack()
+{
+    bool l2Dirty = l2Cache_.anyDirty(), l1Dirty = l1DirtyFrom_ != l1DirtyTo_;
+    writeRefcountBlocks();
+    // Counts before references (blocks an eviction wrote count too).
+    if (refcountsUnsynced_ && (l2Dirty || l1Dirty))
+        sync();
+    for (Table* t : l2Cache_.dirtyTables())
+        writeTable(*t);
+    if (l1Dirty) {
+        // A new L2 table (written just now or by an eviction) before the L1 entry
+        // naming it. The L1 table changes once per L2 table made: a sync is cheap there.
+        sync();
+        writeL1();
+    }
+    if (!pendingFrees_.empty()) {
+        // The tables that dropped these references are written (here or by an
+        // eviction): synced, the drops are durable before the decreases.
+        sync();
+        applyPendingFrees();
+        writeRefcountBlocks();
+    }
+}
+
+void Qcow2Image::applyPendingFrees()
+{
+    while (!pendingFrees_.empty()) {
+        uint64_t c = pendingFrees_.back();
+        uint64_t count = refcount(c);
+        if (count == 0)
+            corrupt(_("a cluster in use has a refcount of 0"));
+        setRefcount(c, count - 1);
+        pendingFrees_.pop_back();
+        if (count == 1) {
+            try {
+                file_->discard(c * clusterSize_, clusterSize_);  // give the space back; best effort
+            } catch (const Error&) {
+            }
+        }
+    }
 }
 
 void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
@@ -433,7 +595,8 @@ void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
         throw Error(file_->path() + ": " + _("read-only"));
     if (offset > header_.size || length > header_.size - offset)
         throw Error(file_->path() + ": " + _("write past the end of the disk"));
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    waitForAllocations(lock, offset, length);
     std::vector<uint8_t> zeroes;
     for (uint64_t done = 0; done < length;) {
         uint64_t at = offset + done;
@@ -455,6 +618,8 @@ void Qcow2Image::zeroRange(uint64_t offset, uint64_t length)
             zeroes.assign(clusterSize_, 0);
         writeCluster(at, {iovec{zeroes.data(), n}}, m);
     }
+    if (pendingFrees_.size() > kMaxPendingFrees)
+        writeBack();
 }
 
 void Qcow2Image::discard(uint64_t offset, uint64_t length)
@@ -494,18 +659,10 @@ void Qcow2Image::release(const Mapping& m)
     } else {
         return;
     }
-    for (uint64_t c = first; c <= last; ++c) {
-        uint64_t count = refcount(c);
-        if (count == 0)
-            corrupt(_("a cluster in use has a refcount of 0"));
-        setRefcount(c, count - 1);
-        if (count == 1) {
-            try {
-                file_->discard(c * clusterSize_, clusterSize_);  // give the space back; best effort
-            } catch (const Error&) {
-            }
-        }
-    }
+    // Lowering the count now could let the cluster be counted free (and given to new
+    // data) on disk while an L2 table there still points at it.
+    for (uint64_t c = first; c <= last; ++c)
+        pendingFrees_.push_back(c);
 }
 
 Qcow2Image::Table& Qcow2Image::refcountBlock(uint64_t blockIndex)
@@ -514,19 +671,27 @@ Qcow2Image::Table& Qcow2Image::refcountBlock(uint64_t blockIndex)
         growRefcountTable(blockIndex + 1);
     uint64_t offset = refcountTable_[blockIndex] & kRefcountTableOffsetMask;
     if (!offset) {
-        // A new block at the end of the file. Its own refcount goes in itself when it
-        // covers itself, else in the block that does (made the same way).
+        // A new block at the end of the file, written at once (blocks are new once per
+        // a few GiB of data). Its own refcount goes in itself when it covers itself,
+        // else in the block that does (made the same way); the block and that count are
+        // on disk, synced, before the refcount table names the block.
         offset = end_;
         end_ += clusterSize_;
+        uint64_t self = offset / clusterSize_, width = refcountBits_ / 8;
+        bool coversItself = self / refcountsPerBlock_ == blockIndex;
         std::vector<uint8_t> bytes(clusterSize_, 0);
-        uint64_t self = offset / clusterSize_;
+        if (coversItself)
+            bytes[(self % refcountsPerBlock_) * width + width - 1] = 1;
         file_->write(offset, bytes.data(), bytes.size());
         refcountTable_[blockIndex] = offset;
+        refcountCache_.insert(offset, std::move(bytes));
+        if (!coversItself)
+            setRefcount(self, 1);
+        writeRefcountBlocks();
+        sync();
         uint8_t be[8];
         storeBe<uint64_t>(be, offset);
         file_->write(header_.refcountTableOffset + blockIndex * 8, be, sizeof be);
-        refcountCache_.insert(offset, std::move(bytes));
-        setRefcount(self, 1);
     }
     if (Table* t = refcountCache_.find(offset))
         return *t;
@@ -555,7 +720,7 @@ void Qcow2Image::setRefcount(uint64_t hostCluster, uint64_t value)
     uint64_t width = refcountBits_ / 8, at = (hostCluster % refcountsPerBlock_) * width;
     for (uint64_t i = 0; i < width; ++i)
         b.bytes[at + i] = static_cast<uint8_t>(value >> (8 * (width - 1 - i)));
-    file_->write(b.offset + at, &b.bytes[at], width);
+    b.markDirty(at, width);
     if (value == 0)
         freed_.insert(hostCluster * clusterSize_);
 }
@@ -604,7 +769,13 @@ void Qcow2Image::growRefcountTable(uint64_t neededEntries)
         for (uint64_t i = 0; i < entries; ++i)
             storeBe<uint64_t>(&bytes[i * 8], table[i]);
         file_->write(tableStart * clusterSize_, bytes.data(), bytes.size());
-        file_->flush();
+        // The new clusters that blocks already there cover count before the header
+        // names the table: set in their (cached) blocks, and every dirty block written.
+        for (uint64_t c = tableStart; c < next; ++c)
+            if (std::find(newBlocks.begin(), newBlocks.end(), c / refcountsPerBlock_) == newBlocks.end())
+                setRefcount(c, 1);
+        writeRefcountBlocks();
+        sync();
         uint8_t field[12];
         storeBe<uint64_t>(field, tableStart * clusterSize_);
         storeBe<uint32_t>(field + 8, static_cast<uint32_t>(tableClusters));
@@ -616,10 +787,7 @@ void Qcow2Image::growRefcountTable(uint64_t neededEntries)
         header_.refcountTableClusters = static_cast<uint32_t>(tableClusters);
         refcountTable_ = std::move(table);
         end_ = next * clusterSize_;
-        // The new clusters covered by blocks that existed before count now.
-        for (uint64_t c = tableStart; c < next; ++c)
-            if (std::find(newBlocks.begin(), newBlocks.end(), c / refcountsPerBlock_) == newBlocks.end())
-                setRefcount(c, 1);
+        // The old table's clusters are free at once: the header no longer names them.
         for (uint64_t c = oldStart; c < oldStart + oldClusters; ++c)
             setRefcount(c, 0);
         return;

@@ -343,17 +343,27 @@ void VirtioBlock::pauseIo()
 {
     // Nothing in flight while paused, and what finished is in the used rings (so a
     // snapshot holds it).
-    if (!engine_)
-        return;
-    {
-        // What the limits hold goes now: a snapshot has no place for popped requests.
-        std::lock_guard lock(mutex());
-        completedQueues_ = 0;
-        release(true);
-        notifyCompleted();
+    if (engine_) {
+        {
+            // What the limits hold goes now: a snapshot has no place for popped requests.
+            std::lock_guard lock(mutex());
+            completedQueues_ = 0;
+            release(true);
+            notifyCompleted();
+        }
+        engine_->waitIdle();
+        completeFinished();
     }
-    engine_->waitIdle();
-    completeFinished();
+    // And the image's file is whole: what the image caches (qcow2 metadata) is written
+    // and synced, as a guest's FLUSH would, so a snapshot of the VM (or a copy of the
+    // image taken while paused) finds a consistent image.
+    if (!image_->readOnly()) {
+        try {
+            image_->flush();
+        } catch (const std::exception& e) {
+            std::cerr << "mica-vmm: " << name() << ": " << e.what() << std::endl;
+        }
+    }
 }
 
 void VirtioBlock::quiesce()

@@ -153,6 +153,25 @@ TEST(LiveDisk, SnapshotPutsAnOverlayOnTopOfTheRunningChain)
     EXPECT_EQ(0, run("cmp " + base + " " + dir / "at-snapshot.raw"));
 }
 
+// A qcow2 top whose metadata the guest never flushed: the snapshot writes it back,
+// so the file that is now a backing is whole on its own while the disk runs on.
+TEST(LiveDisk, SnapshotWritesTheOldTopsMetadataBack)
+{
+    ScratchDir dir;
+    std::string base = dir / "base.qcow2", mirror = dir / "mirror.raw", overlay = dir / "top.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f qcow2 " + base + " 16M"));
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + mirror + " 16M"));
+    auto disk = openLive(base, ImageType::Qcow2);
+    MirroredWriter writer(*disk, mirror, 4);
+    writer.randomMix(100, 256 * 1024);
+    disk->snapshot(overlay, createEmpty(overlay), base);
+    ASSERT_EQ(0, run("cp " + base + " " + dir / "copy.qcow2"));
+    EXPECT_EQ(0, run("qemu-img check -q " + dir / "copy.qcow2"));
+    EXPECT_EQ(0, run("qemu-img compare -q -f qcow2 -F raw " + dir / "copy.qcow2" + " " + mirror));
+    writer.randomMix(50, 256 * 1024);
+    writer.expectSameContent();
+}
+
 // The whole cycle, as vm.disk-snapshot, vm.block-commit and vm.block-job-complete run
 // it: a writer thread keeps writing from before the snapshot until after the pivot.
 void commitWhileWriting(const std::string& baseFormat, ImageType baseType, bool intermediate)

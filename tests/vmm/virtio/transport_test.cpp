@@ -6,10 +6,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
 
+#include "DiskImage.h"
 #include "EventLoop.h"
 #include "FakeDriver.h"
 #include "RawImage.h"
@@ -306,6 +308,62 @@ TEST_P(BlockEngineTest, ResetWithRequestsInFlightThenServeAgain)
     }
     loop.stop();
     loopThread.join();
+}
+
+TEST_F(TransportTest, PauseWritesAQcow2DisksMetadataBack)
+{
+    // The guest writes and never flushes; once the device is paused (as for a VM
+    // snapshot) the image's file is whole: qemu-img finds it clean, holding the writes.
+    char dirName[] = "/tmp/mica-blk-qcow2-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(dirName));
+    std::string dir = dirName, image = dir + "/disk.qcow2";
+    auto sh = [](const std::string& command) { return std::system(("{ " + command + "; } >&2").c_str()); };
+    ASSERT_EQ(0, sh("qemu-img create -q -f qcow2 " + image + " 1M"));
+    EventLoop loop;
+    std::thread loopThread([&] { loop.run(); });
+    {
+        block::ImageOptions imageOptions;
+        imageOptions.type = block::ImageType::Qcow2;
+        VirtioBlockOptions options{"vda", "", 1};
+        options.ioEngine = block::IoEngineKind::Threads;
+        auto blk = std::make_shared<VirtioBlock>(block::openImage(image, imageOptions), options, &loop, "_disk0");
+        VirtioPciDevice dev(blk, memory, nullptr, nullptr, nullptr);
+        Driver d(dev, queue);
+        d.bringUp();
+        for (uint16_t i = 0; i < 5; ++i) {
+            memory.write(0x400000 + i * 4096ull, std::vector<uint8_t>(4096, static_cast<uint8_t>(0x61 + i)));
+            uint16_t head = static_cast<uint16_t>(i * 3);
+            uint32_t type = 1;
+            uint64_t sector = i * 256ull;  // 128 KiB apart: a cluster each
+            uint8_t header[16] = {};
+            std::memcpy(header, &type, 4);
+            std::memcpy(header + 8, &sector, 8);
+            uint64_t at = kBuf + i * 0x1000ull;
+            memory.write(at, header);
+            queue.setDescriptor(head, at, 16, kDescNext, static_cast<uint16_t>(head + 1));
+            queue.setDescriptor(static_cast<uint16_t>(head + 1), 0x400000 + i * 4096ull, 4096, kDescNext,
+                                static_cast<uint16_t>(head + 2));
+            queue.setDescriptor(static_cast<uint16_t>(head + 2), at + 0x100, 1, kDescWrite, 0);
+            queue.offer(head);
+        }
+        d.kick(0);
+        dev.pause();
+        EXPECT_EQ(queue.usedIdx(), 5);
+        ASSERT_EQ(0, sh("cp " + image + " " + dir + "/copy.qcow2"));
+        EXPECT_EQ(0, sh("qemu-img check -q " + dir + "/copy.qcow2"));
+        for (int i = 0; i < 5; ++i) {
+            char pattern[8];
+            std::snprintf(pattern, sizeof pattern, "0x%02x", 0x61 + i);
+            // qemu-io exits 1 when the pattern does not match.
+            EXPECT_EQ(0, sh("qemu-io -f qcow2 -r -c 'read -q -P " + std::string(pattern) + " " +
+                            std::to_string(i * 131072) + " 4096' " + dir + "/copy.qcow2"))
+                << "write " << i;
+        }
+        dev.resume();
+    }
+    loop.stop();
+    loopThread.join();
+    sh("rm -rf " + dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, BlockEngineTest,
