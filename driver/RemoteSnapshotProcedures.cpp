@@ -182,10 +182,17 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         m.checkSnapshot(s.dom, s.name);
         ret.putI32(1);   // every snapshot mica knows of is its metadata
     });
-    addSnapFlags(d, kRevert, [&m](const SnapshotRef& s, std::uint32_t, XdrEncoder&) {
-        m.checkSnapshot(s.dom, s.name);
-        throw rpc::RpcError(VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_DOMAIN,
-                            _("Operation not supported: reverting to an external disk-only snapshot is not supported by mica"));
+    addProcedure(d, kRevert, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        SnapshotRef s = decodeSnapshot(args);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        auto reply = c.defer();
+        m.revertSnapshot(s.dom, s.name, flags, [reply](domain::JobOutcome o) {
+            if (o.error)
+                reply->fail(*o.error);
+            else
+                reply->succeed({});
+        });
     });
     addProcedure(d, kDelete, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         SnapshotRef s = decodeSnapshot(args);

@@ -152,7 +152,8 @@ void Vmm::snapshot(const std::string& destinationUrl, UniqueFd handedDirectory)
 }
 
 void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial,
-                  snapshot::MemoryRestoreMode memoryMode, std::vector<UniqueFd> fds, std::optional<MemoryInFd> memoryIn)
+                  snapshot::MemoryRestoreMode memoryMode, std::vector<UniqueFd> fds, std::optional<MemoryInFd> memoryIn,
+                  const std::optional<nlohmann::json>& givenConfig)
 {
     std::unique_ptr<CharBackend> oldSerial, oldConsole;  // as in create(): die unlocked
     std::lock_guard lock(mutex_);
@@ -172,7 +173,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
                             std::to_string(fds.size()) + _(" fds that came with the request"));
             memory = std::move(fds[memoryIn->index]);
         }
-        config = vmConfigFromJson(snapshot::readJson(dir, snapshot::kConfigFile), std::move(fds));
+        config = vmConfigFromJson(givenConfig ? *givenConfig : snapshot::readJson(dir, snapshot::kConfigFile), std::move(fds));
         if (!memoryIn)
             memory = snapshot::openMemoryFile(dir);
     } catch (const Error& e) {  // StateError, ConfigError, a bad URL: the request's fault

@@ -70,13 +70,16 @@ public:
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
     // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not
     // the directory's memory file but fds[index] from byte offset on (a save image).
+    // `config`: replaces the snapshot's config.json (virtmicad's snapshot-revert runs the
+    // guest on new disk overlays); it is checked against the saved state as that is.
     struct MemoryInFd {
         unsigned index;
         uint64_t offset;
     };
     void restore(const std::string& sourceUrl, std::optional<CharBackendConfig> serial = std::nullopt,
                  snapshot::MemoryRestoreMode memoryMode = snapshot::MemoryRestoreMode::Copy,
-                 std::vector<UniqueFd> fds = {}, std::optional<MemoryInFd> memoryIn = std::nullopt);
+                 std::vector<UniqueFd> fds = {}, std::optional<MemoryInFd> memoryIn = std::nullopt,
+                 const std::optional<nlohmann::json>& config = std::nullopt);
     nlohmann::json info();
     nlohmann::json counters();
     // vm.dirty-log: KVM's dirty page log of the running VM (VirtualMachine::dirtyLog).

@@ -74,14 +74,23 @@ SnapshotDef parse(const std::string& xml, bool metadata)
         def.description = ElementReader(n, "domainsnapshot/description").text();
     if (xmlNode* n = el.child("memory")) {
         ElementReader m(n, "domainsnapshot/memory");
-        auto mode = m.attrOneOf("snapshot", {"no", "internal", "external"});
-        if (mode && *mode != "no")
-            unsupported(subst(_("domainsnapshot: memory snapshot='%1' is not supported by mica: "
-                                "only disk-only snapshots (memory snapshot='no')"), {*mode}));
-        if (m.attr("file"))
+        auto file = m.attr("file");
+        // As libvirt: a file without a mode makes the memory snapshot external.
+        auto mode = m.attrOneOf("snapshot", {"no", "internal", "external", "manual"}).value_or(file ? "external" : "no");
+        if (mode == "internal" || mode == "manual")
+            unsupported(subst(_("domainsnapshot: memory snapshot='%1' is not supported by mica: the memory goes to "
+                                "a file of its own (snapshot='external' file='...', virsh --memspec) or nowhere "
+                                "(--disk-only)"), {mode}));
+        if (mode == "no" && file)
             invalidXml(_("domainsnapshot: <memory> names a file but saves no memory"));
+        if (mode == "external") {
+            if (!file || file->empty())
+                invalidXml(_("domainsnapshot: memory snapshot='external' needs a file"));
+            if ((*file)[0] != '/')
+                invalidXml(subst(_("domainsnapshot: the memory file '%1' is not an absolute path"), {*file}));
+            def.memoryFile = *file;
+        }
         m.finish();
-        def.memory = "no";
     }
     if (xmlNode* n = el.child("disks")) {
         ElementReader disks(n, "domainsnapshot/disks");
@@ -166,7 +175,10 @@ std::string formatSnapshotXml(const SnapshotDef& def, bool internal)
     if (!def.parent.empty())
         add(add(root, "parent"), "name", def.parent);
     add(root, "creationTime", std::to_string(def.creationTime));
-    set(add(root, "memory"), "snapshot", "no");
+    xmlNode* memory = add(root, "memory");
+    set(memory, "snapshot", def.memoryFile.empty() ? "no" : "external");
+    if (!def.memoryFile.empty())
+        set(memory, "file", def.memoryFile);
     xmlNode* disks = add(root, "disks");
     for (const auto& d : def.disks) {
         xmlNode* n = add(disks, "disk");

@@ -1,5 +1,5 @@
-// libvirt's <domainsnapshot> XML as mica keeps it: disk-only external snapshots (each
-// chosen disk gets a new qcow2 overlay; the guest's memory is not saved). Two readers of
+// libvirt's <domainsnapshot> XML as mica keeps it: external snapshots (each chosen disk
+// gets a new qcow2 overlay; the guest's memory, if saved, goes to a file of its own). Two readers of
 // the same element: what a client sends to virDomainSnapshotCreateXML (name,
 // description, memory, disks), refused strictly beyond that; and the metadata the daemon
 // stored itself (plus creationTime, state, parent, the domain as it was, and whether it
@@ -26,7 +26,9 @@ struct SnapshotDiskDef {
 struct SnapshotDef {
     std::string name;                    // empty in a client's XML: the creation time is its name
     std::string description;
-    std::optional<std::string> memory;   // <memory snapshot='no'/>: only "no"
+    // <memory snapshot='external' file='...'/>: the guest's RAM and device state go to
+    // this file (a save image, SaveImage.h); empty: <memory snapshot='no'/>, disks only.
+    std::string memoryFile;
     std::vector<SnapshotDiskDef> disks;
     // Metadata (the daemon's own records; a client cannot give them).
     std::int64_t creationTime = 0;       // seconds since the epoch

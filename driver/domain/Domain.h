@@ -80,9 +80,11 @@ struct Domain {
     std::optional<unsigned> startingCid;  // the vsock CID that start has taken
     bool guestPoweredOff = false;         // the event monitor said "shutdown"
     bool rebootOnPoweroff = false;        // an ACPI reboot: start again once the guest powered off
-    // A save wrote its image and stopped the VMM: its end is this (shut-off reason,
-    // stopped-event detail) rather than a crash, and it finishes the save job.
+    // A job stopped the VMM on purpose (a save wrote its image; a snapshot-revert): its
+    // end is this (shut-off reason, stopped-event detail) rather than a crash, and it
+    // finishes that job, or goes on with it in endThen (on the loop, the job still held).
     std::optional<std::pair<int, int>> endAs;
+    std::function<void(Domain&)> endThen;
 
     // Destroy does not queue behind the job lock (the job may be waiting on the very VMM
     // it kills, as libvirt's destroy does): it signals the VMM and answers when the

@@ -297,10 +297,12 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
     // Plain data in, plain data out: nothing here may own an answer (WorkerPool.h).
     std::string restoreImage = restore ? restore->image : std::string();
     bool managedImage = restore && restore->managed;
+    bool fromSnapshot = restore && restore->fromSnapshot;
+    rq.restoreWithConfig = fromSnapshot;
     std::string restoreDir = store_.runDir(def.name) + "/restore";
     pool_.run([this, rq = std::move(rq), writer, uuid = d.def.uuid, serial = d.serial, def, paused,
-               cid = paths.autoVsockCid, failStart, restoreImage, restoreDir,
-               managedImage]() mutable -> std::function<void()> {
+               cid = paths.autoVsockCid, failStart, restoreImage, restoreDir, managedImage,
+               fromSnapshot]() mutable -> std::function<void()> {
         auto result = std::make_shared<process::VmmLaunchResult>();
         try {
             if (!restoreImage.empty()) {
@@ -329,7 +331,7 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             std::error_code ec;
             std::filesystem::remove_all(restoreDir, ec);
         }
-        return [this, result, uuid, serial, def, paused, cid, failStart, restoreImage, managedImage] {
+        return [this, result, uuid, serial, def, paused, cid, failStart, restoreImage, managedImage, fromSnapshot] {
             bool restored = !restoreImage.empty();
             auto abandon = [&result] {
                 if (result->vmm)
@@ -379,9 +381,11 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
             d.live.id = d.id;
             ++d.incarnation;
             d.state = paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
-            d.reason = paused     ? int(VIR_DOMAIN_PAUSED_USER)
-                       : restored ? int(VIR_DOMAIN_RUNNING_RESTORED)
-                                  : int(VIR_DOMAIN_RUNNING_BOOTED);
+            d.reason = paused && fromSnapshot ? int(VIR_DOMAIN_PAUSED_FROM_SNAPSHOT)
+                       : paused               ? int(VIR_DOMAIN_PAUSED_USER)
+                       : fromSnapshot         ? int(VIR_DOMAIN_RUNNING_FROM_SNAPSHOT)
+                       : restored             ? int(VIR_DOMAIN_RUNNING_RESTORED)
+                                              : int(VIR_DOMAIN_RUNNING_BOOTED);
             saveStatus(d);
             process::crashPoint("start-running-status-written");
             watch(d);
@@ -393,10 +397,14 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
                 store_.note(def.name, "cannot remove the managed save image " + restoreImage + ": " +
                                           std::strerror(errno));
             emit(d, VIR_DOMAIN_EVENT_STARTED,
-                 restored ? VIR_DOMAIN_EVENT_STARTED_RESTORED : VIR_DOMAIN_EVENT_STARTED_BOOTED);
+                 fromSnapshot ? VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT
+                 : restored   ? VIR_DOMAIN_EVENT_STARTED_RESTORED
+                              : VIR_DOMAIN_EVENT_STARTED_BOOTED);
             if (paused)
                 emit(d, VIR_DOMAIN_EVENT_SUSPENDED,
-                     restored ? VIR_DOMAIN_EVENT_SUSPENDED_RESTORED : VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+                     fromSnapshot ? VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT
+                     : restored   ? VIR_DOMAIN_EVENT_SUSPENDED_RESTORED
+                                  : VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
             finishJob(d, {std::nullopt, ref(d)});
         };
     });
@@ -445,20 +453,32 @@ void DomainManager::onVmmEnded(Domain& d)
     readEvents(d);   // what the VMM said last is still in the FIFO
     std::optional<int> status = d.vmm->exitStatus();
     if (d.endAs) {
-        // A save stopped it: the image is written, whatever ended the process. The save
-        // job still holds the lock and succeeds now (a transient domain is gone after).
-        auto [saveReason, saveDetail] = *std::exchange(d.endAs, std::nullopt);
-        if (d.destroying)
-            saveReason = VIR_DOMAIN_SHUTOFF_DESTROYED, saveDetail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
-        store_.note(d.def.name, "the VMM ended after the save");
+        // A job stopped it (a save: the image is written, whatever ended the process).
+        // The job still holds the lock and succeeds now, or goes on (endThen); a
+        // transient domain is gone after.
+        auto [endReason, endDetail] = *std::exchange(d.endAs, std::nullopt);
+        auto then = std::exchange(d.endThen, nullptr);
+        bool destroyed = d.destroying;
+        if (destroyed)
+            endReason = VIR_DOMAIN_SHUTOFF_DESTROYED, endDetail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+        store_.note(d.def.name, "the VMM ended as the job asked");
         std::string uuid = d.def.uuid;
         std::uint64_t serial = d.serial;
         rpc::DomainRef r = ref(d);
         JobDone owner = std::exchange(d.jobDone, nullptr);
-        stopped(d, saveReason, saveDetail);
+        stopped(d, endReason, endDetail);
         if (Domain* again = findLive(uuid, serial)) {
             again->jobDone = std::move(owner);
-            finishJob(*again, {std::nullopt, r});
+            if (!then)
+                finishJob(*again, {std::nullopt, r});
+            else if (destroyed)
+                finishJob(*again, {error(VIR_ERR_OPERATION_ABORTED, _("the domain was destroyed during the job")).error(), {}});
+            else
+                try {
+                    then(*again);
+                } catch (...) {
+                    finishJob(*again, {remoteError(std::current_exception()), {}});
+                }
         } else if (owner) {
             owner({std::nullopt, r});
         }

@@ -141,7 +141,7 @@ public:
     void blockResize(const rpc::DomainRef& dom, const std::string& disk, uint64_t size, unsigned flags, JobDone done);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
 
-    // Disk-only external snapshots (DomainSnapshot.cpp). createSnapshot answers with the
+    // External snapshots, with or without memory (DomainSnapshot.cpp). createSnapshot answers with the
     // new snapshot's name (the client's, or the creation time).
     void createSnapshot(const rpc::DomainRef& dom, const std::string& xml, unsigned flags,
                         std::function<void(JobOutcome, const std::string& name)> done);
@@ -158,6 +158,11 @@ public:
     // VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY (the overlays stay), with _CHILDREN or
     // _CHILDREN_ONLY; deleting the images of an external snapshot is refused.
     void deleteSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done);
+    // virDomainRevertToSnapshot: new overlays over the images the snapshot kept; with
+    // memory the guest is restored from the snapshot's memory file onto them (running or
+    // paused as it was, or as the flags say); without, the domain is left shut off unless
+    // asked to start. A running domain is stopped first.
+    void revertSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done);
 
     // Block jobs (DomainBlockJob.cpp): an active commit of a running disk's top into an
     // image of its chain, its progress, and its end (the pivot onto the base, or a cancel).
@@ -261,12 +266,20 @@ private:
         std::string image;
         conf::DomainDef def;
         bool managed = false;
+        // A snapshot-revert: def's disks are new overlays, not where the image's own
+        // config has them (the VMM gets def's); reasons and events say FROM_SNAPSHOT.
+        bool fromSnapshot = false;
     };
     // undoFailure: restores what the caller changed before starting (see createXml).
     void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {},
                      std::optional<RestoreFrom> restore = {});
     // The save job's body: snapshot the VMM into a new save image at path, then stop it.
     void saveJob(Domain& d, const std::string& path, unsigned flags);
+    // The paused VMM at `socket` into a new save image at path (SaveImage.h), through a
+    // snapshot directory beside it that is gone afterwards; job's figures move on, its
+    // abort stops it (SaveImageAborted). A worker's: it blocks. Throws std::runtime_error.
+    static void writeGuestImage(const std::string& socket, const std::string& path, const std::string& xml,
+                                bool imageRunning, std::optional<uid_t> vmmUid, gid_t vmmGid, AsyncJob& job);
     // The definition in a save image, checked as a new definition is.
     conf::DomainDef saveImageDef(const std::string& path, bool* wasRunning) const;
     void watch(Domain& d);
@@ -286,6 +299,8 @@ private:
     void onPivoted(Domain& d, const std::string& target, const std::optional<std::pair<std::string, std::string>>& image);
     // Writes a snapshot's metadata and keeps it; throws OPERATION_FAILED.
     void saveSnapshot(Domain& d, const conf::SnapshotDef& def);
+    // Makes `name` the current snapshot, on disk and here; throws OPERATION_FAILED.
+    void setCurrentSnapshot(Domain& d, const std::string& name);
     void onVmmEnded(Domain& d);
     // Destroy escalation: SIGKILL after SIGTERM, or giving up.
     void tickDestroys(std::int64_t nowMs);

@@ -133,71 +133,21 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
     pool_.run([this, socket = d.apiSocket, path, xml, wasRunning, imageRunning, uuid = d.def.uuid, serial = d.serial,
                incarnation = d.incarnation, vmmUid = d.vmmUid, vmmGid = d.vmmGid, job]() -> std::function<void()> {
         Outcome out;
-        auto checkAbort = [&] {
-            if (job->abort)
-                throw SaveImageAborted();
-        };
-        std::string snapshotDir;
         bool paused = false;
         try {
-            // The snapshot goes beside the image: same file system (no copy across
-            // devices), and a directory the daemon cannot write fails before the guest
-            // has even paused.
-            std::string base = path.substr(path.rfind('/') + 1);
-            std::string tmpl = parentOf(path) + "/." + base + ".snapshot-XXXXXX";
-            std::vector<char> name(tmpl.begin(), tmpl.end());
-            name.push_back('\0');
-            if (!::mkdtemp(name.data()))
-                throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
-            snapshotDir = name.data();
-            {
-                std::lock_guard lock(job->fileMutex);
-                job->vmmFile = snapshotDir + "/memory";
-            }
-            // A confined VMM writes it as its own uid, through an fd of the directory:
-            // the path is outside its mount namespace.
-            if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, vmmGid) < 0)
-                throw std::runtime_error(snapshotDir + ": chown: " + std::strerror(errno));
-            UniqueFd directory(::open(snapshotDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (!directory)
-                throw std::runtime_error(snapshotDir + ": " + std::strerror(errno));
-            auto call = [&](const char* endpoint, const std::optional<nlohmann::json>& body, int timeoutMs,
-                            const std::vector<int>& fds = {}) {
-                auto r = process::vmmRequest(socket, "PUT", endpoint, body, timeoutMs, fds);
-                if (!r.ok())
-                    throw std::runtime_error(std::string(endpoint) + ": " + r.errorText());
-            };
             if (wasRunning) {
-                call("vm.pause", std::nullopt, process::kVmmCallMs);
+                auto r = process::vmmRequest(socket, "PUT", "vm.pause", std::nullopt, process::kVmmCallMs);
+                if (!r.ok())
+                    throw std::runtime_error("vm.pause: " + r.errorText());
                 paused = true;
             }
-            checkAbort();
-            job->vmmWriting = true;
-            try {
-                call("vm.snapshot", nlohmann::json{{"destination_url", "file://" + snapshotDir}, {"destination_fd", 0}},
-                     kSnapshotCallMs, {directory.get()});
-            } catch (...) {
-                job->vmmWriting = false;
-                checkAbort();   // the VMM stopped because it was told to
-                throw;
-            }
-            job->vmmWriting = false;
-            job->processed = job->total / 2;
-            checkAbort();
-            writeSaveImage(snapshotDir, xml, imageRunning, path, [&job](std::uint64_t copied) {
-                job->processed = job->total / 2 + copied;
-                return !job->abort;
-            });
+            writeGuestImage(socket, path, xml, imageRunning, vmmUid, vmmGid, *job);
         } catch (const SaveImageAborted&) {
             out.error = error(VIR_ERR_OPERATION_ABORTED,
                               conf::subst(_("saving to %1 was cancelled by a client"), {path})).error();
         } catch (const std::exception& e) {
             out.error = error(VIR_ERR_OPERATION_FAILED,
                               conf::subst(_("cannot save domain to %1: %2"), {path, e.what()})).error();
-        }
-        if (!snapshotDir.empty()) {
-            std::error_code ec;
-            std::filesystem::remove_all(snapshotDir, ec);
         }
         if (out.error && paused) {
             // The guest goes on as it was before the save was asked for.
@@ -240,6 +190,63 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
             d->endAs = std::make_pair(int(VIR_DOMAIN_SHUTOFF_SAVED), int(VIR_DOMAIN_EVENT_STOPPED_SAVED));
             d->vmm->kill(SIGKILL);
         };
+    });
+}
+
+void DomainManager::writeGuestImage(const std::string& socket, const std::string& path, const std::string& xml,
+                                    bool imageRunning, std::optional<uid_t> vmmUid, gid_t vmmGid, AsyncJob& job)
+{
+    auto checkAbort = [&] {
+        if (job.abort)
+            throw SaveImageAborted();
+    };
+    // The snapshot goes beside the image: same file system (no copy across devices), and
+    // a directory the daemon cannot write fails before the VMM writes anything.
+    std::string base = path.substr(path.rfind('/') + 1);
+    std::string tmpl = parentOf(path) + "/." + base + ".snapshot-XXXXXX";
+    std::vector<char> name(tmpl.begin(), tmpl.end());
+    name.push_back('\0');
+    if (!::mkdtemp(name.data()))
+        throw std::runtime_error(parentOf(path) + ": " + std::strerror(errno));
+    std::string snapshotDir = name.data();
+    struct RemoveDir {
+        std::string dir;
+        ~RemoveDir()
+        {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+    } removeDir{snapshotDir};
+    {
+        std::lock_guard lock(job.fileMutex);
+        job.vmmFile = snapshotDir + "/memory";
+    }
+    // A confined VMM writes it as its own uid, through an fd of the directory: the path
+    // is outside its mount namespace.
+    if (vmmUid && ::chown(snapshotDir.c_str(), *vmmUid, vmmGid) < 0)
+        throw std::runtime_error(snapshotDir + ": chown: " + std::strerror(errno));
+    UniqueFd directory(::open(snapshotDir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory)
+        throw std::runtime_error(snapshotDir + ": " + std::strerror(errno));
+    checkAbort();
+    job.vmmWriting = true;
+    try {
+        auto r = process::vmmRequest(socket, "PUT", "vm.snapshot",
+                                     nlohmann::json{{"destination_url", "file://" + snapshotDir}, {"destination_fd", 0}},
+                                     kSnapshotCallMs, {directory.get()});
+        if (!r.ok())
+            throw std::runtime_error("vm.snapshot: " + r.errorText());
+    } catch (...) {
+        job.vmmWriting = false;
+        checkAbort();   // the VMM stopped because it was told to
+        throw;
+    }
+    job.vmmWriting = false;
+    job.processed = job.total / 2;
+    checkAbort();
+    writeSaveImage(snapshotDir, xml, imageRunning, path, [&job](std::uint64_t copied) {
+        job.processed = job.total / 2 + copied;
+        return !job.abort;
     });
 }
 

@@ -1,9 +1,12 @@
-// Disk-only external snapshots (virsh snapshot-create-as --disk-only): each chosen disk
-// gets a new qcow2 overlay over its current image, which becomes the disk's image; the
-// guest's memory is not saved. Of a running domain the VMM switches the disk
-// (vm.disk-snapshot) while the guest runs; of a shut-off one the daemon writes the
-// overlay itself. Then the metadata (SnapshotStore.h) that virsh snapshot-list,
-// -info, -dumpxml, -current and -delete --metadata read.
+// External snapshots (virsh snapshot-create-as): each chosen disk gets a new qcow2
+// overlay over its current image, which becomes the disk's image; with --memspec the
+// guest's RAM and device state go to a file of their own first (a save image,
+// SaveImage.h), taken with the guest paused so that memory and disks are of one
+// instant. Of a running domain the VMM switches the disk (vm.disk-snapshot); of a
+// shut-off one the daemon writes the overlay itself. Then the metadata
+// (SnapshotStore.h) that virsh snapshot-list, -info, -dumpxml, -current and -delete
+// --metadata read. snapshot-revert puts new overlays over the images the snapshot
+// kept and, with memory, restores the guest from its file onto them.
 //
 // The order keeps a daemon killed at any point from losing or doubling anything: the
 // overlays are created (O_EXCL: an existing file is never reused or overwritten), the
@@ -13,6 +16,7 @@
 // --no-metadata, its overlay in the definitions all the same.
 #include <fcntl.h>
 #include <libvirt/libvirt.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +32,7 @@
 #include "DomainXmlFormatter.h"
 #include "Error.h"
 #include "ManagerSupport.h"
+#include "SaveImage.h"
 #include "VmmClient.h"
 #include "i18n.h"
 
@@ -53,7 +58,7 @@ const Refusal kCreateRefusals[] = {
     {VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE, VIR_ERR_ARGUMENT_UNSUPPORTED,
      N_("quiescing the guest's file systems (--quiesce) needs a guest agent, which mica does not have")},
     {VIR_DOMAIN_SNAPSHOT_CREATE_LIVE, VIR_ERR_OPERATION_UNSUPPORTED,
-     N_("live snapshot creation (--live) is for full-system snapshots; a disk-only one is live already")},
+     N_("live snapshot creation (--live) is not supported by mica: the guest pauses while its memory is written")},
 };
 
 const unsigned kCreateFlags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
@@ -146,8 +151,14 @@ std::vector<conf::SnapshotDiskDef> alignDisks(const conf::SnapshotDef& snap, con
         }
         out.push_back(std::move(x));
     }
-    if (overlays.empty())
+    if (overlays.empty() && snap.memoryFile.empty())
         fail(VIR_ERR_INVALID_ARG, _("a disk-only snapshot needs at least one disk with snapshot='external'"));
+    if (overlays.count(snap.memoryFile))
+        fail(VIR_ERR_CONFIG_UNSUPPORTED, conf::subst(_("the memory file '%1' is an overlay too"), {snap.memoryFile}));
+    for (const auto& disk : def.disks)
+        if (disk.source == snap.memoryFile)
+            fail(VIR_ERR_CONFIG_UNSUPPORTED,
+                 conf::subst(_("the memory file '%1' is disk '%2''s image"), {snap.memoryFile, disk.target}));
     return out;
 }
 
@@ -156,6 +167,21 @@ struct Overlay {
     std::string target, path;
     std::shared_ptr<UniqueFd> fd;
 };
+
+// A reverted disk's new overlay over `source`: named as libvirt names it (a snapshot
+// named by the time), with a count added while the name is taken.
+std::pair<std::string, UniqueFd> createRevertOverlay(const std::string& source)
+{
+    std::string stem = defaultOverlay(source, std::to_string(std::time(nullptr)));
+    for (int n = 1;; ++n) {
+        std::string path = n == 1 ? stem : stem + "-" + std::to_string(n);
+        UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (fd)
+            return {path, std::move(fd)};
+        if (errno != EEXIST || n == 100)
+            fail(VIR_ERR_OPERATION_FAILED, systemError(path).what());
+    }
+}
 
 void removeOverlays(const std::vector<Overlay>& overlays, size_t from = 0)
 {
@@ -183,6 +209,25 @@ void DomainManager::saveSnapshot(Domain& d, const conf::SnapshotDef& def)
     d.snapshots.push_back(def);
 }
 
+void DomainManager::setCurrentSnapshot(Domain& d, const std::string& name)
+{
+    // As saveSnapshot: the new current one first, then the old one cleared.
+    try {
+        for (auto& s : d.snapshots)
+            if (s.name == name && !s.current) {
+                s.current = true;
+                snapshotStore_.save(d.def.name, s);
+            }
+        for (auto& s : d.snapshots)
+            if (s.name != name && s.current) {
+                s.current = false;
+                snapshotStore_.save(d.def.name, s);
+            }
+    } catch (const std::exception& e) {
+        fail(VIR_ERR_OPERATION_FAILED, e.what());
+    }
+}
+
 void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string& xml, unsigned flags,
                                    std::function<void(JobOutcome, const std::string&)> done)
 {
@@ -190,10 +235,6 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
     for (const auto& r : kCreateRefusals)
         if (flags & r.flag)
             fail(r.code, _(r.why));
-    if (!(flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY))
-        fail(VIR_ERR_OPERATION_UNSUPPORTED,
-             _("mica takes disk-only snapshots only (VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY, virsh --disk-only): "
-               "snapshots with the guest's memory are not supported"));
     Domain& d = find(dom);
     conf::SnapshotDef snap;
     try {
@@ -201,16 +242,30 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
     } catch (const conf::ConfError& e) {
         failConf(e);
     }
+    bool withMemory = !snap.memoryFile.empty();
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY) && withMemory)
+        fail(VIR_ERR_INVALID_ARG, _("a disk-only snapshot saves no memory: give --memspec or --disk-only, not both"));
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY) && !withMemory)
+        fail(VIR_ERR_OPERATION_UNSUPPORTED,
+             _("mica takes external snapshots only: the guest's memory goes to a file of its own (<memory "
+               "snapshot='external' file='...'/>, virsh --memspec file=PATH) or nowhere (virsh --disk-only); "
+               "internal snapshots are not supported"));
     snap.creationTime = static_cast<std::int64_t>(std::time(nullptr));
     if (snap.name.empty())
         snap.name = std::to_string(snap.creationTime);
-    runJob(d, "snapshot", [this, snap, flags](Domain& x) mutable {
+    runJob(d, "snapshot", [this, snap, flags, withMemory](Domain& x) mutable {
         for (const auto& s : x.snapshots)
             if (s.name == snap.name)
                 fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain snapshot '%1' already exists"), {snap.name}));
         bool live = x.active();
         if (!live && x.starting)
             fail(VIR_ERR_OPERATION_INVALID, _("the domain is starting"));
+        if (withMemory && !live)
+            fail(VIR_ERR_OPERATION_INVALID,
+                 _("a shut-off domain has no memory to save: take a disk-only snapshot (--disk-only)"));
+        if (withMemory && ::access(snap.memoryFile.c_str(), F_OK) == 0)
+            fail(VIR_ERR_OPERATION_INVALID,
+                 conf::subst(_("the memory file '%1' exists already: mica writes a new one"), {snap.memoryFile}));
         const conf::DomainDef& def = live ? x.live : x.persistentDef();
         snap.disks = alignDisks(snap, def);
         std::vector<Overlay> overlays;
@@ -226,7 +281,8 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
                 if (x.blockJobs.count(o.target))
                     fail(VIR_ERR_BLOCK_COPY_ACTIVE, conf::subst(_("disk '%1' has a block job: end it first"), {o.target}));
         snap.domainXml = conf::formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
-        snap.state = live ? "disk-snapshot" : "shutoff";
+        bool wasRunning = x.state == VIR_DOMAIN_RUNNING;
+        snap.state = !live ? "shutoff" : !withMemory ? "disk-snapshot" : wasRunning ? "running" : "paused";
         if (auto current = currentSnapshot(ref(x)))
             snap.parent = *current;
         snap.current = true;
@@ -271,14 +327,47 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
             finishJob(x, {std::nullopt, ref(x)});
             return;
         }
-        store_.note(x.def.name, "disk-only snapshot '" + snap.name + "': switching " + std::to_string(overlays.size()) +
-                                    " disk(s) to new overlays");
-        pool_.run([this, overlays, snap, metadata, socket = x.apiSocket, uuid = x.def.uuid, serial = x.serial,
-                   incarnation = x.incarnation]() -> std::function<void()> {
+        store_.note(x.def.name, "snapshot '" + snap.name + "': " + (withMemory ? "memory to " + snap.memoryFile + ", " : "") +
+                                    "switching " + std::to_string(overlays.size()) + " disk(s) to new overlays");
+        // A memory snapshot is a job domjobinfo shows and domjobabort stops, as a save.
+        std::shared_ptr<AsyncJob> job;
+        if (withMemory) {
+            job = std::make_shared<AsyncJob>();
+            job->operation = VIR_DOMAIN_JOB_OPERATION_SNAPSHOT;
+            job->startedMs = rpc::EventLoop::nowMs();
+            job->total = 2 * x.live.memoryKiB * 1024;
+            x.asyncJob = job;
+        }
+        pool_.run([this, overlays, snap, metadata, job, wasRunning, socket = x.apiSocket, uuid = x.def.uuid,
+                   serial = x.serial, incarnation = x.incarnation, vmmUid = x.vmmUid,
+                   vmmGid = x.vmmGid]() -> std::function<void()> {
             size_t switched = 0;       // the disks the VMM put on their overlays
             bool uncertain = false;    // and whether the next one is unknown
             std::optional<rpc::RemoteError> err;
+            bool paused = false, memoryWritten = false, pausedByUs = false;
+            if (job) {
+                // Memory and disks of one instant: the guest stays paused from before its
+                // RAM is written until every disk is on its overlay.
+                try {
+                    if (wasRunning) {
+                        auto r = process::vmmRequest(socket, "PUT", "vm.pause", std::nullopt, process::kVmmCallMs);
+                        if (!r.ok())
+                            throw std::runtime_error("vm.pause: " + r.errorText());
+                        paused = true;
+                    }
+                    writeGuestImage(socket, snap.memoryFile, snap.domainXml, wasRunning, vmmUid, vmmGid, *job);
+                    memoryWritten = true;
+                } catch (const SaveImageAborted&) {
+                    err = error(VIR_ERR_OPERATION_ABORTED, conf::subst(_("snapshot '%1' was cancelled by a client"),
+                                                                       {snap.name})).error();
+                } catch (const std::exception& e) {
+                    err = error(VIR_ERR_OPERATION_FAILED, conf::subst(_("cannot save the memory to %1: %2"),
+                                                                      {snap.memoryFile, e.what()})).error();
+                }
+            }
             for (const auto& o : overlays) {
+                if (err)
+                    break;
                 try {
                     nlohmann::json body = {{"id", o.target}, {"overlay", o.path}, {"overlay_fd", 0}, {"format", "qcow2"}};
                     auto r = process::vmmRequest(socket, "PUT", "vm.disk-snapshot", body, process::kVmmCallMs,
@@ -307,13 +396,34 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
                 }
                 ++switched;
             }
-            return [this, overlays, snap, metadata, uuid, serial, incarnation, switched, uncertain, err] {
+            if (paused)
+                try {
+                    pausedByUs = !process::vmmRequest(socket, "PUT", "vm.resume").ok();
+                } catch (const std::exception&) {
+                    pausedByUs = true;
+                }
+            // A snapshot that failed keeps no memory file: it would not match the disks.
+            if (err && memoryWritten)
+                ::unlink(snap.memoryFile.c_str());
+            return [this, overlays, snap, metadata, job, uuid, serial, incarnation, switched, uncertain, err, pausedByUs] {
                 Domain* d = findLive(uuid, serial);
                 if (!d || !d->jobDone)
                     return;
+                if (job) {
+                    d->lastJob = jobStatsOf(*job, !err ? VIR_DOMAIN_JOB_COMPLETED
+                                               : job->abort ? VIR_DOMAIN_JOB_CANCELLED
+                                                            : VIR_DOMAIN_JOB_FAILED);
+                    d->asyncJob.reset();
+                }
                 if (d->incarnation != incarnation || !d->active()) {
                     finishJob(*d, {error(VIR_ERR_OPERATION_FAILED, _("the domain stopped during the snapshot")).error(), {}});
                     return;
+                }
+                if (pausedByUs && d->state == VIR_DOMAIN_RUNNING) {
+                    d->state = VIR_DOMAIN_PAUSED;
+                    d->reason = VIR_DOMAIN_PAUSED_SNAPSHOT;
+                    saveStatus(*d);
+                    emit(*d, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
                 }
                 removeOverlays(overlays, switched + (uncertain ? 1 : 0));   // those the VMM never took
                 try {
@@ -346,6 +456,89 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
             };
         });
     }, [done, name = snap.name](JobOutcome o) { done(std::move(o), name); });
+}
+
+void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED |
+                          VIR_DOMAIN_SNAPSHOT_REVERT_FORCE);
+    if (both(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING, VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED))
+        fail(VIR_ERR_INVALID_ARG, _("--running and --paused exclude each other"));
+    Domain& d = find(dom);
+    snapshotOf(d, name);
+    runJob(d, "snapshot revert", [this, name, flags](Domain& x) {
+        const conf::SnapshotDef snap = snapshotOf(x, name);
+        if (x.starting)
+            fail(VIR_ERR_OPERATION_INVALID, _("the domain is starting"));
+        if (x.active() && !x.persistent)
+            fail(VIR_ERR_OPERATION_INVALID,
+                 _("reverting a running transient domain would end it: define it first (virsh define)"));
+        // The domain as the snapshot holds it; with memory, as its memory file holds it
+        // (which is checked whole here, before anything stops).
+        bool withMemory = !snap.memoryFile.empty();
+        conf::DomainDef def = withMemory ? saveImageDef(snap.memoryFile, nullptr) : parseNew(snap.domainXml, 0);
+        if (def.uuid != x.def.uuid)
+            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("snapshot '%1' holds domain %2, not this one"), {name, def.uuid}));
+        bool start = withMemory || (flags & (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
+        bool paused = (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED) ||
+                      (!(flags & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) && snap.state == "paused");
+        auto revert = [this, snap, def, withMemory, start, paused](Domain& y) mutable {
+            // Each snapshotted disk goes on a new overlay over the image the snapshot kept,
+            // which stays as it is: beneath later snapshots' overlays too, so that
+            // reverting to any of them works again.
+            std::vector<std::pair<std::string, std::string>> made;   // target, overlay
+            try {
+                for (const auto& sd : snap.disks) {
+                    conf::DiskDef* disk = diskByName(def, sd.name);
+                    if (sd.snapshot != conf::SnapshotDiskDef::Mode::External || !disk)
+                        continue;
+                    auto [path, fd] = createRevertOverlay(disk->source);
+                    made.emplace_back(disk->target, path);
+                    writeOverlay(*disk, fd.get(), path);
+                    disk->type = conf::DiskDef::Type::File;
+                    disk->source = path;
+                    disk->format = conf::DiskFormat::Qcow2;
+                    disk->backingChain.reset();
+                }
+                // The definition's disks follow; the rest of it stays as last defined.
+                editDefinition(y, [&](conf::DomainDef& pd) {
+                    for (const auto& [target, path] : made)
+                        if (conf::DiskDef* disk = diskByName(pd, target)) {
+                            disk->type = conf::DiskDef::Type::File;
+                            disk->source = path;
+                            disk->format = conf::DiskFormat::Qcow2;
+                        }
+                });
+                process::crashPoint("revert-overlays-defined");
+                setCurrentSnapshot(y, snap.name);
+            } catch (...) {
+                for (const auto& [target, path] : made)
+                    if (!diskByName(y.persistentDef(), target) || diskByName(y.persistentDef(), target)->source != path)
+                        ::unlink(path.c_str());
+                throw;
+            }
+            store_.note(y.def.name, "reverted to snapshot '" + snap.name + "': " + std::to_string(made.size()) +
+                                        " disk(s) on new overlays");
+            if (!start)
+                finishJob(y, {std::nullopt, ref(y)});
+            else if (withMemory)
+                startDomain(y, paused, {}, RestoreFrom{snap.memoryFile, def, false, true});
+            else
+                startDomain(y, paused);
+        };
+        if (!x.active()) {
+            revert(x);
+            return;
+        }
+        if (!x.blockJobs.empty())
+            fail(VIR_ERR_BLOCK_COPY_ACTIVE, _("the domain has a block job: end it first"));
+        // The running guest ends first (its disks are the ones being replaced); its end
+        // goes on with the revert, the job held throughout.
+        store_.note(x.def.name, "stopping the guest to revert to snapshot '" + snap.name + "'");
+        x.endAs = std::make_pair(int(VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT), int(VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT));
+        x.endThen = revert;
+        x.vmm->kill(SIGKILL);
+    }, std::move(done));
 }
 
 std::vector<std::string> DomainManager::snapshotNames(const rpc::DomainRef& dom, const std::optional<std::string>& of,

@@ -171,6 +171,8 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
                 if (rq.restoreOnDemand)
                     body["memory_restore_mode"] = "ondemand";
             }
+            if (rq.restoreWithConfig)
+                body["config"] = config;
             call("PUT", "vm.restore", body, fdNumbers);
             if (!rq.paused)
                 call("PUT", "vm.resume", std::nullopt);

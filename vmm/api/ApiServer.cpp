@@ -153,7 +153,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
     });
     router_.add("PUT", std::string(kPrefix) + "vm.restore", [this, urlOf](http::Request& r) {
         auto body = parseBody(r);
-        std::string url = urlOf(body, "source_url", {"memory_restore_mode", "memory_fd", "memory_offset"});
+        std::string url = urlOf(body, "source_url", {"memory_restore_mode", "memory_fd", "memory_offset", "config"});
         auto mode = snapshot::MemoryRestoreMode::Copy;
         if (body.contains("memory_restore_mode")) {
             const auto& m = body["memory_restore_mode"];
@@ -172,7 +172,13 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
                 throw ApiError(400, _("memory_fd and memory_offset: expected an fd index and a byte offset, both"));
             memoryIn = Vmm::MemoryInFd{fd.get<unsigned>(), offset.get<uint64_t>()};
         }
-        vmm_.restore(url, std::nullopt, mode, std::move(r.fds), memoryIn);
+        std::optional<nlohmann::json> config;
+        if (body.contains("config")) {
+            if (!body["config"].is_object())
+                throw ApiError(400, _("config: expected a VM configuration object, as vm.create's body"));
+            config = body["config"];
+        }
+        vmm_.restore(url, std::nullopt, mode, std::move(r.fds), memoryIn, config);
         return http::Response::noContent();
     });
     // Live block operations: {"id": DISK, ...}; a file the VMM may not open itself comes

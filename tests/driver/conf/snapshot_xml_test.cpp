@@ -32,6 +32,19 @@ TEST(SnapshotXml, ReadsWhatVirshSnapshotCreateAsWrites)
     EXPECT_EQ(def.disks[1].snapshot, SnapshotDiskDef::Mode::No);
 }
 
+TEST(SnapshotXml, ReadsAMemorySnapshotsFile)
+{
+    // virsh --memspec file=/img/m.s1,snapshot=external, and --memspec /img/m.s1 (no mode:
+    // external, as libvirt takes it).
+    EXPECT_EQ(parseSnapshotXml("<domainsnapshot><memory snapshot='external' file='/img/m.s1'/></domainsnapshot>")
+                  .memoryFile, "/img/m.s1");
+    EXPECT_EQ(parseSnapshotXml("<domainsnapshot><memory file='/img/m.s1'/></domainsnapshot>").memoryFile, "/img/m.s1");
+    EXPECT_EQ(parseSnapshotXml("<domainsnapshot><memory snapshot='no'/></domainsnapshot>").memoryFile, "");
+    EXPECT_EQ(errorOf("<domainsnapshot><memory snapshot='external'/></domainsnapshot>"), VIR_ERR_XML_ERROR);
+    EXPECT_EQ(errorOf("<domainsnapshot><memory file='m.s1'/></domainsnapshot>"), VIR_ERR_XML_ERROR);
+    EXPECT_EQ(errorOf("<domainsnapshot><memory snapshot='no' file='/img/m'/></domainsnapshot>"), VIR_ERR_XML_ERROR);
+}
+
 TEST(SnapshotXml, RefusesWhatMicaDoesNotDoAndMalformedInput)
 {
     EXPECT_EQ(errorOf("<domainsnapshot><memory snapshot='internal'/></domainsnapshot>"), VIR_ERR_CONFIG_UNSUPPORTED);
@@ -62,6 +75,8 @@ TEST(SnapshotXml, MetadataFormatsAndParsesBackTheSame)
     def.disks = {{"vda", SnapshotDiskDef::Mode::External, "/img/a.s2", DiskFormat::Qcow2},
                  {"vdb", SnapshotDiskDef::Mode::No, "", DiskFormat::Qcow2}};
     def.domainXml = "<domain type='kvm'><name>g</name></domain>";
+    def.memoryFile = "/img/m.s2";
+    def.state = "running";
     std::string text = formatSnapshotXml(def, true);
     auto again = parseSnapshotMetadata(text);
     EXPECT_EQ(formatSnapshotXml(again, true), text);
@@ -70,5 +85,7 @@ TEST(SnapshotXml, MetadataFormatsAndParsesBackTheSame)
     EXPECT_EQ(again.creationTime, 1795401583);
     // What a client sees has no <active>.
     EXPECT_EQ(formatSnapshotXml(def).find("<active>"), std::string::npos);
-    EXPECT_NE(formatSnapshotXml(def).find("<state>disk-snapshot</state>"), std::string::npos);
+    EXPECT_NE(formatSnapshotXml(def).find("<state>running</state>"), std::string::npos);
+    EXPECT_NE(formatSnapshotXml(def).find("<memory snapshot=\"external\" file=\"/img/m.s2\"/>"), std::string::npos);
+    EXPECT_EQ(again.memoryFile, "/img/m.s2");
 }
