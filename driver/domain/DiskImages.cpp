@@ -6,12 +6,15 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <utility>
 
 #include "ConfError.h"
 #include "DiskImage.h"
+#include "LiveDisk.h"
 #include "Qcow2Create.h"
 #include "Error.h"
 #include "ManagerSupport.h"
@@ -124,6 +127,45 @@ void writeOverlay(const conf::DiskDef& disk, int fd, const std::string& path)
         block::ImageType type = imageType(disk.format);
         std::uint64_t size = block::readImageInfo(disk.source, type).virtualSize;
         block::createQcow2Overlay(fd, path, size, disk.source, type);
+    } catch (const Error& e) {
+        fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {disk.target, e.what()}));
+    }
+}
+
+void commitOffline(const conf::DiskDef& disk, const std::string& base)
+{
+    try {
+        // Before the disk: its job may still tell of its end while the disk closes.
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::string event, why;
+        block::ImageOptions options;
+        options.type = imageType(disk.format);
+        block::LiveDisk live(block::openImage(disk.source, options), options.type,
+                             block::LiveDisk::Options{options, "commit", [] {}});
+        std::optional<block::LiveDisk::Link> link;
+        for (const auto& l : live.chain())
+            if (l.path == base && l.image != &live.direct())
+                link = l;
+        if (!link)
+            throw Error(base + ": " + _("not below the disk's top in its chain"));
+        UniqueFd baseFile(::open(base.c_str(), O_RDWR | O_CLOEXEC));
+        if (!baseFile)
+            throw systemError(base);
+        live.startCommit(*link, std::move(baseFile), [&](const std::string& e, const std::string& error) {
+            std::lock_guard lock(mutex);
+            event = e;
+            why = error;
+            changed.notify_all();
+        });
+        {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return !event.empty(); });
+            if (event != "block-job-ready")
+                throw Error(base + ": " + event + (why.empty() ? "" : ": " + why));
+        }
+        live.completeJob();
+        live.flush();
     } catch (const Error& e) {
         fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {disk.target, e.what()}));
     }

@@ -35,4 +35,10 @@ BlockInfo readBlockInfo(const conf::DiskDef& disk);
 // and its format in its header. Throws rpc::RpcError naming the disk.
 void writeOverlay(const conf::DiskDef& disk, int fd, const std::string& path);
 
+// A shut-off domain's commit: what the images above `base` in disk's chain hold is copied
+// into base (a link of that chain), through vmm/block's own commit job as a running
+// VMM's `virsh blockcommit --active --pivot` does it; the images above are left as they
+// are, for the caller to remove. Blocking. Throws rpc::RpcError naming the disk.
+void commitOffline(const conf::DiskDef& disk, const std::string& base);
+
 }  // namespace mica::domain

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "ConfError.h"
 #include "CrashPoint.h"
@@ -141,6 +143,39 @@ void DomainManager::blockCommit(const rpc::DomainRef& dom, const std::string& di
         vmmJob(x, "vm.block-commit", [](Domain&) {}, nlohmann::json{{"id", target}, {"base", baseLink.path}, {"base_fd", 0}},
                fd);
     }, std::move(answer));
+}
+
+void DomainManager::commitLive(const std::string& socket, const std::string& target, const std::string& base)
+{
+    UniqueFd fd(::open(base.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd)
+        fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': %2"), {target, systemError(base).what()}));
+    auto call = [&](const char* method, const char* endpoint, const std::optional<nlohmann::json>& body,
+                    const std::vector<int>& fds = {}) {
+        auto r = process::vmmRequest(socket, method, endpoint, body, process::kVmmCallMs, fds);
+        if (!r.ok())
+            fail(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED,
+                 conf::subst(_("disk '%1': %2: %3"), {target, endpoint, r.errorText()}));
+        return r.body;
+    };
+    call("PUT", "vm.block-commit", nlohmann::json{{"id", target}, {"base", base}, {"base_fd", 0}}, {fd.get()});
+    // Ready once one pass over the disk is done (the guest's writes are mirrored meanwhile).
+    for (bool ready = false; !ready;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        auto jobs = call("GET", "vm.block-job", std::nullopt);
+        bool found = false;
+        for (const auto& job : jobs.is_array() ? jobs : nlohmann::json::array())
+            if (job.is_object() && job.value("id", "") == target) {
+                found = true;
+                if (job.contains("error") && job["error"].is_string())
+                    fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': the commit failed: %2"),
+                                                               {target, job["error"].get<std::string>()}));
+                ready = job.value("ready", false);
+            }
+        if (!found)
+            fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("disk '%1': the commit job is gone"), {target}));
+    }
+    call("PUT", "vm.block-job-complete", nlohmann::json{{"id", target}});
 }
 
 void DomainManager::blockJobInfo(const rpc::DomainRef& dom, const std::string& disk, unsigned flags,

@@ -156,7 +156,9 @@ public:
     std::string snapshotParent(const rpc::DomainRef& dom, const std::string& name) const;
     bool snapshotIsCurrent(const rpc::DomainRef& dom, const std::string& name) const;
     // VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY (the overlays stay), with _CHILDREN or
-    // _CHILDREN_ONLY; deleting the images of an external snapshot is refused.
+    // _CHILDREN_ONLY; without METADATA_ONLY the snapshot's overlays are merged into the
+    // images it kept and removed, with its memory file (a leaf whose overlays the disks
+    // run on only).
     void deleteSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done);
     // virDomainRevertToSnapshot: new overlays over the images the snapshot kept; with
     // memory the guest is restored from the snapshot's memory file onto them (running or
@@ -301,6 +303,13 @@ private:
     void saveSnapshot(Domain& d, const conf::SnapshotDef& def);
     // Makes `name` the current snapshot, on disk and here; throws OPERATION_FAILED.
     void setCurrentSnapshot(Domain& d, const std::string& name);
+    // Removes the metadata of `name` (and, by the DELETE_CHILDREN* flags, of its
+    // descendants); throws OPERATION_FAILED.
+    void dropSnapshotMetadata(Domain& d, const std::string& name, unsigned flags);
+    // An active commit of the disk `target` of the VMM at `socket` into `base` (a link of
+    // its chain), pivoted once ready: what deleting a snapshot of a running domain does.
+    // A worker's: it blocks. Throws rpc::RpcError.
+    static void commitLive(const std::string& socket, const std::string& target, const std::string& base);
     void onVmmEnded(Domain& d);
     // Destroy escalation: SIGKILL after SIGTERM, or giving up.
     void tickDestroys(std::int64_t nowMs);

@@ -30,6 +30,7 @@
 #include "DiskImages.h"
 #include "DomainManager.h"
 #include "DomainXmlFormatter.h"
+#include "DomainXmlParser.h"
 #include "Error.h"
 #include "ManagerSupport.h"
 #include "SaveImage.h"
@@ -181,6 +182,30 @@ std::pair<std::string, UniqueFd> createRevertOverlay(const std::string& source)
         if (errno != EEXIST || n == 100)
             fail(VIR_ERR_OPERATION_FAILED, systemError(path).what());
     }
+}
+
+// Whether some snapshot of d kept `path` as disk `target`'s image (the source its
+// domain XML has): such an image is a snapshot's point in time, never to be removed or
+// written. A snapshot whose XML does not parse counts as keeping everything.
+bool keptBySnapshot(const Domain& d, const std::string& target, const std::string& path)
+{
+    for (const auto& s : d.snapshots) {
+        try {
+            conf::DomainDef def = conf::parseDomainXml(s.domainXml);
+            if (const conf::DiskDef* disk = diskByName(def, target); disk && disk->source == path)
+                return true;
+        } catch (const conf::ConfError&) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// A disk's chain below its image: as read at its start for a running domain, from the
+// images' headers for a shut-off one.
+std::vector<conf::BackingStoreDef> chainOf(const conf::DiskDef& disk, bool live)
+{
+    return live && disk.backingChain ? *disk.backingChain : readBackingChain(disk);
 }
 
 void removeOverlays(const std::vector<Overlay>& overlays, size_t from = 0)
@@ -479,10 +504,24 @@ void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string&
         conf::DomainDef def = withMemory ? saveImageDef(snap.memoryFile, nullptr) : parseNew(snap.domainXml, 0);
         if (def.uuid != x.def.uuid)
             fail(VIR_ERR_OPERATION_FAILED, conf::subst(_("snapshot '%1' holds domain %2, not this one"), {name, def.uuid}));
+        // The state being left is discarded, as libvirt does: a reverted disk's image
+        // goes once nothing needs it, when it is an overlay a snapshot or revert made
+        // (right above an image a snapshot kept) and no snapshot kept it itself.
+        std::vector<std::string> discarded;
+        const conf::DomainDef& now = x.active() ? x.live : x.persistentDef();
+        for (const auto& sd : snap.disks) {
+            const conf::DiskDef* disk = diskByName(now, sd.name);
+            if (sd.snapshot != conf::SnapshotDiskDef::Mode::External || !disk || disk->type != conf::DiskDef::Type::File)
+                continue;
+            auto chain = chainOf(*disk, x.active());
+            if (!chain.empty() && keptBySnapshot(x, disk->target, chain.front().path) &&
+                !keptBySnapshot(x, disk->target, disk->source))
+                discarded.push_back(disk->source);
+        }
         bool start = withMemory || (flags & (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
         bool paused = (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED) ||
                       (!(flags & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) && snap.state == "paused");
-        auto revert = [this, snap, def, withMemory, start, paused](Domain& y) mutable {
+        auto revert = [this, snap, def, withMemory, start, paused, discarded](Domain& y) mutable {
             // Each snapshotted disk goes on a new overlay over the image the snapshot kept,
             // which stays as it is: beneath later snapshots' overlays too, so that
             // reverting to any of them works again.
@@ -509,7 +548,6 @@ void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string&
                             disk->format = conf::DiskFormat::Qcow2;
                         }
                 });
-                process::crashPoint("revert-overlays-defined");
                 setCurrentSnapshot(y, snap.name);
             } catch (...) {
                 for (const auto& [target, path] : made)
@@ -517,8 +555,11 @@ void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string&
                         ::unlink(path.c_str());
                 throw;
             }
+            for (const auto& path : discarded)
+                ::unlink(path.c_str());
             store_.note(y.def.name, "reverted to snapshot '" + snap.name + "': " + std::to_string(made.size()) +
-                                        " disk(s) on new overlays");
+                                        " disk(s) on new overlays, " + std::to_string(discarded.size()) +
+                                        " overlay(s) of the state left removed");
             if (!start)
                 finishJob(y, {std::nullopt, ref(y)});
             else if (withMemory)
@@ -533,11 +574,13 @@ void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string&
         if (!x.blockJobs.empty())
             fail(VIR_ERR_BLOCK_COPY_ACTIVE, _("the domain has a block job: end it first"));
         // The running guest ends first (its disks are the ones being replaced); its end
-        // goes on with the revert, the job held throughout.
+        // goes on with the revert, the job held throughout. SIGTERM, as destroy's first
+        // step: the VMM closes its images, so the overlays left behind are whole (a
+        // qcow2's cached metadata written back). One that does not end is for destroy.
         store_.note(x.def.name, "stopping the guest to revert to snapshot '" + snap.name + "'");
         x.endAs = std::make_pair(int(VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT), int(VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT));
         x.endThen = revert;
-        x.vmm->kill(SIGKILL);
+        x.vmm->kill(SIGTERM);
     }, std::move(done));
 }
 
@@ -622,6 +665,46 @@ bool DomainManager::snapshotIsCurrent(const rpc::DomainRef& dom, const std::stri
     return currentSnapshot(dom) == name;
 }
 
+void DomainManager::dropSnapshotMetadata(Domain& x, const std::string& name, unsigned flags)
+{
+    const conf::SnapshotDef self = snapshotOf(x, name);
+    std::vector<std::string> gone;
+    if (flags & (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+        gone = descendants(x, name, true);
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+        gone.push_back(name);
+    std::set<std::string> goneSet(gone.begin(), gone.end());
+    // Where the survivors hang and which one is current afterwards, as libvirt does:
+    // a removed snapshot's children move up to its parent; a removed current
+    // snapshot passes that to the nearest survivor above it.
+    std::string heir = flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY ? name : self.parent;
+    bool currentGone = false;
+    try {
+        for (auto& s : x.snapshots) {
+            if (goneSet.count(s.name)) {
+                currentGone = currentGone || s.current;
+                continue;
+            }
+            if (goneSet.count(s.parent)) {
+                s.parent = self.parent;
+                snapshotStore_.save(x.def.name, s);
+            }
+        }
+        if (currentGone && !heir.empty())
+            for (auto& s : x.snapshots)
+                if (s.name == heir) {
+                    s.current = true;
+                    snapshotStore_.save(x.def.name, s);
+                }
+        for (const auto& g : gone)
+            snapshotStore_.remove(x.def.name, g);
+    } catch (const std::exception& e) {
+        fail(VIR_ERR_OPERATION_FAILED, e.what());
+    }
+    std::erase_if(x.snapshots, [&](const auto& s) { return goneSet.count(s.name) > 0; });
+    store_.note(x.def.name, "snapshot metadata deleted: " + std::to_string(gone.size()) + " snapshot(s)");
+}
+
 void DomainManager::deleteSnapshot(const rpc::DomainRef& dom, const std::string& name, unsigned flags, JobDone done)
 {
     checkFlags(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY |
@@ -630,49 +713,119 @@ void DomainManager::deleteSnapshot(const rpc::DomainRef& dom, const std::string&
         fail(VIR_ERR_INVALID_ARG, _("--children and --children-only exclude each other"));
     Domain& d = find(dom);
     snapshotOf(d, name);
-    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY))
+    if (flags & VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY) {
+        runJob(d, "snapshot delete", [this, name, flags](Domain& x) {
+            dropSnapshotMetadata(x, name, flags);
+            finishJob(x, {std::nullopt, ref(x)});
+        }, std::move(done));
+        return;
+    }
+    if (flags & (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
         fail(VIR_ERR_OPERATION_UNSUPPORTED,
-             conf::subst(_("deleting the overlays of external snapshot '%1' is not supported by mica: delete its "
-                           "metadata only (virsh snapshot-delete --metadata) and merge the overlays with virsh "
-                           "blockcommit --active --pivot"), {name}));
-    runJob(d, "snapshot delete", [this, name, flags](Domain& x) {
-        const conf::SnapshotDef self = snapshotOf(x, name);
-        std::vector<std::string> gone;
-        if (flags & (VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
-            gone = descendants(x, name, true);
-        if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
-            gone.push_back(name);
-        std::set<std::string> goneSet(gone.begin(), gone.end());
-        // Where the survivors hang and which one is current afterwards, as libvirt does:
-        // a removed snapshot's children move up to its parent; a removed current
-        // snapshot passes that to the nearest survivor above it.
-        std::string heir = flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY ? name : self.parent;
-        bool currentGone = false;
+             _("deleting the images of several snapshots at once (--children, --children-only) is not supported by "
+               "mica: delete them one at a time, children first"));
+    // The snapshot's images go: its overlay of each disk is merged into the image it
+    // kept (a commit, as libvirt does), which becomes the disk's image again; then its
+    // memory file and its metadata. Only for a snapshot with no children whose overlays
+    // are the disks' images now (the last one taken, or reverted to).
+    runJob(d, "snapshot delete", [this, name](Domain& x) {
+        const conf::SnapshotDef snap = snapshotOf(x, name);
+        if (hasChildren(x, name))
+            fail(VIR_ERR_OPERATION_UNSUPPORTED,
+                 conf::subst(_("snapshot '%1' has children: delete them first, or delete its metadata only "
+                               "(--metadata)"), {name}));
+        if (x.starting)
+            fail(VIR_ERR_OPERATION_INVALID, _("the domain is starting"));
+        bool live = x.active();
+        if (live && !x.blockJobs.empty())
+            fail(VIR_ERR_BLOCK_COPY_ACTIVE, _("the domain has a block job: end it first"));
+        conf::DomainDef then;
         try {
-            for (auto& s : x.snapshots) {
-                if (goneSet.count(s.name)) {
-                    currentGone = currentGone || s.current;
-                    continue;
-                }
-                if (goneSet.count(s.parent)) {
-                    s.parent = self.parent;
-                    snapshotStore_.save(x.def.name, s);
+            then = conf::parseDomainXml(snap.domainXml);
+        } catch (const conf::ConfError& e) {
+            failConf(e);
+        }
+        struct Merge {
+            conf::DiskDef disk;                // as the domain has it now
+            conf::BackingStoreDef base;        // the image the snapshot kept
+        };
+        std::vector<Merge> merges;
+        const conf::DomainDef& now = live ? x.live : x.persistentDef();
+        for (const auto& sd : snap.disks) {
+            if (sd.snapshot != conf::SnapshotDiskDef::Mode::External)
+                continue;
+            const conf::DiskDef* disk = diskByName(now, sd.name);
+            const conf::DiskDef* kept = diskByName(then, sd.name);
+            if (!disk || !kept)
+                fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("snapshot '%1': the domain has no disk '%2' now"),
+                                                            {name, sd.name}));
+            auto chain = chainOf(*disk, live);
+            if (chain.empty() || chain.front().path != kept->source || keptBySnapshot(x, disk->target, disk->source))
+                fail(VIR_ERR_OPERATION_UNSUPPORTED,
+                     conf::subst(_("disk '%1': the image snapshot '%2' kept (%3) is not right below the disk's image "
+                                   "%4, so mica cannot merge them: revert to the snapshot first, or delete its "
+                                   "metadata only (--metadata)"), {disk->target, name, kept->source, disk->source}));
+            merges.push_back({*disk, chain.front()});
+        }
+        store_.note(x.def.name, "snapshot '" + name + "': merging " + std::to_string(merges.size()) +
+                                    " overlay(s) into the images it kept");
+        pool_.run([this, merges, live, name, socket = x.apiSocket, uuid = x.def.uuid, serial = x.serial,
+                   incarnation = x.incarnation]() -> std::function<void()> {
+            std::optional<rpc::RemoteError> err;
+            std::vector<std::optional<std::pair<std::string, std::string>>> images;   // what the VMM runs after
+            for (const auto& m : merges) {
+                try {
+                    if (!live) {
+                        commitOffline(m.disk, m.base.path);
+                        images.emplace_back();
+                        continue;
+                    }
+                    commitLive(socket, m.disk.target, m.base.path);
+                    images.push_back(vmmDiskImage(process::vmmRequest(socket, "GET", "vm.info").body, m.disk.target));
+                } catch (...) {
+                    err = remoteError(std::current_exception());
+                    break;
                 }
             }
-            if (currentGone && !heir.empty())
-                for (auto& s : x.snapshots)
-                    if (s.name == heir) {
-                        s.current = true;
-                        snapshotStore_.save(x.def.name, s);
+            return [this, merges, live, name, uuid, serial, incarnation, err, images] {
+                Domain* d = findLive(uuid, serial);
+                if (!d || !d->jobDone)
+                    return;
+                if (live != d->active() || (live && d->incarnation != incarnation)) {
+                    finishJob(*d, {error(VIR_ERR_OPERATION_FAILED, _("the domain stopped during the snapshot's deletion"))
+                                       .error(), {}});
+                    return;
+                }
+                try {
+                    // The disks merged so far are on their bases, whatever came after.
+                    for (size_t i = 0; i < images.size(); ++i) {
+                        const auto& m = merges[i];
+                        if (live)
+                            onPivoted(*d, m.disk.target, images[i]);
+                        else
+                            editDefinition(*d, [&](conf::DomainDef& pd) {
+                                if (conf::DiskDef* disk = diskByName(pd, m.disk.target)) {
+                                    disk->type = conf::DiskDef::Type::File;
+                                    disk->source = m.base.path;
+                                    disk->format = m.base.format;
+                                }
+                            });
+                        ::unlink(m.disk.source.c_str());
                     }
-            for (const auto& g : gone)
-                snapshotStore_.remove(x.def.name, g);
-        } catch (const std::exception& e) {
-            fail(VIR_ERR_OPERATION_FAILED, e.what());
-        }
-        std::erase_if(x.snapshots, [&](const auto& s) { return goneSet.count(s.name) > 0; });
-        store_.note(x.def.name, "snapshot metadata deleted: " + std::to_string(gone.size()) + " snapshot(s)");
-        finishJob(x, {std::nullopt, ref(x)});
+                    if (err) {
+                        finishJob(*d, {err, {}});
+                        return;
+                    }
+                    const conf::SnapshotDef& snap = snapshotOf(*d, name);
+                    if (!snap.memoryFile.empty())
+                        ::unlink(snap.memoryFile.c_str());
+                    dropSnapshotMetadata(*d, name, 0);
+                    finishJob(*d, {std::nullopt, ref(*d)});
+                } catch (...) {
+                    finishJob(*d, {remoteError(std::current_exception()), {}});
+                }
+            };
+        });
     }, std::move(done));
 }
 
