@@ -31,7 +31,7 @@ enum : std::int32_t {
     kLookupByName = 23, kLookupByUuid = 24, kReboot = 27, kResume = 28, kSetAutostart = 29, kShutdown = 33,
     kSuspend = 34, kUndefine = 35, kIsActive = 150, kIsPersistent = 151, kHasManagedSaveImage = 183,
     kRestore = 54, kSave = 55, kManagedSave = 182, kManagedSaveRemove = 184, kSaveFlags = 232, kRestoreFlags = 233,
-    kSaveImageGetXmlDesc = 235,
+    kSaveImageGetXmlDesc = 235, kSaveImageDefineXml = 236, kManagedSaveGetXmlDesc = 388, kManagedSaveDefineXml = 389,
     kCreateWithFlags = 196, kGetVcpusFlags = 200, kOpenConsole = 201, kIsUpdated = 202,
     kGetState = 212, kUndefineFlags = 231, kDestroyFlags = 234, kReset = 245, kShutdownFlags = 258,
     kDefineXmlFlags = 350, kGetMessages = 426, kBlockStats = 64, kInterfaceStats = 65, kMemoryStats = 159,
@@ -238,6 +238,25 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::uint32_t flags = args.getU32();
         args.expectEnd();
         ret.putString(m.saveImageXml(file, flags));
+    });
+    addProcedure(d, kSaveImageDefineXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        std::string file = args.getString(rpc::kRemoteStringMax);
+        std::string dxml = args.getString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.saveImageDefine(file, dxml, flags, answer(c, false));
+    });
+    addDomFlags(d, kManagedSaveGetXmlDesc, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
+        ret.putString(m.managedSaveXml(dom, f));
+    });
+    addProcedure(d, kManagedSaveDefineXml, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        if (!dxml)
+            throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: dxml must not be NULL"));
+        m.managedSaveDefine(dom, *dxml, flags, answer(c, false));
     });
     addDomJob(d, kManagedSave, true, false,
               [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.managedSave(dom, f, done); });

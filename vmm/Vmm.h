@@ -70,8 +70,8 @@ public:
     // `fds` stand in for the snapshot's handed fds: its net entries name them by index,
     // as vm.create's did (the fds themselves cannot be saved). `memory`: the RAM is not
     // the directory's memory file but fds[index] from byte offset on (a save image).
-    // `config`: replaces the snapshot's config.json (virtmicad's snapshot-revert runs the
-    // guest on new disk overlays); it is checked against the saved state as that is.
+    // `config`: replaces the snapshot's config.json (virtmicad sends the domain XML's);
+    // it is checked against the saved state as that is.
     struct MemoryInFd {
         unsigned index;
         uint64_t offset;

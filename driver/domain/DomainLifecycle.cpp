@@ -298,7 +298,6 @@ void DomainManager::startDomain(Domain& d, bool paused, std::function<void(Domai
     std::string restoreImage = restore ? restore->image : std::string();
     bool managedImage = restore && restore->managed;
     bool fromSnapshot = restore && restore->fromSnapshot;
-    rq.restoreWithConfig = fromSnapshot;
     std::string restoreDir = store_.runDir(def.name) + "/restore";
     pool_.run([this, rq = std::move(rq), writer, uuid = d.def.uuid, serial = d.serial, def, paused,
                cid = paths.autoVsockCid, failStart, restoreImage, restoreDir, managedImage,

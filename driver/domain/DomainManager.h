@@ -187,14 +187,20 @@ public:
     void resume(const rpc::DomainRef& dom, JobDone done);
 
     // Save images (SaveImage.h; DomainSave.cpp). flags: VIR_DOMAIN_SAVE_RUNNING/PAUSED.
-    // dxml: another domain XML to restore with, which mica refuses (null is all it takes).
+    // dxml: another domain XML of the same domain, kept in the image (save) or restored
+    // with (restore); the VMM checks it against the saved state (same devices, vCPUs, RAM).
     void save(const rpc::DomainRef& dom, const std::string& path, const std::optional<std::string>& dxml,
               unsigned flags, JobDone done);
     void restore(const std::string& path, const std::optional<std::string>& dxml, unsigned flags, JobDone done);
     std::string saveImageXml(const std::string& path, unsigned flags) const;
+    // save-image-define: the image's XML (and, by flags, whether it resumes) replaced.
+    void saveImageDefine(const std::string& path, const std::string& dxml, unsigned flags, JobDone done);
     void managedSave(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     bool hasManagedSave(const rpc::DomainRef& dom, unsigned flags) const;
     void managedSaveRemove(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+    // managedsave-dumpxml and managedsave-define: the same on a domain's managed save image.
+    std::string managedSaveXml(const rpc::DomainRef& dom, unsigned flags) const;
+    void managedSaveDefine(const rpc::DomainRef& dom, const std::string& dxml, unsigned flags, JobDone done);
 
     DomainInfo info(const rpc::DomainRef& dom) const;
     std::pair<int, int> state(const rpc::DomainRef& dom) const;
@@ -268,15 +274,15 @@ private:
         std::string image;
         conf::DomainDef def;
         bool managed = false;
-        // A snapshot-revert: def's disks are new overlays, not where the image's own
-        // config has them (the VMM gets def's); reasons and events say FROM_SNAPSHOT.
+        // A snapshot-revert (def's disks are new overlays): reasons and events say
+        // FROM_SNAPSHOT rather than RESTORED.
         bool fromSnapshot = false;
     };
     // undoFailure: restores what the caller changed before starting (see createXml).
     void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {},
                      std::optional<RestoreFrom> restore = {});
     // The save job's body: snapshot the VMM into a new save image at path, then stop it.
-    void saveJob(Domain& d, const std::string& path, unsigned flags);
+    void saveJob(Domain& d, const std::string& path, unsigned flags, const std::optional<std::string>& dxml = {});
     // The paused VMM at `socket` into a new save image at path (SaveImage.h), through a
     // snapshot directory beside it that is gone afterwards; job's figures move on, its
     // abort stops it (SaveImageAborted). A worker's: it blocks. Throws std::runtime_error.
@@ -284,6 +290,10 @@ private:
                                 bool imageRunning, std::optional<uid_t> vmmUid, gid_t vmmGid, AsyncJob& job);
     // The definition in a save image, checked as a new definition is.
     conf::DomainDef saveImageDef(const std::string& path, bool* wasRunning) const;
+    // dxml, parsed as a new definition, which must be of def's domain (name and uuid).
+    conf::DomainDef alternativeDef(const std::string& dxml, const conf::DomainDef& def) const;
+    // Rewrites the save image at path with dxml (of its domain) on a worker.
+    void redefineImage(const std::string& path, const std::string& dxml, unsigned flags, JobDone done);
     void watch(Domain& d);
     void readEvents(Domain& d);
     // A VMM event about a block job (block-job-ready, -completed, -cancelled, -failed).

@@ -33,7 +33,7 @@ constexpr int kSnapshotCallMs = 10 * 60 * 1000;
 
 constexpr unsigned kSaveFlags = VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
 
-void checkSaveFlags(unsigned flags, const std::optional<std::string>& dxml)
+void checkSaveFlags(unsigned flags)
 {
     checkFlags(flags, kSaveFlags);
     // O_DIRECT would need aligned buffers through the VMM's memory writer too; refusing
@@ -42,9 +42,6 @@ void checkSaveFlags(unsigned flags, const std::optional<std::string>& dxml)
         fail(VIR_ERR_ARGUMENT_UNSUPPORTED, _("bypassing the file system cache is not supported for save images"));
     if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
         fail(VIR_ERR_INVALID_ARG, _("running and paused are mutually exclusive"));
-    if (dxml)
-        fail(VIR_ERR_ARGUMENT_UNSUPPORTED,
-             _("an alternative domain XML for a save image is not supported: the image keeps the domain's own"));
 }
 
 void checkPath(const std::string& path)
@@ -76,6 +73,16 @@ conf::DomainDef DomainManager::saveImageDef(const std::string& path, bool* wasRu
     return parseNew(info.xml, 0);
 }
 
+conf::DomainDef DomainManager::alternativeDef(const std::string& dxml, const conf::DomainDef& def) const
+{
+    conf::DomainDef other = parseNew(dxml, 0);
+    if (other.uuid != def.uuid || other.name != def.name)
+        fail(VIR_ERR_CONFIG_UNSUPPORTED,
+             conf::subst(_("the XML is of domain '%1' (%2), the save image of '%3' (%4)"),
+                         {other.name, other.uuid, def.name, def.uuid}));
+    return other;
+}
+
 std::string DomainManager::saveImageXml(const std::string& path, unsigned flags) const
 {
     checkFlags(flags, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
@@ -90,14 +97,15 @@ std::string DomainManager::saveImageXml(const std::string& path, unsigned flags)
 void DomainManager::save(const rpc::DomainRef& dom, const std::string& path, const std::optional<std::string>& dxml,
                          unsigned flags, JobDone done)
 {
-    checkSaveFlags(flags, dxml);
+    checkSaveFlags(flags);
     checkPath(path);
-    runJob(running(dom), "save", [this, path, flags](Domain& d) { saveJob(d, path, flags); }, std::move(done));
+    runJob(running(dom), "save", [this, path, flags, dxml](Domain& d) { saveJob(d, path, flags, dxml); },
+           std::move(done));
 }
 
 void DomainManager::managedSave(const rpc::DomainRef& dom, unsigned flags, JobDone done)
 {
-    checkSaveFlags(flags, std::nullopt);
+    checkSaveFlags(flags);
     Domain& d = running(dom);
     if (!d.persistent)
         fail(VIR_ERR_OPERATION_INVALID, _("cannot do managed save for transient domain"));
@@ -108,7 +116,7 @@ void DomainManager::managedSave(const rpc::DomainRef& dom, unsigned flags, JobDo
     }, std::move(done));
 }
 
-void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
+void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags, const std::optional<std::string>& dxml)
 {
     if (!d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
@@ -116,7 +124,8 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags)
     // What restore does with the image unless told otherwise: --running/--paused here
     // override the state the domain is in, as libvirt's QEMU driver records it.
     bool imageRunning = (flags & VIR_DOMAIN_SAVE_RUNNING) ? true : (flags & VIR_DOMAIN_SAVE_PAUSED) ? false : wasRunning;
-    std::string xml = conf::formatDomainXml(d.live, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    std::string xml = conf::formatDomainXml(dxml ? alternativeDef(*dxml, d.live) : d.live,
+                                            VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
     store_.note(d.def.name, "saving to " + path);
     // Watched with domjobinfo, stopped with domjobabort (DomainAsyncJob.cpp): the RAM goes
     // out twice, into the VMM's snapshot and then into the image.
@@ -255,10 +264,12 @@ void DomainManager::writeGuestImage(const std::string& socket, const std::string
 void DomainManager::restore(const std::string& path, const std::optional<std::string>& dxml, unsigned flags,
                             JobDone done)
 {
-    checkSaveFlags(flags, dxml);
+    checkSaveFlags(flags);
     checkPath(path);
     bool wasRunning = true;
     conf::DomainDef def = saveImageDef(path, &wasRunning);
+    if (dxml)
+        def = alternativeDef(*dxml, def);
     bool paused = (flags & VIR_DOMAIN_SAVE_PAUSED) ? true : (flags & VIR_DOMAIN_SAVE_RUNNING) ? false : !wasRunning;
     Domain* existing = domains_.count(def.uuid) ? domains_[def.uuid].get() : findByName(def.name);
     if (!existing) {
@@ -302,6 +313,59 @@ void DomainManager::managedSaveRemove(const rpc::DomainRef& dom, unsigned flags,
         if (!d.active() && d.reason == VIR_DOMAIN_SHUTOFF_SAVED)
             d.reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
         finishJob(d, {std::nullopt, ref(d)});
+    }, std::move(done));
+}
+
+// --- another XML for a save image ---------------------------------------------------
+
+void DomainManager::redefineImage(const std::string& path, const std::string& dxml, unsigned flags, JobDone done)
+{
+    checkFlags(flags, VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED);
+    if (both(flags, VIR_DOMAIN_SAVE_RUNNING, VIR_DOMAIN_SAVE_PAUSED))
+        fail(VIR_ERR_INVALID_ARG, _("running and paused are mutually exclusive"));
+    bool wasRunning = true;
+    conf::DomainDef def = alternativeDef(dxml, saveImageDef(path, &wasRunning));
+    bool running = (flags & VIR_DOMAIN_SAVE_RUNNING) ? true : (flags & VIR_DOMAIN_SAVE_PAUSED) ? false : wasRunning;
+    std::string xml = conf::formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    // The image is written again whole (its RAM too): a worker's. A restore reading the
+    // old one meanwhile keeps reading it (the new one is renamed over it).
+    pool_.run([path, xml, running, done]() -> std::function<void()> {
+        std::optional<rpc::RemoteError> err;
+        try {
+            redefineSaveImage(path, xml, running);
+        } catch (const std::exception& e) {
+            err = error(VIR_ERR_OPERATION_FAILED, conf::subst(_("cannot rewrite save image %1: %2"), {path, e.what()}))
+                      .error();
+        }
+        return [done, err] { done({err, {}}); };
+    });
+}
+
+void DomainManager::saveImageDefine(const std::string& path, const std::string& dxml, unsigned flags, JobDone done)
+{
+    checkPath(path);
+    redefineImage(path, dxml, flags, std::move(done));
+}
+
+std::string DomainManager::managedSaveXml(const rpc::DomainRef& dom, unsigned flags) const
+{
+    checkFlags(flags, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    Domain& d = find(dom);
+    if (!d.persistent || !store_.hasManagedSave(d.def.name))
+        fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' has no managed save image"), {d.def.name}));
+    return saveImageXml(store_.managedSavePath(d.def.name), flags);
+}
+
+void DomainManager::managedSaveDefine(const rpc::DomainRef& dom, const std::string& dxml, unsigned flags, JobDone done)
+{
+    // A job: a start must not restore from the image while it is rewritten.
+    runJob(find(dom), "managedsave-define", [this, dxml, flags](Domain& d) {
+        if (!d.persistent || !store_.hasManagedSave(d.def.name))
+            fail(VIR_ERR_OPERATION_INVALID, conf::subst(_("domain '%1' has no managed save image"), {d.def.name}));
+        redefineImage(store_.managedSavePath(d.def.name), dxml, flags, [this, uuid = d.def.uuid, serial = d.serial](JobOutcome o) {
+            if (Domain* x = findLive(uuid, serial); x && x->jobDone)
+                finishJob(*x, {o.error, o.error ? rpc::DomainRef{} : ref(*x)});
+        });
     }, std::move(done));
 }
 

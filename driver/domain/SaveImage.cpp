@@ -225,19 +225,17 @@ SaveImageInfo readSaveImage(const std::string& path)
     return info;
 }
 
-void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path,
-                    const std::function<bool(std::uint64_t)>& progress)
+namespace {
+
+// A save image at path from its parts: written under a temporary name beside it, fsynced
+// and renamed (see writeSaveImage). The RAM is `memoryLength` bytes of `memory` from
+// `memoryFrom` on.
+void writeImageFile(const std::string& path, const std::string& xml, const std::string& config,
+                    const std::string& state, bool wasRunning, int memory, std::uint64_t memoryFrom,
+                    std::uint64_t memoryLength, const std::function<bool(std::uint64_t)>& progress)
 {
-    std::string config = readWholeFile(snapshotDir + "/config.json", kMaxJson);
-    std::string state = readWholeFile(snapshotDir + "/state.json", kMaxJson);
-    std::string memoryPath = snapshotDir + "/memory";
-    UniqueFd memory(::open(memoryPath.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat st{};
-    if (!memory || ::fstat(memory.get(), &st) < 0)
-        throw sysError(memoryPath);
     if (xml.empty() || xml.size() > kMaxXml)
         throw std::runtime_error(_("the domain XML is too large for a save image"));
-
     SaveImageHeader h;
     h.version = kSaveImageVersion;
     h.flags = wasRunning ? kSaveImageWasRunning : 0;
@@ -245,9 +243,7 @@ void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool
     h.configLength = config.size();
     h.stateLength = state.size();
     h.memoryOffset = memoryOffsetFor(h.xmlLength, h.configLength, h.stateLength);
-    h.memoryLength = static_cast<std::uint64_t>(st.st_size);
-    if (h.memoryLength == 0 || h.memoryLength % kPage || h.memoryLength > kMaxMemory)
-        throw std::runtime_error(memoryPath + ": " + _("unexpected size for a snapshot memory file"));
+    h.memoryLength = memoryLength;
 
     std::uint8_t header[kSaveImageHeaderSize] = {};
     std::memcpy(header, kSaveImageMagic, sizeof kSaveImageMagic);
@@ -276,7 +272,7 @@ void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool
         writeAll(out.get(), state.data(), state.size(), at, path);
         if (::ftruncate(out.get(), static_cast<off_t>(h.memoryOffset + h.memoryLength)) < 0)
             throw sysError(path);
-        copySparse(memory.get(), 0, out.get(), h.memoryOffset, h.memoryLength, path, progress);
+        copySparse(memory, memoryFrom, out.get(), h.memoryOffset, h.memoryLength, path, progress);
         if (::fsync(out.get()) < 0)
             throw sysError(path);
         if (::rename(temporary.c_str(), path.c_str()) < 0)
@@ -286,6 +282,34 @@ void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool
         throw;
     }
     syncDirectoryOf(path);
+}
+
+}  // namespace
+
+void writeSaveImage(const std::string& snapshotDir, const std::string& xml, bool wasRunning, const std::string& path,
+                    const std::function<bool(std::uint64_t)>& progress)
+{
+    std::string config = readWholeFile(snapshotDir + "/config.json", kMaxJson);
+    std::string state = readWholeFile(snapshotDir + "/state.json", kMaxJson);
+    std::string memoryPath = snapshotDir + "/memory";
+    UniqueFd memory(::open(memoryPath.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st{};
+    if (!memory || ::fstat(memory.get(), &st) < 0)
+        throw sysError(memoryPath);
+    auto length = static_cast<std::uint64_t>(st.st_size);
+    if (length == 0 || length % kPage || length > kMaxMemory)
+        throw std::runtime_error(memoryPath + ": " + _("unexpected size for a snapshot memory file"));
+    writeImageFile(path, xml, config, state, wasRunning, memory.get(), 0, length, progress);
+}
+
+void redefineSaveImage(const std::string& path, const std::string& xml, bool wasRunning)
+{
+    OpenImage img = openImage(path);
+    const SaveImageHeader& h = img.header;
+    std::uint64_t at = kSaveImageHeaderSize + h.xmlLength;
+    std::string config = readSection(img.fd.get(), at, h.configLength, path);
+    std::string state = readSection(img.fd.get(), at + h.configLength, h.stateLength, path);
+    writeImageFile(path, xml, config, state, wasRunning, img.fd.get(), h.memoryOffset, h.memoryLength, {});
 }
 
 SaveImageHeader extractSaveImage(const std::string& path, const std::string& dir)

@@ -66,6 +66,12 @@ public:
     SaveImageAborted() : std::runtime_error("aborted") {}
 };
 
+// The save image at path with another domain XML and running flag (virsh
+// save-image-define, managedsave-define): rewritten whole as writeSaveImage writes one,
+// its snapshot copied unchanged. Throws SaveImageError for a bad image,
+// std::runtime_error for a failing read or write.
+void redefineSaveImage(const std::string& path, const std::string& xml, bool wasRunning);
+
 // Unpacks the snapshot's config.json and state.json from the save image at path into
 // the existing directory dir for vm.restore, and says where the RAM is: the VMM reads
 // it from the image itself (vm.restore's memory_fd and memory_offset), so a restore

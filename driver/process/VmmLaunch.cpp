@@ -171,8 +171,11 @@ VmmLaunchResult launchVmm(const VmmLaunchRequest& rq)
                 if (rq.restoreOnDemand)
                     body["memory_restore_mode"] = "ondemand";
             }
-            if (rq.restoreWithConfig)
-                body["config"] = config;
+            // The VMM runs what the domain XML says, not what the snapshot's config.json
+            // said when it was taken (libvirt's QEMU driver too starts from the image's
+            // XML): an image redefined with save-image-define, restore --xml, or a
+            // snapshot-revert onto new overlays. The VMM checks it against the state.
+            body["config"] = config;
             call("PUT", "vm.restore", body, fdNumbers);
             if (!rq.paused)
                 call("PUT", "vm.resume", std::nullopt);

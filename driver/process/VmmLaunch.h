@@ -41,9 +41,6 @@ struct VmmLaunchRequest {
     // The RAM mapped from the image as the guest touches it (vm.restore's "ondemand")
     // instead of read in whole first.
     bool restoreOnDemand = false;
-    // Restored with `config` (vm.restore's "config") instead of the snapshot's own: the
-    // guest's disks are not where they were when it was saved (snapshot-revert).
-    bool restoreWithConfig = false;
     bool paused = false;
     int startTimeoutMs = 30000;      // for the API socket to appear
     std::optional<VmmConfinement> confinement;   // run the VMM confined so

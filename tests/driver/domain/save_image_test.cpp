@@ -126,6 +126,30 @@ TEST_F(SaveImageTest, PausedFlagIsKept)
     EXPECT_FALSE(readSaveImage(image).header.wasRunning());
 }
 
+TEST_F(SaveImageTest, RedefiningChangesTheXmlAndFlagOnly)
+{
+    // A longer XML moves the memory to a later page; the snapshot comes along unchanged.
+    std::string longer = "<domain type='kvm'><name>g</name><description>" + std::string(5000, 'x') +
+                         "</description></domain>";
+    std::string before = slurp(image);
+    SaveImageHeader old = readSaveImage(image).header;
+    redefineSaveImage(image, longer, false);
+    SaveImageInfo info = readSaveImage(image);
+    EXPECT_EQ(info.xml, longer);
+    EXPECT_FALSE(info.header.wasRunning());
+    EXPECT_GT(info.header.memoryOffset, old.memoryOffset);
+    std::string out = dir + "/out";
+    fs::create_directory(out);
+    SaveImageHeader h = extractSaveImage(image, out);
+    EXPECT_EQ(slurp(out + "/config.json"), slurp(snap + "/config.json"));
+    EXPECT_EQ(slurp(out + "/state.json"), slurp(snap + "/state.json"));
+    EXPECT_EQ(slurp(image).substr(h.memoryOffset), before.substr(old.memoryOffset));
+    // A damaged image is refused, not rewritten.
+    spit(image, before.substr(0, before.size() - 4096));
+    EXPECT_THROW(redefineSaveImage(image, xml, true), SaveImageError);
+    EXPECT_EQ(slurp(image).size(), before.size() - 4096);
+}
+
 TEST_F(SaveImageTest, TruncatedIsRefused)
 {
     std::string whole = slurp(image);
