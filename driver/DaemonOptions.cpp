@@ -88,6 +88,8 @@ std::string daemonUsage()
              "                           for the purpose), in namespaces and a cgroup of its own\n"
              "  --vmm-cgroup-parent DIR  the cgroup (v2) the VMMs' cgroups go under\n"
              "                           (default /sys/fs/cgroup/machine.slice)\n"
+             "  --on-stop keep|managedsave  on SIGTERM, leave the guests running (default) or\n"
+             "                           managed-save them, for the next daemon to restore\n"
              "  --max-clients N          clients of all sockets together (default 5000)\n"
              "  --rw-reserved-clients N  of those, slots only the read-write socket may use\n"
              "                           (default 64)\n"
@@ -108,7 +110,7 @@ std::string daemonUsage()
 DaemonOptions parseDaemonOptions(int argc, char** argv)
 {
     enum { kRoot = 1000, kTimeout, kSystem, kSession, kKaInterval, kKaCount, kVmm, kHostRoot, kVmmUids,
-           kVmmUser, kVmmCgroupParent, kConfig, kHelp, kVersion, kClientLimit };
+           kVmmUser, kVmmCgroupParent, kOnStop, kConfig, kHelp, kVersion, kClientLimit };
     static const std::vector<std::string> limitOptions = [] {
         std::vector<std::string> names;
         for (const auto& setting : kClientLimitSettings)
@@ -128,6 +130,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         {"vmm-uids", required_argument, nullptr, kVmmUids},
         {"vmm-user", required_argument, nullptr, kVmmUser},
         {"vmm-cgroup-parent", required_argument, nullptr, kVmmCgroupParent},
+        {"on-stop", required_argument, nullptr, kOnStop},
         {"config", required_argument, nullptr, kConfig},
         {"help", no_argument, nullptr, kHelp},
         {"version", no_argument, nullptr, kVersion},
@@ -155,6 +158,7 @@ DaemonOptions parseDaemonOptions(int argc, char** argv)
         case kHostRoot: o.hostRoot = optarg; break;
         case kVmmUids: o.vmmUids = optarg; break;
         case kVmmUser: o.vmmUser = optarg; break;
+        case kOnStop: o.onStop = optarg; break;
         case kVmmCgroupParent: o.vmmCgroupParent = optarg; break;
         case kConfig: o.config = optarg; break;
         case kHelp: o.help = true; break;
@@ -253,6 +257,7 @@ void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
         {"vmm_uids", &DaemonOptions::vmmUids},
         {"vmm_user", &DaemonOptions::vmmUser},
         {"vmm_cgroup_parent", &DaemonOptions::vmmCgroupParent},
+        {"on_stop", &DaemonOptions::onStop},
     };
     std::map<std::string, const ClientLimitSetting*> numbers;
     std::set<std::string> known;
@@ -273,6 +278,8 @@ void applyDaemonConfig(DaemonOptions& o, const DaemonPaths& paths)
     }
     resolveConfinement(o);
     clientLimits(o);
+    if (o.onStop && *o.onStop != "keep" && *o.onStop != "managedsave")
+        throw std::invalid_argument("--on-stop (on_stop): '" + *o.onStop + "': " + _("expected keep or managedsave"));
 }
 
 }  // namespace mica::driver

@@ -24,6 +24,10 @@ struct DaemonOptions {
     // --vmm-uids FIRST-LAST or --vmm-user NAME, and --vmm-cgroup-parent DIR, or the same
     // settings of virtmicad.conf: confine every VMM (Confinement.h).
     std::optional<std::string> vmmUids, vmmUser, vmmCgroupParent;
+    // --on-stop keep|managedsave, or virtmicad.conf's on_stop: what a stopping daemon does
+    // with the running guests (keep: they run on, for the next daemon to take back;
+    // managedsave: saved, and restored by the next daemon, as libvirt-guests does).
+    std::optional<std::string> onStop;
     std::optional<process::ConfinementPolicy> confinement;   // worked out from those
     // Client limits set on the command line or in virtmicad.conf, by setting name
     // (kClientLimitSettings); the rest keep ClientLimits' defaults.

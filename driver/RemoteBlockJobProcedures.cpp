@@ -34,13 +34,7 @@ void registerBlockJobProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         std::uint64_t bandwidth = args.getU64();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        auto reply = c.defer();
-        m.blockCommit(dom, disk, base, top, bandwidth, flags, [reply](domain::JobOutcome o) {
-            if (o.error)
-                reply->fail(*o.error);
-            else
-                reply->succeed({});
-        });
+        m.blockCommit(dom, disk, base, top, bandwidth, flags, jobAnswer(c));
     });
     // {dom, path, flags} -> {found, type, bandwidth, cur, end}
     addProcedure(d, kGetBlockJobInfo, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
@@ -69,13 +63,7 @@ void registerBlockJobProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         std::string path = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        auto reply = c.defer();
-        m.blockJobAbort(dom, path, flags, [reply](domain::JobOutcome o) {
-            if (o.error)
-                reply->fail(*o.error);
-            else
-                reply->succeed({});
-        });
+        m.blockJobAbort(dom, path, flags, jobAnswer(c));
     });
 }
 

@@ -106,8 +106,22 @@ void addDomFlags(rpc::Dispatcher& d, std::int32_t proc, DomainFlagsHandler h)
     });
 }
 
-// The answer of a job: nothing, or the domain it leaves.
-domain::JobDone answer(CallContext& c, bool returnsDomain)
+// Procedures whose arguments are {dom} or {dom, u32 flags} and that are jobs.
+using DomainJob = std::function<void(const DomainRef&, std::uint32_t flags, domain::JobDone)>;
+
+void addDomJob(rpc::Dispatcher& d, std::int32_t proc, bool hasFlags, bool returnsDomain, DomainJob job)
+{
+    addProcedure(d, proc, [job, hasFlags, returnsDomain](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t flags = hasFlags ? args.getU32() : 0;
+        args.expectEnd();
+        job(dom, flags, jobAnswer(c, returnsDomain));
+    });
+}
+
+}  // namespace
+
+domain::JobDone jobAnswer(CallContext& c, bool returnsDomain)
 {
     std::shared_ptr<rpc::DeferredReply> reply = c.defer();
     return [reply, returnsDomain](domain::JobOutcome o) {
@@ -121,21 +135,6 @@ domain::JobDone answer(CallContext& c, bool returnsDomain)
         reply->succeed(ret.take());
     };
 }
-
-// Procedures whose arguments are {dom} or {dom, u32 flags} and that are jobs.
-using DomainJob = std::function<void(const DomainRef&, std::uint32_t flags, domain::JobDone)>;
-
-void addDomJob(rpc::Dispatcher& d, std::int32_t proc, bool hasFlags, bool returnsDomain, DomainJob job)
-{
-    addProcedure(d, proc, [job, hasFlags, returnsDomain](CallContext& c, XdrDecoder& args, XdrEncoder&) {
-        DomainRef dom = rpc::decodeDomain(args);
-        std::uint32_t flags = hasFlags ? args.getU32() : 0;
-        args.expectEnd();
-        job(dom, flags, answer(c, returnsDomain));
-    });
-}
-
-}  // namespace
 
 void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
 {
@@ -189,7 +188,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::string xml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.createXml(xml, flags, answer(c, true));
+        m.createXml(xml, flags, jobAnswer(c, true));
     });
     auto destroy = [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.destroy(dom, f, done); };
     addDomJob(d, kDestroy, false, false, destroy);
@@ -211,7 +210,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         DomainRef dom = rpc::decodeDomain(args);
         std::string to = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
-        m.save(dom, to, std::nullopt, 0, answer(c, false));
+        m.save(dom, to, std::nullopt, 0, jobAnswer(c));
     });
     addProcedure(d, kSaveFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
@@ -219,19 +218,19 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.save(dom, to, dxml, flags, answer(c, false));
+        m.save(dom, to, dxml, flags, jobAnswer(c));
     });
     addProcedure(d, kRestore, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string from = args.getString(rpc::kRemoteStringMax);
         args.expectEnd();
-        m.restore(from, std::nullopt, 0, answer(c, false));
+        m.restore(from, std::nullopt, 0, jobAnswer(c));
     });
     addProcedure(d, kRestoreFlags, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::string from = args.getString(rpc::kRemoteStringMax);
         auto dxml = args.getOptionalString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.restore(from, dxml, flags, answer(c, false));
+        m.restore(from, dxml, flags, jobAnswer(c));
     });
     addProcedure(d, kSaveImageGetXmlDesc, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
         std::string file = args.getString(rpc::kRemoteStringMax);
@@ -244,7 +243,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::string dxml = args.getString(rpc::kRemoteStringMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.saveImageDefine(file, dxml, flags, answer(c, false));
+        m.saveImageDefine(file, dxml, flags, jobAnswer(c));
     });
     addDomFlags(d, kManagedSaveGetXmlDesc, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putString(m.managedSaveXml(dom, f));
@@ -256,7 +255,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         args.expectEnd();
         if (!dxml)
             throw rpc::RpcError(VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, _("invalid argument: dxml must not be NULL"));
-        m.managedSaveDefine(dom, *dxml, flags, answer(c, false));
+        m.managedSaveDefine(dom, *dxml, flags, jobAnswer(c));
     });
     addDomJob(d, kManagedSave, true, false,
               [&m](const DomainRef& dom, std::uint32_t f, domain::JobDone done) { m.managedSave(dom, f, done); });
@@ -447,7 +446,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             auto map = args.getVarOpaque(kCpumapMax);
             std::uint32_t flags = hasFlags ? args.getU32() : std::uint32_t{VIR_DOMAIN_AFFECT_LIVE};
             args.expectEnd();
-            m.pinVcpu(dom, vcpu, cpusOfMap(map), flags, answer(c, false));
+            m.pinVcpu(dom, vcpu, cpusOfMap(map), flags, jobAnswer(c));
         };
     };
     addProcedure(d, kPinVcpu, pinVcpu(false));
@@ -552,7 +551,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         auto params = rpc::decodeTypedParams(args, kBlockIoTuneParamsMax);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.setBlockIoTune(dom, disk, params, flags, answer(c, false));
+        m.setBlockIoTune(dom, disk, params, flags, jobAnswer(c));
     });
     addProcedure(d, kBlockResize, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);
@@ -560,7 +559,7 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
         std::uint64_t size = args.getU64();
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        m.blockResize(dom, disk, size, flags, answer(c, false));
+        m.blockResize(dom, disk, size, flags, jobAnswer(c));
     });
     addProcedure(d, kConnectGetAllDomainStats, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         std::uint32_t n = args.getArrayCount(rpc::kRemoteDomainListMax, 24);

@@ -5,6 +5,7 @@
 // DomainTable.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "CapabilitiesHooks.h"
@@ -15,6 +16,7 @@
 
 namespace mica::domain {
 class DomainManager;
+struct JobOutcome;
 }
 
 namespace mica::driver {
@@ -37,6 +39,10 @@ inline void addProcedure(rpc::Dispatcher& d, std::int32_t proc, rpc::ProcedureHa
 {
     d.add(rpc::kRemoteProgram, proc, {std::move(h), beforeOpen});
 }
+
+// A job's answer to the call in c (deferred until the job ends): its error, or success
+// with the domain it leaves (returnsDomain) or nothing (RemoteDomainOperations.cpp).
+std::function<void(domain::JobOutcome)> jobAnswer(rpc::CallContext& c, bool returnsDomain = false);
 
 // Registers everything below on dispatcher; ctx must outlive it.
 void registerRemoteProgram(rpc::Dispatcher& dispatcher, const RemoteProgramContext& ctx);

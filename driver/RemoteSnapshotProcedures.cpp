@@ -186,25 +186,13 @@ void registerSnapshotProcedures(rpc::Dispatcher& d, domain::DomainManager& m)
         SnapshotRef s = decodeSnapshot(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        auto reply = c.defer();
-        m.revertSnapshot(s.dom, s.name, flags, [reply](domain::JobOutcome o) {
-            if (o.error)
-                reply->fail(*o.error);
-            else
-                reply->succeed({});
-        });
+        m.revertSnapshot(s.dom, s.name, flags, jobAnswer(c));
     });
     addProcedure(d, kDelete, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
         SnapshotRef s = decodeSnapshot(args);
         std::uint32_t flags = args.getU32();
         args.expectEnd();
-        auto reply = c.defer();
-        m.deleteSnapshot(s.dom, s.name, flags, [reply](domain::JobOutcome o) {
-            if (o.error)
-                reply->fail(*o.error);
-            else
-                reply->succeed({});
-        });
+        m.deleteSnapshot(s.dom, s.name, flags, jobAnswer(c));
     });
 }
 

@@ -159,11 +159,21 @@ int runDaemon(DaemonOptions options)
         server.addListener(std::move(l.fd), l.readOnly);
     }
 
+    // SIGTERM/SIGINT stop the daemon; with on_stop = "managedsave" once the running guests
+    // are saved (a second signal stops it at once).
+    bool saving = false;
     loop.watch(sigFd.get(), EPOLLIN, [&](std::uint32_t) {
         signalfd_siginfo si{};
         while (::read(sigFd.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-            if (si.ssi_signo != SIGHUP)
+            if (si.ssi_signo == SIGHUP)
+                continue;
+            if (options.onStop.value_or("keep") == "managedsave" && !saving) {
+                saving = true;
+                std::fprintf(stderr, "virtmicad: saving the running guests before stopping\n");
+                domains.managedSaveForStop([&loop] { loop.quit(); });
+            } else {
                 loop.quit();
+            }
         }
     });
     // Ticks drive keepalive pings and the idle timeout; 250 ms keeps both prompt.

@@ -73,30 +73,33 @@ void DomainManager::start(const rpc::DomainRef& dom, unsigned flags, JobDone don
         fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
     bool paused = flags & VIR_DOMAIN_START_PAUSED;
     bool forceBoot = flags & VIR_DOMAIN_START_FORCE_BOOT;
-    runJob(d, "start", [this, paused, forceBoot](Domain& x) {
-        if (x.active())
-            fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
-        // As libvirt's QEMU driver: a managed save image is where the domain goes on
-        // from, unless the caller forces a fresh boot (which discards the image).
-        std::string image = store_.managedSavePath(x.def.name);
-        if (x.persistent && store_.hasManagedSave(x.def.name)) {
-            if (forceBoot) {
-                if (::unlink(image.c_str()) < 0 && errno != ENOENT)
-                    fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
-                store_.note(x.def.name, "managed save image discarded (start with force boot)");
-            } else {
-                bool wasRunning = true;
-                RestoreFrom from{image, saveImageDef(image, &wasRunning), true};
-                if (from.def.uuid != x.def.uuid || from.def.name != x.def.name)
-                    fail(VIR_ERR_OPERATION_FAILED,
-                         conf::subst(_("managed save image %1 belongs to domain '%2' (%3), not this one"),
-                                     {image, from.def.name, from.def.uuid}));
-                startDomain(x, paused || !wasRunning, {}, std::move(from));
-                return;
-            }
+    runJob(d, "start", [this, paused, forceBoot](Domain& x) { startOrRestore(x, paused, forceBoot); }, std::move(done));
+}
+
+void DomainManager::startOrRestore(Domain& x, bool paused, bool forceBoot)
+{
+    if (x.active())
+        fail(VIR_ERR_OPERATION_INVALID, _("domain is already running"));
+    // As libvirt's QEMU driver: a managed save image is where the domain goes on
+    // from, unless the caller forces a fresh boot (which discards the image).
+    std::string image = store_.managedSavePath(x.def.name);
+    if (x.persistent && store_.hasManagedSave(x.def.name)) {
+        if (forceBoot) {
+            if (::unlink(image.c_str()) < 0 && errno != ENOENT)
+                fail(VIR_ERR_OPERATION_FAILED, image + ": " + std::strerror(errno));
+            store_.note(x.def.name, "managed save image discarded (start with force boot)");
+        } else {
+            bool wasRunning = true;
+            RestoreFrom from{image, saveImageDef(image, &wasRunning), true};
+            if (from.def.uuid != x.def.uuid || from.def.name != x.def.name)
+                fail(VIR_ERR_OPERATION_FAILED,
+                     conf::subst(_("managed save image %1 belongs to domain '%2' (%3), not this one"),
+                                 {image, from.def.name, from.def.uuid}));
+            startDomain(x, paused || !wasRunning, {}, std::move(from));
+            return;
         }
-        startDomain(x, paused);
-    }, std::move(done));
+    }
+    startDomain(x, paused);
 }
 
 void DomainManager::createXml(const std::string& xml, unsigned flags, JobDone done)

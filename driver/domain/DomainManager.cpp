@@ -778,16 +778,58 @@ void DomainManager::load()
             std::cerr << "virtmicad: " << store_.domainDir(name) << ": "
                       << _("left in place: a process holds its VMM lock but no status names it") << std::endl;
     }
-    // Autostart: persistent domains with a link that are not running yet.
+    // Autostart: persistent domains with a link that are not running yet, and those the
+    // last daemon managed-saved as it stopped (on_stop); from their managed save images
+    // when they have one, as `virsh start`.
+    std::set<std::string> savedOnStop;
+    for (const auto& name : store_.takeSavedOnStop())
+        savedOnStop.insert(name);
     for (auto& [uuid, d] : domains_) {
-        if (d->active() || !d->persistent || !store_.autostart(d->def.name))
+        if (d->active() || !d->persistent ||
+            !(store_.autostart(d->def.name) ||
+              (savedOnStop.count(d->def.name) && store_.hasManagedSave(d->def.name))))
             continue;
         std::string name = d->def.name;
-        runJob(*d, "autostart", [this](Domain& x) { startDomain(x, false); }, [name](JobOutcome o) {
+        runJob(*d, "autostart", [this](Domain& x) { startOrRestore(x, false, false); }, [name](JobOutcome o) {
             if (o.error)
                 std::cerr << "virtmicad: autostart of " << name << ": " << o.error->message.value_or("") << std::endl;
         });
     }
+}
+
+void DomainManager::managedSaveForStop(std::function<void()> done)
+{
+    std::vector<std::string> names;
+    for (auto& [uuid, d] : domains_)
+        if (d->active() && d->persistent)
+            names.push_back(d->def.name);
+    // Named before any is saved: a daemon killed halfway leaves each one either running
+    // (the next daemon takes it back) or saved (it restores it).
+    try {
+        store_.recordSavedOnStop(names);
+    } catch (const std::exception& e) {
+        std::cerr << "virtmicad: " << e.what() << std::endl;
+    }
+    auto pending = std::make_shared<std::size_t>(names.size() + 1);
+    auto one = [pending, done] {
+        if (--*pending == 0)
+            done();
+    };
+    for (const auto& name : names) {
+        Domain* d = findByName(name);
+        try {
+            managedSave(ref(*d), 0, [name, one](JobOutcome o) {
+                if (o.error)
+                    std::cerr << "virtmicad: managed save of " << name << " at stop: "
+                              << o.error->message.value_or("") << std::endl;
+                one();
+            });
+        } catch (const std::exception& e) {
+            std::cerr << "virtmicad: managed save of " << name << " at stop: " << e.what() << std::endl;
+            one();
+        }
+    }
+    one();
 }
 
 }  // namespace mica::domain

@@ -201,6 +201,10 @@ public:
     // managedsave-dumpxml and managedsave-define: the same on a domain's managed save image.
     std::string managedSaveXml(const rpc::DomainRef& dom, unsigned flags) const;
     void managedSaveDefine(const rpc::DomainRef& dom, const std::string& dxml, unsigned flags, JobDone done);
+    // The daemon stops with on_stop = "managedsave": each running persistent domain is
+    // managed-saved, side by side, and named for the next daemon, which restores them
+    // (load). `done` runs on the loop once every save has ended.
+    void managedSaveForStop(std::function<void()> done);
 
     DomainInfo info(const rpc::DomainRef& dom) const;
     std::pair<int, int> state(const rpc::DomainRef& dom) const;
@@ -281,6 +285,9 @@ private:
     // undoFailure: restores what the caller changed before starting (see createXml).
     void startDomain(Domain& d, bool paused, std::function<void(Domain&)> undoFailure = {},
                      std::optional<RestoreFrom> restore = {});
+    // A start job's body: from the managed save image if there is one (unless
+    // forceBoot, which discards it), else a boot.
+    void startOrRestore(Domain& d, bool paused, bool forceBoot);
     // The save job's body: snapshot the VMM into a new save image at path, then stop it.
     void saveJob(Domain& d, const std::string& path, unsigned flags, const std::optional<std::string>& dxml = {});
     // The paused VMM at `socket` into a new save image at path (SaveImage.h), through a

@@ -184,6 +184,14 @@ std::pair<std::string, UniqueFd> createRevertOverlay(const std::string& source)
     }
 }
 
+// The disk's image becomes the file at path, of that format.
+void setImage(conf::DiskDef& disk, const std::string& path, conf::DiskFormat format)
+{
+    disk.type = conf::DiskDef::Type::File;
+    disk.source = path;
+    disk.format = format;
+}
+
 // Whether some snapshot of d kept `path` as disk `target`'s image (the source its
 // domain XML has): such an image is a snapshot's point in time, never to be removed or
 // written. A snapshot whose XML does not parse counts as keeping everything.
@@ -341,9 +349,7 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
             editDefinition(x, [&](conf::DomainDef& pd) {
                 for (const auto& o : overlays) {
                     conf::DiskDef* disk = diskByName(pd, o.target);
-                    disk->type = conf::DiskDef::Type::File;
-                    disk->source = o.path;
-                    disk->format = conf::DiskFormat::Qcow2;
+                    setImage(*disk, o.path, conf::DiskFormat::Qcow2);
                 }
             });
             if (metadata)
@@ -534,19 +540,14 @@ void DomainManager::revertSnapshot(const rpc::DomainRef& dom, const std::string&
                     auto [path, fd] = createRevertOverlay(disk->source);
                     made.emplace_back(disk->target, path);
                     writeOverlay(*disk, fd.get(), path);
-                    disk->type = conf::DiskDef::Type::File;
-                    disk->source = path;
-                    disk->format = conf::DiskFormat::Qcow2;
+                    setImage(*disk, path, conf::DiskFormat::Qcow2);
                     disk->backingChain.reset();
                 }
                 // The definition's disks follow; the rest of it stays as last defined.
                 editDefinition(y, [&](conf::DomainDef& pd) {
                     for (const auto& [target, path] : made)
-                        if (conf::DiskDef* disk = diskByName(pd, target)) {
-                            disk->type = conf::DiskDef::Type::File;
-                            disk->source = path;
-                            disk->format = conf::DiskFormat::Qcow2;
-                        }
+                        if (conf::DiskDef* disk = diskByName(pd, target))
+                            setImage(*disk, path, conf::DiskFormat::Qcow2);
                 });
                 setCurrentSnapshot(y, snap.name);
             } catch (...) {
@@ -804,11 +805,8 @@ void DomainManager::deleteSnapshot(const rpc::DomainRef& dom, const std::string&
                             onPivoted(*d, m.disk.target, images[i]);
                         else
                             editDefinition(*d, [&](conf::DomainDef& pd) {
-                                if (conf::DiskDef* disk = diskByName(pd, m.disk.target)) {
-                                    disk->type = conf::DiskDef::Type::File;
-                                    disk->source = m.base.path;
-                                    disk->format = m.base.format;
-                                }
+                                if (conf::DiskDef* disk = diskByName(pd, m.disk.target))
+                                    setImage(*disk, m.base.path, m.base.format);
                             });
                         ::unlink(m.disk.source.c_str());
                     }

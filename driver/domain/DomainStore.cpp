@@ -180,6 +180,26 @@ bool DomainStore::hasManagedSave(const std::string& name) const
     return fs::is_regular_file(managedSavePath(name), ec);
 }
 
+void DomainStore::recordSavedOnStop(const std::vector<std::string>& names) const
+{
+    std::string text;
+    for (const auto& n : names)
+        text += n + "\n";
+    writeFileAtomically(paths_.saveDir + "/saved-on-stop", text);
+}
+
+std::vector<std::string> DomainStore::takeSavedOnStop() const
+{
+    std::string path = paths_.saveDir + "/saved-on-stop";
+    std::ifstream in(path);
+    std::vector<std::string> names;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty())
+            names.push_back(line);
+    ::unlink(path.c_str());
+    return names;
+}
+
 void DomainStore::saveConfig(const conf::DomainDef& def) const
 {
     writeFileAtomically(paths_.configDir + "/" + def.name + ".xml", conf::formatDomainXml(def, VIR_DOMAIN_XML_INACTIVE),

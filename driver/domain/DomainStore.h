@@ -86,6 +86,10 @@ public:
     std::string logPath(const std::string& name) const { return paths_.logDir + "/" + name + ".log"; }
     std::string managedSavePath(const std::string& name) const { return paths_.saveDir + "/" + name + ".save"; }
     bool hasManagedSave(const std::string& name) const;
+    // saveDir/saved-on-stop: the domains a stopping daemon managed-saved (on_stop), a
+    // name a line, which the next daemon restores; taken (read and removed) once.
+    void recordSavedOnStop(const std::vector<std::string>& names) const;
+    std::vector<std::string> takeSavedOnStop() const;
 
     void saveConfig(const conf::DomainDef& def) const;
     void removeConfig(const std::string& name) const;
