@@ -293,6 +293,10 @@ private:
     // The paused VMM at `socket` into a new save image at path (SaveImage.h), through a
     // snapshot directory beside it that is gone afterwards; job's figures move on, its
     // abort stops it (SaveImageAborted). A worker's: it blocks. Throws std::runtime_error.
+    // vm.pause (true, or throws std::runtime_error) and vm.resume (whether it worked) of
+    // the VMM at socket, for a save or memory snapshot; a worker's.
+    static bool pauseVmm(const std::string& socket);
+    static bool resumeVmm(const std::string& socket);
     static void writeGuestImage(const std::string& socket, const std::string& path, const std::string& xml,
                                 bool imageRunning, std::optional<uid_t> vmmUid, gid_t vmmGid, AsyncJob& job);
     // The definition in a save image, checked as a new definition is.

@@ -144,12 +144,8 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags, 
         Outcome out;
         bool paused = false;
         try {
-            if (wasRunning) {
-                auto r = process::vmmRequest(socket, "PUT", "vm.pause", std::nullopt, process::kVmmCallMs);
-                if (!r.ok())
-                    throw std::runtime_error("vm.pause: " + r.errorText());
-                paused = true;
-            }
+            if (wasRunning)
+                paused = pauseVmm(socket);
             writeGuestImage(socket, path, xml, imageRunning, vmmUid, vmmGid, *job);
         } catch (const SaveImageAborted&) {
             out.error = error(VIR_ERR_OPERATION_ABORTED,
@@ -158,14 +154,8 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags, 
             out.error = error(VIR_ERR_OPERATION_FAILED,
                               conf::subst(_("cannot save domain to %1: %2"), {path, e.what()})).error();
         }
-        if (out.error && paused) {
-            // The guest goes on as it was before the save was asked for.
-            try {
-                out.pausedByUs = !process::vmmRequest(socket, "PUT", "vm.resume").ok();
-            } catch (const std::exception&) {
-                out.pausedByUs = true;
-            }
-        }
+        if (out.error && paused)   // the guest goes on as it was before the save was asked for
+            out.pausedByUs = !resumeVmm(socket);
         return [this, out, uuid, serial, incarnation, path, job] {
             Domain* d = findLive(uuid, serial);
             if (!d || !d->jobDone)
@@ -200,6 +190,23 @@ void DomainManager::saveJob(Domain& d, const std::string& path, unsigned flags, 
             d->vmm->kill(SIGKILL);
         };
     });
+}
+
+bool DomainManager::pauseVmm(const std::string& socket)
+{
+    auto r = process::vmmRequest(socket, "PUT", "vm.pause", std::nullopt, process::kVmmCallMs);
+    if (!r.ok())
+        throw std::runtime_error("vm.pause: " + r.errorText());
+    return true;
+}
+
+bool DomainManager::resumeVmm(const std::string& socket)
+{
+    try {
+        return process::vmmRequest(socket, "PUT", "vm.resume").ok();
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 void DomainManager::writeGuestImage(const std::string& socket, const std::string& path, const std::string& xml,

@@ -380,12 +380,8 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
                 // Memory and disks of one instant: the guest stays paused from before its
                 // RAM is written until every disk is on its overlay.
                 try {
-                    if (wasRunning) {
-                        auto r = process::vmmRequest(socket, "PUT", "vm.pause", std::nullopt, process::kVmmCallMs);
-                        if (!r.ok())
-                            throw std::runtime_error("vm.pause: " + r.errorText());
-                        paused = true;
-                    }
+                    if (wasRunning)
+                        paused = pauseVmm(socket);
                     writeGuestImage(socket, snap.memoryFile, snap.domainXml, wasRunning, vmmUid, vmmGid, *job);
                     memoryWritten = true;
                 } catch (const SaveImageAborted&) {
@@ -428,11 +424,7 @@ void DomainManager::createSnapshot(const rpc::DomainRef& dom, const std::string&
                 ++switched;
             }
             if (paused)
-                try {
-                    pausedByUs = !process::vmmRequest(socket, "PUT", "vm.resume").ok();
-                } catch (const std::exception&) {
-                    pausedByUs = true;
-                }
+                pausedByUs = !resumeVmm(socket);
             // A snapshot that failed keeps no memory file: it would not match the disks.
             if (err && memoryWritten)
                 ::unlink(snap.memoryFile.c_str());
