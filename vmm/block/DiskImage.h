@@ -60,6 +60,10 @@ public:
     // The image whose file an engine may read and write itself (io_uring: a raw image's
     // bytes are the guest's): this one, or the one it hands every request to unchanged.
     virtual DiskImage& direct() { return *this; }
+    // Its file's lock becomes shared (it was exclusive while the image was the disk's
+    // writable top): a disk-only snapshot made it a read-only backing, which a commit
+    // into an image above it opens again, as every backing, under a shared lock.
+    virtual void shareLock() {}
 
 protected:
     // resize() of a writable image to at least its size.

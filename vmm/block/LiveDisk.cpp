@@ -159,6 +159,7 @@ void LiveDisk::snapshot(const std::string& overlayPath, UniqueFd overlay, const 
     // file now, so the file is whole on its own (a backup may copy it, a commit opens
     // it again through a handle of its own).
     top_->flush();
+    top_->shareLock();
     createQcow2Overlay(overlay.get(), overlayPath, top_->size(), backingName, topType_);
     auto file = std::make_unique<RawImage>(overlayPath, false, options_.image.direct, options_.image.shared,
                                            std::move(overlay));
@@ -177,9 +178,10 @@ void LiveDisk::startCommit(const Link& base, UniqueFd baseFile, JobEvent onEvent
             break;
         above.push_back(static_cast<Qcow2Image*>(link.image));  // only qcow2 images have a backing
     }
-    // The base opened again for writing, with its own chain below it (read-only). The
-    // chain's own link keeps the base locked (exclusively, if it was the top once) while
-    // the job runs; this file takes its lock at the pivot, when that link is closed,
+    // The base opened again for writing, with its own chain below it (read-only, under
+    // shared locks: a link that was the top once shares its lock since the snapshot
+    // that put an overlay on it). The chain's own link keeps the base locked while the
+    // job runs; this file takes its lock at the pivot, when that link is closed,
     // through a second fd on the same open file.
     UniqueFd lockFd(::fcntl(baseFile.get(), F_DUPFD_CLOEXEC, 3));
     if (!lockFd)

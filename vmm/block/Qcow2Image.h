@@ -56,6 +56,7 @@ public:
     uint64_t size() const override { return header_.size; }
     bool readOnly() const override { return file_->readOnly(); }
     const std::string& path() const override { return file_->path(); }
+    void shareLock() override { file_->shareLock(); }
     void readv(uint64_t offset, const std::vector<iovec>& iov) override;
     void writev(uint64_t offset, const std::vector<iovec>& iov) override;
     // The guest's FLUSH: every dirty table written, in order, then the file synced.

@@ -29,7 +29,7 @@ struct FreeDeleter {
 }  // namespace
 
 RawImage::RawImage(const std::string& path, bool readOnly, bool direct, bool shared, UniqueFd opened, bool lock)
-    : path_(path), readOnly_(readOnly), direct_(direct)
+    : path_(path), readOnly_(readOnly), direct_(direct), locked_(lock)
 {
     if (opened) {
         int status = ::fcntl(opened.get(), F_GETFL);
@@ -154,6 +154,13 @@ void RawImage::grow(uint64_t newSize)
         throw systemError(path_ + ": ftruncate");
     }
     size_ = newSize;
+}
+
+void RawImage::shareLock()
+{
+    // flock converts the lock this open file holds; a downgrade never waits.
+    if (locked_ && ::flock(fd_.get(), LOCK_SH | LOCK_NB) < 0)
+        throw systemError(path_ + ": flock");
 }
 
 void RawImage::flush()

@@ -36,6 +36,7 @@ public:
         writev(offset, {iovec{const_cast<void*>(data), length}});
     }
     int fd() const { return fd_.get(); }
+    void shareLock() override;
     // Whether a transfer needs readv/writev's bounce buffer: O_DIRECT, and the offset, a
     // buffer or a length off the 4 KiB grid (io_uring, which has none, leaves those to them).
     bool needsBounce(uint64_t offset, const std::vector<iovec>& iov) const;
@@ -47,7 +48,7 @@ private:
 
     void transfer(uint64_t offset, const std::vector<iovec>& iov, bool write);
     std::string path_;
-    bool readOnly_, direct_, blockDevice_ = false;
+    bool readOnly_, direct_, locked_, blockDevice_ = false;
     UniqueFd fd_;
     uint64_t size_ = 0;
 };

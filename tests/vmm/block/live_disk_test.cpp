@@ -250,6 +250,36 @@ TEST(LiveDisk, CommitTwoOverlaysIntoTheBaseBelowBoth)
     commitWhileWriting("qcow2", ImageType::Qcow2, true);
 }
 
+// base.raw was the top once (an exclusive lock); two snapshots later a commit into
+// mid.qcow2 opens mid's chain again, base.raw under a shared lock: the snapshot that put
+// mid over base.raw made base.raw's lock shared.
+TEST(LiveDisk, CommitIntoTheImageRightBelowTheTop)
+{
+    ScratchDir dir;
+    std::string base = dir / "base.raw", mid = dir / "mid.qcow2", top = dir / "top.qcow2";
+    ASSERT_EQ(0, run("qemu-img create -q -f raw " + base + " 16M"));
+    auto disk = openLive(base, ImageType::Raw);
+    disk->snapshot(mid, createEmpty(mid), base);
+    disk->snapshot(top, createEmpty(top), mid);
+    std::vector<char> data(64 * 1024, 'm');
+    disk->writev(kMiB, {iovec{data.data(), data.size()}});
+    auto chain = disk->chain();
+    ASSERT_EQ(3u, chain.size());
+    ASSERT_EQ(mid, chain[1].path);
+    Events events;
+    disk->startCommit(chain[1], UniqueFd(::open(mid.c_str(), O_RDWR | O_CLOEXEC)), events.callback());
+    waitReady(*disk);
+    disk->completeJob();
+    EXPECT_EQ(mid, disk->path());
+    EXPECT_EQ(2u, disk->chain().size());
+    disk.reset();
+    EXPECT_EQ((std::vector<std::string>{"block-job-ready", "block-job-completed"}), events.get());
+    EXPECT_EQ(0, run("qemu-img check -q " + mid));
+    std::string flat = dir / "flat.raw";
+    ASSERT_EQ(0, run("qemu-img convert -f qcow2 -O raw " + mid + " " + flat));
+    EXPECT_EQ(std::string(data.size(), 'm'), output("dd if=" + flat + " bs=64k skip=16 count=1 status=none"));
+}
+
 TEST(LiveDisk, CancelledCommitLeavesTheOverlayOnTop)
 {
     ScratchDir dir;
