@@ -21,7 +21,7 @@ const char* const kUsage =
     "                        [,io_engine=auto|io_uring|threads][,DEV]]...\n"
     "                [--net tap=NAME|fd=N[,mac=MAC][,num_queues=N][,DEV]]...\n"
     "                [--console tty|off|pty|file=PATH|socket=PATH] [--rng [src=PATH][,DEV]]\n"
-    "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,DEV]]\n"
+    "                [--vsock cid=N,socket=PATH[,DEV]] [--balloon [size=SIZE][,free_page_reporting=on][,deflate_on_oom=on][,DEV]]\n"
     "                (DEV: id=ID,pci_slot=N, both optional: the device's name and its slot on PCI bus 0)\n"
     "       mica-vmm --api-socket PATH [...]   (no --kernel: wait for vm.create)\n"
     "       mica-vmm --restore source_url=file:///DIR[,memory_restore_mode=copy|ondemand] [--serial ...] [--api-socket ...] [--event-monitor ...]\n"
@@ -265,13 +265,15 @@ CommandLine parseCommandLine(const std::vector<std::string>& args)
             cl.config.vsock.socket = kv["socket"];
             parseIdentity(kv, "--vsock", cl.config.vsock);
         } else if (name == "--balloon") {
-            auto kv = parseKeyValues(value, "--balloon", {"size", "free_page_reporting", "id", "pci_slot"});
+            auto kv = parseKeyValues(value, "--balloon", {"size", "free_page_reporting", "deflate_on_oom", "id", "pci_slot"});
             cl.config.balloon.enabled = true;
             parseIdentity(kv, "--balloon", cl.config.balloon);
             if (kv.count("size"))
                 cl.config.balloon.size = parseSize(kv["size"], "--balloon size");
             if (kv.count("free_page_reporting"))
                 cl.config.balloon.freePageReporting = parseOnOff(kv["free_page_reporting"], "--balloon free_page_reporting");
+            if (kv.count("deflate_on_oom"))
+                cl.config.balloon.deflateOnOom = parseOnOff(kv["deflate_on_oom"], "--balloon deflate_on_oom");
         } else if (name == "--on-reboot") {
             if (value == "restart") cl.onReboot = CommandLine::OnReboot::Restart;
             else if (value == "exit") cl.onReboot = CommandLine::OnReboot::Exit;

@@ -372,10 +372,11 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
     if (config_.vsock.enabled)
         plug(config_.vsock, "virtio-vsock", std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop),
              loop);
-    if (config_.balloon.enabled)
-        plug(config_.balloon, "virtio-balloon",
-             std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting, loop),
-             loop);
+    if (config_.balloon.enabled) {
+        balloon_ = std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting,
+                                                           config_.balloon.deflateOnOom);
+        plug(config_.balloon, "virtio-balloon", balloon_, loop);
+    }
 }
 
 void VirtualMachine::consoleInput(std::span<const uint8_t> bytes)

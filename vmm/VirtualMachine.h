@@ -28,6 +28,7 @@
 #include "Vm.h"
 #include "IoThread.h"
 #include "LiveDisk.h"
+#include "VirtioBalloon.h"
 #include "VirtioBlock.h"
 #include "VirtioConsole.h"
 #include "VirtioPciDevice.h"
@@ -93,6 +94,8 @@ public:
     virtio::VirtioBlock& disk(const std::string& id);
     // Disk `id`'s chain (disk-only snapshots, block jobs); Error: no such disk.
     block::LiveDisk& liveDisk(const std::string& id);
+    // The balloon, or null when the VM has none (vm.resize's desired_balloon).
+    virtio::VirtioBalloon* balloon() const { return balloon_.get(); }
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 
@@ -129,6 +132,7 @@ private:
     std::unique_ptr<pci::GsiRouter> gsiRouter_;
     std::unique_ptr<pci::PciBus> pciBus_;
     std::shared_ptr<virtio::VirtioConsole> console_;
+    std::shared_ptr<virtio::VirtioBalloon> balloon_;
     // Every PCI function but the host bridge, in config order: the device tree, and
     // their states in a snapshot.
     struct PlacedDevice {

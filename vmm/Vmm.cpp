@@ -329,6 +329,30 @@ void Vmm::resizeDisk(const std::string& id, uint64_t bytes)
     }
 }
 
+void Vmm::resize(const Resize& to)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    // vCPU and memory hotplug are not there yet: asking for what the VM has is no change.
+    if (to.vcpus && *to.vcpus != config_->cpus.boot)
+        throw ApiError(400, _("desired_vcpus: mica-vmm cannot change a VM's number of vCPUs (it has ") +
+                                std::to_string(config_->cpus.boot) + ")");
+    if (to.ram && *to.ram != config_->memory.size)
+        throw ApiError(400, _("desired_ram: mica-vmm cannot change a VM's memory size (it has ") +
+                                std::to_string(config_->memory.size) + _(" bytes)"));
+    if (!to.balloon)
+        return;
+    if (!config_->balloon.enabled)
+        throw ApiError(400, _("desired_balloon: the VM has no balloon"));
+    if (*to.balloon > config_->memory.size)
+        throw ApiError(400, _("desired_balloon: larger than the VM's memory (") + std::to_string(config_->memory.size) +
+                                _(" bytes)"));
+    if (current_ && current_->balloon() && (state_ == VmState::Running || state_ == VmState::Paused))
+        current_->balloon()->setTarget(*to.balloon);
+    config_->balloon.size = *to.balloon;
+}
+
 void Vmm::pause()
 {
     std::lock_guard lock(mutex_);

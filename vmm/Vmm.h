@@ -52,6 +52,13 @@ public:
     void setDiskIoLimits(const std::string& id, const IoLimits& limits);
     // vm.resize-disk: disk `id` of the running VM grows to `bytes`; the guest sees it.
     void resizeDisk(const std::string& id, uint64_t bytes);
+    // vm.resize: what is given of the VM's vCPU count, RAM and balloon size, now (when it
+    // runs) and after every reboot. Only the balloon moves at run time so far.
+    struct Resize {
+        std::optional<unsigned> vcpus;
+        std::optional<uint64_t> ram, balloon;
+    };
+    void resize(const Resize& to);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

@@ -345,6 +345,7 @@ void parseMemballoon(xmlNode* node, DomainDef& def, bool& seen)
             def.balloon.freePageReporting = *fpr;
             def.balloon.freePageReportingGiven = true;
         }
+        def.balloon.autodeflate = el.onOff("autodeflate");
         def.balloon.address = parseAddress(el);
     } else {
         unsupported(subst(_("memballoon model '%1' is not supported by mica"), {model}));

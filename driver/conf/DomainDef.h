@@ -107,6 +107,7 @@ struct BalloonDef {
     bool present = false;  // false: <memballoon model='none'/>
     bool freePageReporting = false;
     bool freePageReportingGiven = false;
+    std::optional<bool> autodeflate;  // VIRTIO_BALLOON_F_DEFLATE_ON_OOM; absent: off
     std::optional<PciAddress> address;
 };
 

@@ -204,6 +204,8 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
         xmlNode* n = b.add(devices, "memballoon");
         Builder::set(n, "model", def.balloon.present ? "virtio" : "none");
         if (def.balloon.present) {
+            if (def.balloon.autodeflate)
+                Builder::set(n, "autodeflate", *def.balloon.autodeflate ? "on" : "off");
             if (def.balloon.freePageReportingGiven)
                 Builder::set(n, "freePageReporting", def.balloon.freePageReporting ? "on" : "off");
             formatAddress(b, n, def.balloon.address);

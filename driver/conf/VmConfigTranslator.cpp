@@ -177,7 +177,8 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     }
     if (def.balloon.present)
         c["balloon"] = Json{{"size", memoryBytes - def.currentMemoryKiB * 1024},
-                            {"free_page_reporting", def.balloon.freePageReporting}};
+                            {"free_page_reporting", def.balloon.freePageReporting},
+                            {"deflate_on_oom", def.balloon.autodeflate.value_or(false)}};
     // Each device's id and slot, from the walk that also reads the placement back.
     for (const auto& device : pciDevices(def)) {
         Json& j = device.index ? c[device.configKey][*device.index] : c[device.configKey];

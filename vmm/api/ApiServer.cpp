@@ -255,6 +255,28 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
         vmm_.resizeDisk(body["id"].get<std::string>(), body["size"].get<uint64_t>());
         return http::Response::noContent();
     });
+    // vm.resize {"desired_vcpus": N, "desired_ram": BYTES, "desired_balloon": BYTES}, any
+    // of them (Cloud Hypervisor's body).
+    router_.add("PUT", std::string(kPrefix) + "vm.resize", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.empty())
+            throw ApiError(400, _("expected a body {\"desired_vcpus\": N, \"desired_ram\": BYTES, \"desired_balloon\": BYTES}, any of them"));
+        Vmm::Resize to;
+        for (const auto& [key, value] : body.items()) {
+            if (!value.is_number_unsigned())
+                throw ApiError(400, key + _(": expected an unsigned integer"));
+            if (key == "desired_vcpus")
+                to.vcpus = value.get<unsigned>();
+            else if (key == "desired_ram")
+                to.ram = value.get<uint64_t>();
+            else if (key == "desired_balloon")
+                to.balloon = value.get<uint64_t>();
+            else
+                throw ApiError(400, _("unknown field '") + key + "'");
+        }
+        vmm_.resize(to);
+        return http::Response::noContent();
+    });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
     put("vm.boot", [this] { vmm_.boot(); });
     put("vm.pause", [this] { vmm_.pause(); });

@@ -112,8 +112,12 @@ struct VsockConfig : PciDeviceConfig {
 
 struct BalloonConfig : PciDeviceConfig {
     bool enabled = false;
-    uint64_t size = 0;              // the balloon's initial size: what the guest gives back
+    uint64_t size = 0;              // what the guest gives back (vm.resize changes it)
     bool freePageReporting = false;
+    // VIRTIO_BALLOON_F_DEFLATE_ON_OOM (libvirt's autodeflate): the guest may take pages back
+    // when it runs out, and then keeps counting the balloon in its MemTotal. Off, as libvirt's
+    // default: an inflated balloon leaves the guest's MemTotal.
+    bool deflateOnOom = false;
 };
 
 struct VmConfig {

@@ -315,6 +315,7 @@ VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds, const Ho
     readOptionalDevice(root, "balloon", config.balloon, [&](ObjectReader& r) {
         r.optionalUnsigned("size", config.balloon.size);
         r.optionalBool("free_page_reporting", config.balloon.freePageReporting);
+        r.optionalBool("deflate_on_oom", config.balloon.deflateOnOom);
     });
     if (const json* files = root.find("handed_files")) {
         if (!files->is_object())
@@ -401,7 +402,9 @@ json vmConfigToJson(const VmConfig& config)
         writeIdentity(out["vsock"], config.vsock);
     }
     if (config.balloon.enabled) {
-        out["balloon"] = {{"size", config.balloon.size}, {"free_page_reporting", config.balloon.freePageReporting}};
+        out["balloon"] = {{"size", config.balloon.size},
+                          {"free_page_reporting", config.balloon.freePageReporting},
+                          {"deflate_on_oom", config.balloon.deflateOnOom}};
         writeIdentity(out["balloon"], config.balloon);
     }
     if (!config.handedFiles.empty())

@@ -2,11 +2,9 @@
 
 #include "StateJson.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -20,41 +18,10 @@ constexpr unsigned kFeatureStatsVq = 1, kFeatureDeflateOnOom = 2, kFeatureReport
 constexpr uint64_t kPage = 4096;  // the balloon's PFNs are always 4 KiB pages
 }  // namespace
 
-VirtioBalloon::VirtioBalloon(const GuestMemory& memory, uint64_t targetBytes, bool freePageReporting, EventLoop* loop)
-    : memory_(memory), reporting_(freePageReporting), loop_(loop), targetPages_(static_cast<uint32_t>(targetBytes / kPage))
+VirtioBalloon::VirtioBalloon(const GuestMemory& memory, uint64_t targetBytes, bool freePageReporting, bool deflateOnOom)
+    : memory_(memory), reporting_(freePageReporting), deflateOnOom_(deflateOnOom),
+      targetPages_(static_cast<uint32_t>(targetBytes / kPage))
 {
-    // TEST-ONLY HOOK, until the REST API can resize the balloon: when
-    // MICA_TEST_BALLOON_CONTROL names a FIFO, each line written to it ("BYTES\n") sets
-    // the target. Never set by virtmicad; tests/vmm/virtio/test-virtio uses it.
-    const char* control = std::getenv("MICA_TEST_BALLOON_CONTROL");
-    if (control && *control && loop_) {
-        testControl_.reset(::open(control, O_RDWR | O_NONBLOCK | O_CLOEXEC));  // RDWR: never EOF
-        if (testControl_)
-            resumeIo();
-    }
-}
-
-VirtioBalloon::~VirtioBalloon()
-{
-    quiesce();
-}
-
-void VirtioBalloon::quiesce()
-{
-    pauseIo();
-    loop_ = nullptr;
-}
-
-void VirtioBalloon::pauseIo()
-{
-    if (testControl_ && loop_)
-        loop_->removeAndWait(testControl_.get());
-}
-
-void VirtioBalloon::resumeIo()
-{
-    if (testControl_ && loop_)
-        loop_->add(testControl_.get(), [this] { readTestControl(); });
 }
 
 nlohmann::json VirtioBalloon::save()
@@ -72,16 +39,6 @@ void VirtioBalloon::restore(const nlohmann::json& state)
     actualPages_ = actual;
 }
 
-void VirtioBalloon::readTestControl()
-{
-    char buffer[64];
-    ssize_t n = ::read(testControl_.get(), buffer, sizeof buffer - 1);
-    if (n <= 0)
-        return;
-    buffer[n] = 0;
-    setTarget(std::strtoull(buffer, nullptr, 10));
-}
-
 uint16_t VirtioBalloon::deviceType() const
 {
     return kTypeBalloon;
@@ -89,7 +46,7 @@ uint16_t VirtioBalloon::deviceType() const
 
 uint64_t VirtioBalloon::deviceFeatures() const
 {
-    return bit(kFeatureStatsVq) | bit(kFeatureDeflateOnOom) | (reporting_ ? bit(kFeatureReporting) : 0);
+    return bit(kFeatureStatsVq) | (deflateOnOom_ ? bit(kFeatureDeflateOnOom) : 0) | (reporting_ ? bit(kFeatureReporting) : 0);
 }
 
 void VirtioBalloon::readConfig(uint64_t offset, std::span<uint8_t> data)

@@ -165,7 +165,7 @@ TEST(Balloon, InflateGivesPagesBackAndTargetIsInConfig)
 {
     GuestMemory memory{16ull << 20, 0xc0000000, 0x100000000};
     FakeQueue inflate{memory, 8, 0x10000}, deflate{memory, 8, 0x20000}, stats{memory, 8, 0x30000};
-    auto balloon = std::make_shared<VirtioBalloon>(memory, 8 << 20, false, nullptr);
+    auto balloon = std::make_shared<VirtioBalloon>(memory, 8 << 20, false, false);
     VirtioPciDevice dev(balloon, memory, nullptr, nullptr, nullptr);
     uint8_t config[8];
     dev.barRead(0, VirtioPciDevice::kDeviceOffset, config);
