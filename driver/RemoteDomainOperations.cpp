@@ -42,6 +42,7 @@ enum : std::int32_t {
     kPinVcpu = 26, kPinVcpuFlags = 225, kGetVcpuPinInfo = 230, kPinEmulator = 279, kGetEmulatorPinInfo = 280,
     kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298, kGetBlockInfo = 194,
     kSetBlockIoTune = 252, kGetBlockIoTune = 253, kBlockResize = 251,
+    kSetMaxMemory = 30, kSetMemory = 31, kSetVcpus = 32, kSetVcpusFlags = 199, kSetMemoryFlags = 204,
 };
 
 
@@ -449,6 +450,31 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
             m.pinVcpu(dom, vcpu, cpusOfMap(map), flags, jobAnswer(c));
         };
     };
+    // Resizing (DomainResize.cpp). The calls without flags are libvirt's: setmem and
+    // setvcpus act on the running domain, setmaxmem on the current one.
+    auto setMemory = [&m](std::optional<std::uint32_t> fixedFlags) {
+        return [&m, fixedFlags](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+            DomainRef dom = rpc::decodeDomain(args);
+            std::uint64_t kib = args.getU64();
+            std::uint32_t flags = fixedFlags ? *fixedFlags : args.getU32();
+            args.expectEnd();
+            m.setMemory(dom, kib, flags, jobAnswer(c));
+        };
+    };
+    addProcedure(d, kSetMaxMemory, setMemory(VIR_DOMAIN_MEM_MAXIMUM));
+    addProcedure(d, kSetMemory, setMemory(VIR_DOMAIN_AFFECT_LIVE));
+    addProcedure(d, kSetMemoryFlags, setMemory(std::nullopt));
+    auto setVcpus = [&m](std::optional<std::uint32_t> fixedFlags) {
+        return [&m, fixedFlags](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+            DomainRef dom = rpc::decodeDomain(args);
+            std::uint32_t count = args.getU32();
+            std::uint32_t flags = fixedFlags ? *fixedFlags : args.getU32();
+            args.expectEnd();
+            m.setVcpus(dom, count, flags, jobAnswer(c));
+        };
+    };
+    addProcedure(d, kSetVcpus, setVcpus(VIR_DOMAIN_AFFECT_LIVE));
+    addProcedure(d, kSetVcpusFlags, setVcpus(std::nullopt));
     addProcedure(d, kPinVcpu, pinVcpu(false));
     addProcedure(d, kPinVcpuFlags, pinVcpu(true));
     addProcedure(d, kGetVcpuPinInfo, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {

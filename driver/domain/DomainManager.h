@@ -129,6 +129,10 @@ public:
     std::set<unsigned> emulatorPin(const rpc::DomainRef& dom, unsigned flags) const;
     void pinVcpu(const rpc::DomainRef& dom, unsigned vcpu, const std::set<unsigned>& cpus, unsigned flags, JobDone done);
     void pinEmulator(const rpc::DomainRef& dom, const std::set<unsigned>& cpus, unsigned flags);
+    // setmem / setmaxmem (VIR_DOMAIN_MEM_MAXIMUM: the definition's <memory>) and setvcpus
+    // (DomainResize.cpp): the running domain's balloon, its definition, or both.
+    void setMemory(const rpc::DomainRef& dom, std::uint64_t kib, unsigned flags, JobDone done);
+    void setVcpus(const rpc::DomainRef& dom, unsigned count, unsigned flags, JobDone done);
     // blkdeviotune (DomainBlock.cpp): a disk's <iotune> (disk: its target or source;
     // none when only the count is asked, nparams 0), and changing some of its fields,
     // live (the VMM's limits, at once) and/or in the definition.
@@ -347,6 +351,8 @@ private:
     // A --config change: `edit` applied to a copy of the persistent definition, saved,
     // then kept; nothing changes when the save fails (OPERATION_FAILED).
     void editDefinition(Domain& d, const std::function<void(conf::DomainDef&)>& edit);
+    // editDefinition whose result must pass what a define checks.
+    void redefine(Domain& d, const std::function<void(conf::DomainDef&)>& edit);
     void emit(const Domain& d, int event, int detail) const;
 
     // The counters of the running domains among uuids, asked of every VMM at once.

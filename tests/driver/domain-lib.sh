@@ -60,10 +60,11 @@ dominfo_field() {
 }
 
 # keep_line DOMAIN: a whole MICA-KEEP line of the keeper scenario from the console, as
-# "N BOOT TOKEN DISK". The console is read until three lines began; the second is whole.
+# "N BOOT TOKEN DISK MEM" (MEM: the guest's MemTotal, KiB). The console is read until three
+# lines began; the second is whole.
 keep_line() {
     "$HERE/virsh-console" "$URI" "$1" "MICA-KEEP n=" 3 > "$ROOT/console-$1.log" 2>&1 ||
         fail "the console of $1 shows no MICA-KEEP lines"
-    grep -a -o 'MICA-KEEP n=[0-9]* boot=[0-9a-f-]* token=[0-9a-zA-Z]* disk=[0-9a-z]*' "$ROOT/console-$1.log" |
-        sed -n 2p | sed 's/MICA-KEEP n=\([0-9]*\) boot=\(.*\) token=\(.*\) disk=\(.*\)/\1 \2 \3 \4/'
+    grep -a -o 'MICA-KEEP n=[0-9]* boot=[0-9a-f-]* token=[0-9a-zA-Z]* disk=[0-9a-z]* mem=[0-9]*' "$ROOT/console-$1.log" |
+        sed -n 2p | sed 's/MICA-KEEP n=\([0-9]*\) boot=\(.*\) token=\(.*\) disk=\(.*\) mem=\(.*\)/\1 \2 \3 \4 \5/'
 }
