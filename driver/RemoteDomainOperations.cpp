@@ -43,6 +43,7 @@ enum : std::int32_t {
     kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298, kGetBlockInfo = 194,
     kSetBlockIoTune = 252, kGetBlockIoTune = 253, kBlockResize = 251,
     kSetMaxMemory = 30, kSetMemory = 31, kSetVcpus = 32, kSetVcpusFlags = 199, kSetMemoryFlags = 204,
+    kSetMetadata = 264, kGetMetadata = 265,
 };
 
 
@@ -309,6 +310,24 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
     addDomFlags(d, kGetXmlDesc, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putString(m.xml(dom, f));
+    });
+    addProcedure(d, kSetMetadata, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t type = args.getI32();
+        auto metadata = args.getOptionalString(rpc::kRemoteStringMax);
+        auto key = args.getOptionalString(rpc::kRemoteStringMax);
+        auto uri = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.setMetadata(dom, type, metadata, key, uri, flags);
+    });
+    addProcedure(d, kGetMetadata, [&m](CallContext&, XdrDecoder& args, XdrEncoder& ret) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::int32_t type = args.getI32();
+        auto uri = args.getOptionalString(rpc::kRemoteStringMax);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        ret.putString(m.metadata(dom, type, uri, flags));
     });
     addDom(d, kIsActive, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isActive(dom)); });
     addDom(d, kIsPersistent, [&m](const DomainRef& dom, XdrEncoder& ret) { ret.putI32(m.isPersistent(dom)); });

@@ -133,6 +133,12 @@ public:
     // (DomainResize.cpp): the running domain's balloon, its definition, or both.
     void setMemory(const rpc::DomainRef& dom, std::uint64_t kib, unsigned flags, JobDone done);
     void setVcpus(const rpc::DomainRef& dom, unsigned count, unsigned flags, JobDone done);
+    // virsh desc / metadata (DomainMetadata.cpp): <title>, <description> (metadata empty
+    // or absent: removed) and the <metadata> element of namespace `uri`.
+    void setMetadata(const rpc::DomainRef& dom, int type, const std::optional<std::string>& metadata,
+                     const std::optional<std::string>& key, const std::optional<std::string>& uri, unsigned flags);
+    std::string metadata(const rpc::DomainRef& dom, int type, const std::optional<std::string>& uri,
+                         unsigned flags) const;
     // blkdeviotune (DomainBlock.cpp): a disk's <iotune> (disk: its target or source;
     // none when only the count is asked, nparams 0), and changing some of its fields,
     // live (the VMM's limits, at once) and/or in the definition.
