@@ -43,7 +43,7 @@ enum : std::int32_t {
     kGetJobInfo = 163, kAbortJob = 164, kGetJobStats = 298, kGetBlockInfo = 194,
     kSetBlockIoTune = 252, kGetBlockIoTune = 253, kBlockResize = 251,
     kSetMaxMemory = 30, kSetMemory = 31, kSetVcpus = 32, kSetVcpusFlags = 199, kSetMemoryFlags = 204,
-    kSetMetadata = 264, kGetMetadata = 265,
+    kSetMetadata = 264, kGetMetadata = 265, kInjectNmi = 210,
 };
 
 
@@ -310,6 +310,12 @@ void registerDomainOperations(rpc::Dispatcher& d, domain::DomainManager& m)
     });
     addDomFlags(d, kGetXmlDesc, [&m](const DomainRef& dom, std::uint32_t f, XdrEncoder& ret) {
         ret.putString(m.xml(dom, f));
+    });
+    addProcedure(d, kInjectNmi, [&m](CallContext& c, XdrDecoder& args, XdrEncoder&) {
+        DomainRef dom = rpc::decodeDomain(args);
+        std::uint32_t flags = args.getU32();
+        args.expectEnd();
+        m.injectNmi(dom, flags, jobAnswer(c));
     });
     addProcedure(d, kSetMetadata, [&m](CallContext&, XdrDecoder& args, XdrEncoder&) {
         DomainRef dom = rpc::decodeDomain(args);

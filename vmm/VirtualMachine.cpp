@@ -564,6 +564,11 @@ void VirtualMachine::setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>&
     vcpus_->setAffinity(vcpu, hostCpus);
 }
 
+void VirtualMachine::injectNmi()
+{
+    vcpus_->injectNmi();
+}
+
 virtio::VirtioBlock& VirtualMachine::disk(const std::string& id)
 {
     for (const auto& [diskId, device] : disks_)

@@ -89,6 +89,8 @@ public:
     // boot's starting point); throws Error when the host refuses the set or the boot has
     // ended.
     void setVcpuAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
+    // An NMI to every vCPU (vm.nmi); Error once the boot has ended.
+    void injectNmi();
     // Disk `id` (Error: no such disk), for vm.disk-iotune, vm.resize-disk and changes
     // of its chain.
     virtio::VirtioBlock& disk(const std::string& id);

@@ -353,6 +353,18 @@ void Vmm::resize(const Resize& to)
     config_->balloon.size = *to.balloon;
 }
 
+void Vmm::injectNmi()
+{
+    std::lock_guard lock(mutex_);
+    if (!current_ || (state_ != VmState::Running && state_ != VmState::Paused))
+        throw ApiError(409, _("the VM is not running"));
+    try {
+        current_->injectNmi();
+    } catch (const Error& e) {
+        throw ApiError(409, e.what());
+    }
+}
+
 void Vmm::pause()
 {
     std::lock_guard lock(mutex_);

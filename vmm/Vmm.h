@@ -59,6 +59,8 @@ public:
         std::optional<uint64_t> ram, balloon;
     };
     void resize(const Resize& to);
+    // vm.nmi: an NMI to every vCPU of the running or paused VM.
+    void injectNmi();
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();

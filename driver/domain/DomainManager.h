@@ -133,6 +133,8 @@ public:
     // (DomainResize.cpp): the running domain's balloon, its definition, or both.
     void setMemory(const rpc::DomainRef& dom, std::uint64_t kib, unsigned flags, JobDone done);
     void setVcpus(const rpc::DomainRef& dom, unsigned count, unsigned flags, JobDone done);
+    // virsh inject-nmi (DomainInput.cpp): an NMI to every vCPU of the running guest.
+    void injectNmi(const rpc::DomainRef& dom, unsigned flags, JobDone done);
     // virsh desc / metadata (DomainMetadata.cpp): <title>, <description> (metadata empty
     // or absent: removed) and the <metadata> element of namespace `uri`.
     void setMetadata(const rpc::DomainRef& dom, int type, const std::optional<std::string>& metadata,

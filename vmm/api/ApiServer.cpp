@@ -284,6 +284,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
     put("vm.shutdown", [this] { vmm_.shutdown(); });
     put("vm.reboot", [this] { vmm_.reboot(); });
     put("vm.power-button", [this] { vmm_.powerButton(); });
+    put("vm.nmi", [this] { vmm_.injectNmi(); });
     put("vm.delete", [this] { vmm_.remove(); });
 
     thread_ = std::thread([this] {

@@ -126,6 +126,12 @@ std::vector<std::pair<uint32_t, uint64_t>> Vcpu::msrs(const std::vector<uint32_t
     return result;
 }
 
+void Vcpu::injectNmi()
+{
+    if (::ioctl(fd_.get(), KVM_NMI) < 0)
+        throw systemError("KVM_NMI");
+}
+
 void Vcpu::kvmclockCtrl()
 {
     // EINVAL means the guest has no kvmclock set up yet: nothing to tell it.

@@ -54,6 +54,8 @@ public:
     std::vector<std::pair<uint32_t, uint64_t>> msrs(const std::vector<uint32_t>& indices) const;
     // Tells the guest's kvmclock it was paused, so its soft-lockup watchdog does not fire.
     void kvmclockCtrl();
+    // Queues a non-maskable interrupt for the vCPU's next entry (KVM_NMI).
+    void injectNmi();
 
 private:
     UniqueFd fd_;

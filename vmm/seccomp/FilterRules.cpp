@@ -36,12 +36,12 @@ const unsigned long kRunTimeKvmIoctls[] = {
 };
 
 // What a vCPU thread does to its own vCPU between runs, when its channel asks: save and
-// restore its state, tell its kvmclock it was paused.
+// restore its state, tell its kvmclock it was paused, queue an NMI.
 const unsigned long kVcpuStateIoctls[] = {
     KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_XSAVE, KVM_SET_XSAVE,
     KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
     KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
-    KVM_GET_MSRS, KVM_SET_MSRS, KVM_KVMCLOCK_CTRL,
+    KVM_GET_MSRS, KVM_SET_MSRS, KVM_KVMCLOCK_CTRL, KVM_NMI,
 };
 
 // epoll_ctl: a virtio driver resetting its device (a config write on a vCPU) makes the

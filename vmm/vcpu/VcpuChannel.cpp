@@ -53,6 +53,7 @@ void VcpuChannel::answerStopped(VcpuCommand& command) const
     case VcpuCommand::Kind::SaveState:
     case VcpuCommand::Kind::RestoreState:
     case VcpuCommand::Kind::SetAffinity:
+    case VcpuCommand::Kind::InjectNmi:
         command.reply.set_exception(std::make_exception_ptr(Error(who_ + _(" has stopped"))));
         break;
     }

@@ -23,6 +23,7 @@ struct VcpuCommand {
         SaveState,     // answered with the vCPU's state (it must be paused)
         RestoreState,  // takes `state` (before the vCPU first runs)
         SetAffinity,   // the thread moves itself to `hostCpus`
+        InjectNmi,     // an NMI queued for the vCPU's next entry (it keeps running or paused)
         Stop,          // the thread ends; its channel answers whatever comes later
     };
     Kind kind;

@@ -69,6 +69,11 @@ void VcpuManager::setAffinity(unsigned vcpu, const std::vector<unsigned>& hostCp
     threads_[vcpu]->send(VcpuCommand::Kind::SetAffinity, nullptr, hostCpus).get();
 }
 
+void VcpuManager::injectNmi()
+{
+    broadcast(VcpuCommand::Kind::InjectNmi);
+}
+
 void VcpuManager::requestStop()
 {
     for (auto& thread : threads_)

@@ -34,6 +34,8 @@ public:
     void restoreStates(const nlohmann::json& states);
     // vCPU `vcpu`'s thread moves itself to these host CPUs; throws Error when it cannot.
     void setAffinity(unsigned vcpu, const std::vector<unsigned>& hostCpus);
+    // An NMI to every vCPU (as QEMU's `nmi` and Cloud Hypervisor's vm.nmi do).
+    void injectNmi();
     // Tells every thread to end and returns at once: a vCPU thread may call it (a guest
     // that powers off or resets).
     void requestStop();

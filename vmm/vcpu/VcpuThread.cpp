@@ -156,6 +156,9 @@ bool VcpuThread::serve(VcpuCommand& command, bool running)
         case VcpuCommand::Kind::SetAffinity:
             pinThisThread(command.hostCpus, name_);
             break;
+        case VcpuCommand::Kind::InjectNmi:
+            vcpu_->injectNmi();
+            break;
         case VcpuCommand::Kind::Stop:  // main() ends the thread on it
             break;
         }
