@@ -27,17 +27,21 @@ std::vector<Ref> walkPciDevices(Def& def)
 {
     std::vector<Ref> out;
     for (size_t i = 0; i < def.disks.size(); ++i)
-        out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i});
+        out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i,
+                       &def.disks[i].alias});
     for (size_t i = 0; i < def.nets.size(); ++i)
-        out.push_back({"net" + std::to_string(i), "interface " + def.nets[i].mac, &def.nets[i].address, "net", i});
+        out.push_back({def.nets[i].alias, "interface " + def.nets[i].mac, &def.nets[i].address, "net", i,
+                       &def.nets[i].alias});
     if (def.console)
-        out.push_back({"console0", "console", &def.console->address, "console", std::nullopt});
+        out.push_back({def.console->alias, "console", &def.console->address, "console", std::nullopt,
+                       &def.console->alias});
     if (def.rng)
-        out.push_back({"rng0", "rng", &def.rng->address, "rng", std::nullopt});
+        out.push_back({def.rng->alias, "rng", &def.rng->address, "rng", std::nullopt, &def.rng->alias});
     if (def.vsock)
-        out.push_back({"vsock0", "vsock", &def.vsock->address, "vsock", std::nullopt});
+        out.push_back({def.vsock->alias, "vsock", &def.vsock->address, "vsock", std::nullopt, &def.vsock->alias});
     if (def.balloon.present)
-        out.push_back({"balloon0", "memballoon", &def.balloon.address, "balloon", std::nullopt});
+        out.push_back({def.balloon.alias, "memballoon", &def.balloon.address, "balloon", std::nullopt,
+                       &def.balloon.alias});
     return out;
 }
 
