@@ -66,6 +66,8 @@ DeviceDef parseDeviceXml(const std::string& xml, const DomainDef& domain, Device
             if (c->type == XML_ELEMENT_NODE && nodeName(c) == "backingStore") {
                 xmlUnlinkNode(c);
                 xmlFreeNode(c);
+            } else if (c->type == XML_ELEMENT_NODE && nodeName(c) == "source") {
+                xmlUnsetProp(c, BAD_CAST "index");
             }
             c = next;
         }

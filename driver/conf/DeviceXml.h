@@ -28,7 +28,8 @@ enum class DeviceXmlUse {
     // back complete (MAC, alias, slot as `domain` would give them).
     Attach,
     // A device to look for in `domain` (findDevice): only parsed. The live XML's
-    // <backingStore> of a disk (what virsh detach-disk hands back) is skipped.
+    // <backingStore> and <source index> of a disk (what virsh detach-disk hands back)
+    // are skipped.
     Detach,
 };
 

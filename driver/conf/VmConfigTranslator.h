@@ -46,6 +46,11 @@ struct Translation {
 std::string generatedTapName(const DomainDef& def, size_t index);
 
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths);
+// One entry of the VmConfig's "disks" / "net" (without "id" and "pci_slot", which the
+// device walk adds), as vm.create and vm.add-disk / vm.add-net take it; a NIC's TAP by
+// name ("tap", which the daemon replaces by the fds of its queues).
+nlohmann::ordered_json diskConfig(const DiskDef& disk);
+nlohmann::ordered_json netConfig(const NetDef& net, const std::string& tap);
 // A disk's <iotune> as its VmConfig "iotune" object (and vm.disk-iotune's): the fields
 // set, by the names both share.
 nlohmann::ordered_json ioLimitsJson(const IoLimits& limits);

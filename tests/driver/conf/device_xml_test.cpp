@@ -151,7 +151,7 @@ TEST(DeviceXml, DetachFindsByTargetMacKindOrAlias)
         return findDevice(def, parseDeviceXml(xml, def, DeviceXmlUse::Detach));
     };
     // virsh detach-disk hands back the live element, backing chain and alias included.
-    EXPECT_EQ(detach("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/a.raw'/>"
+    EXPECT_EQ(detach("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/a.raw' index='1'/>"
                      "<backingStore type='file'><format type='raw'/><source file='/img/base.raw'/><backingStore/>"
                      "</backingStore><target dev='vda' bus='virtio'/><alias name='vda'/></disk>"),
               "vda");
