@@ -98,6 +98,9 @@ DeviceDef parseDeviceXml(const std::string& xml, const DomainDef& domain, Device
     DeviceDef parsed = takeParsed(element, scratch);
     if (use == DeviceXmlUse::Detach)
         return parsed;
+    // As in a definition, only the user's aliases are taken; the daemon names the rest.
+    if (!isUserAlias(parsed.alias()))
+        std::visit([](auto& d) { d.alias.clear(); }, parsed.device);
 
     if (auto* disk = std::get_if<DiskDef>(&parsed.device)) {
         for (const auto& d : domain.disks)

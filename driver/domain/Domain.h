@@ -120,6 +120,9 @@ struct Domain {
     std::map<std::string, BlockJob> blockJobs;
     // Live detaches under way, by VMM device id; cleared when it stops.
     std::map<std::string, PendingRemoval> pendingRemovals;
+    // A NIC attached live is net<N> with N at least this: never an id the running VMM had
+    // for a NIC since removed (the definition's own rule only goes above those present).
+    unsigned nextNetAlias = 0;
 
     std::unique_ptr<DomainConsole> console;
 

@@ -164,6 +164,13 @@ void DomainManager::attachLive(Domain& d, conf::DeviceDef device, std::function<
         body["handed_files"] = handed;
     } else {
         auto& net = std::get<conf::NetDef>(device.device);
+        if (!conf::isUserAlias(net.alias)) {
+            unsigned n = std::max(d.nextNetAlias, unsigned(std::stoul(net.alias.substr(3))));
+            while (conf::hasAlias(d.live, "net" + std::to_string(n)))
+                ++n;
+            net.alias = "net" + std::to_string(n);
+            d.nextNetAlias = n + 1;
+        }
         if (net.targetDev.empty()) {
             // The generated names of this domain, past any its NICs or the host use.
             for (size_t i = 0; net.targetDev.empty(); ++i) {

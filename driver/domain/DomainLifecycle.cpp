@@ -562,6 +562,7 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     for (const auto& [id, removal] : d.pendingRemovals)
         detachWaiting = detachWaiting || (removal.accepted && !removal.answered);
     d.pendingRemovals.clear();
+    d.nextNetAlias = 0;
     // Status, lock file and run directory at once, the lock released after: the VMM is
     // gone, and a start must not find a half-removed directory.
     store_.removeDomainDir(d.def.name);

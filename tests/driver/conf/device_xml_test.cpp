@@ -120,6 +120,9 @@ TEST(DeviceXml, InterfaceGetsAMacAndANetAliasNeverReused)
     auto& net = std::get<NetDef>(d.device);
     EXPECT_TRUE(std::regex_match(net.mac, std::regex("52:54:00(:[0-9a-f]{2}){3}"))) << net.mac;
     EXPECT_EQ(net.alias, "net5");
+    // An alias that is not the user's ("ua-") is the daemon's to give, as in a definition.
+    DeviceDef named = parseDeviceXml("<interface type='ethernet'><alias name='net0'/></interface>", def);
+    EXPECT_EQ(named.alias(), "net5");
     addDevice(def, d);
     EXPECT_TRUE(removeDevice(def, "net5"));
     EXPECT_FALSE(removeDevice(def, "net5"));
