@@ -54,5 +54,7 @@ void registerDomainOperations(rpc::Dispatcher& dispatcher, domain::DomainManager
 // Snapshots (RemoteSnapshotProcedures.cpp) and block jobs (RemoteBlockJobProcedures.cpp).
 void registerSnapshotProcedures(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
 void registerBlockJobProcedures(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
+// attach-device and detach-device (RemoteDeviceProcedures.cpp).
+void registerDeviceProcedures(rpc::Dispatcher& dispatcher, domain::DomainManager& manager);
 
 }  // namespace mica::driver

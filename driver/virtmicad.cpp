@@ -142,6 +142,9 @@ int runDaemon(DaemonOptions options)
     hooks.reboot = [&server](const rpc::DomainRef& dom) { server.emitDomainReboot(dom); };
     hooks.blockJob = [&server](const rpc::DomainRef& dom, const std::string& path, const std::string& target, int type,
                                int status) { server.emitDomainBlockJob(dom, path, target, type, status); };
+    hooks.device = [&server](const rpc::DomainRef& dom, int eventId, const std::string& alias) {
+        server.emitDomainDevice(dom, eventId, alias);
+    };
     hooks.domainCaps = [&capabilities] { return capabilities.domainXml({}, {}, {}, {}); };
     domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks, managerOptions);
     domains.load();
@@ -151,6 +154,7 @@ int runDaemon(DaemonOptions options)
     registerDomainOperations(dispatcher, domains);
     registerSnapshotProcedures(dispatcher, domains);
     registerBlockJobProcedures(dispatcher, domains);
+    registerDeviceProcedures(dispatcher, domains);
 
     std::vector<std::string> ownedPaths;
     for (auto& l : listeners) {

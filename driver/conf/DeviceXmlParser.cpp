@@ -36,6 +36,23 @@ std::optional<PciAddress> parseAddress(ElementReader& dev)
     return PciAddress{unsigned(*slot)};
 }
 
+// <alias name>: any name in status XML (the daemon's own, read back), of which
+// DomainDefaults keeps only "ua-" ones in a definition. It becomes a VMM device id,
+// so it is held to the characters such an id may have.
+std::string parseAlias(ElementReader& dev)
+{
+    xmlNode* a = dev.child("alias");
+    if (!a)
+        return "";
+    ElementReader alias(a, dev.context());
+    std::string name = alias.requireAttr("name");
+    alias.finish();
+    static const std::regex valid("[A-Za-z0-9_-]{1,64}");
+    if (!std::regex_match(name, valid) || name == "ua-")
+        invalidXml(subst(_("%1: invalid alias '%2' (letters, digits, '_' and '-', at most 64)"), {dev.context(), name}));
+    return name;
+}
+
 CharSource parseCharSource(ElementReader& el)
 {
     CharSource src;
@@ -114,7 +131,7 @@ void parseConsole(xmlNode* node, DomainDef& def)
             unsupported(_("more than one virtio console is not supported by mica"));
         // A virtio console has no address of its own in libvirt XML (it would sit on a
         // virtio-serial controller); mica gives it its own slot, see docs/domain-xml.md.
-        def.console = ConsoleDef{src, std::nullopt};
+        def.console = ConsoleDef{src, std::nullopt, parseAlias(el)};
     } else {
         if (def.consoleOnSerial)
             unsupported(_("more than one serial console is not supported by mica"));
@@ -226,6 +243,7 @@ void parseDisk(xmlNode* node, DomainDef& def)
     if (xmlNode* io = el.child("iotune"))
         disk.iotune = parseIoTune(io, el.context());
     disk.address = parseAddress(el);
+    disk.alias = parseAlias(el);
     el.finish();
     for (const auto& d : def.disks)
         if (d.target == disk.target)
@@ -299,6 +317,7 @@ void parseInterface(xmlNode* node, DomainDef& def)
         drv.finish();
     }
     net.address = parseAddress(el);
+    net.alias = parseAlias(el);
     el.finish();
     def.nets.push_back(net);
 }
@@ -326,6 +345,7 @@ void parseRng(xmlNode* node, DomainDef& def)
     if (rng.backend != "/dev/urandom" && rng.backend != "/dev/random")
         unsupported(subst(_("rng backend source '%1' is not supported by mica"), {rng.backend}));
     rng.address = parseAddress(el);
+    rng.alias = parseAlias(el);
     el.finish();
     def.rng = rng;
 }
@@ -347,6 +367,7 @@ void parseMemballoon(xmlNode* node, DomainDef& def, bool& seen)
         }
         def.balloon.autodeflate = el.onOff("autodeflate");
         def.balloon.address = parseAddress(el);
+        def.balloon.alias = parseAlias(el);
     } else {
         unsupported(subst(_("memballoon model '%1' is not supported by mica"), {model}));
     }
@@ -374,6 +395,7 @@ void parseVsock(xmlNode* node, DomainDef& def)
         cid.finish();
     }
     vsock.address = parseAddress(el);
+    vsock.alias = parseAlias(el);
     el.finish();
     def.vsock = vsock;
 }
@@ -435,6 +457,24 @@ void parseVideo(xmlNode* node, DomainDef& def)
 
 }  // namespace
 
+bool parseHotpluggable(xmlNode* node, DomainDef& def)
+{
+    std::string n = nodeName(node);
+    if (n == "disk")
+        parseDisk(node, def);
+    else if (n == "interface")
+        parseInterface(node, def);
+    else if (n == "console")
+        parseConsole(node, def);
+    else if (n == "rng")
+        parseRng(node, def);
+    else if (n == "vsock")
+        parseVsock(node, def);
+    else
+        return false;
+    return true;
+}
+
 void parseDevices(ElementReader& devices, DomainDef& def)
 {
     bool balloonSeen = false;
@@ -444,37 +484,34 @@ void parseDevices(ElementReader& devices, DomainDef& def)
     for (xmlNode* c : devices.remainingChildren()) {
         devices.consume(c);
         std::string n = nodeName(c);
+        if (parseHotpluggable(c, def))
+            continue;
         if (n == "emulator")
             def.emulator = nodeText(c);
-        else if (n == "disk")
-            parseDisk(c, def);
-        else if (n == "interface")
-            parseInterface(c, def);
-        else if (n == "console")
-            parseConsole(c, def);
-        else if (n == "rng")
-            parseRng(c, def);
         else if (n == "memballoon")
             parseMemballoon(c, def, balloonSeen);
-        else if (n == "vsock")
-            parseVsock(c, def);
         else if (n == "controller")
             parseController(c, def);
         else if (n == "video")
             parseVideo(c, def);
         else if (n == "watchdog")
             unsupported(_("watchdog devices are not supported by mica yet"));
-        else {
-            ElementReader other(c, n);
-            auto kind = other.attr("type");
-            if (!kind)
-                kind = other.attr("model");
-            if (kind)
-                unsupported(subst(_("%1 device '%2' is not supported by mica"), {n, *kind}));
-            unsupported(subst(_("%1 devices are not supported by mica"), {n}));
-        }
+        else
+            refuseDevice(c);
     }
     devices.finish();
+}
+
+void refuseDevice(xmlNode* node)
+{
+    std::string n = nodeName(node);
+    ElementReader other(node, n);
+    auto kind = other.attr("type");
+    if (!kind)
+        kind = other.attr("model");
+    if (kind)
+        unsupported(subst(_("%1 device '%2' is not supported by mica"), {n, *kind}));
+    unsupported(subst(_("%1 devices are not supported by mica"), {n}));
 }
 
 }  // namespace mica::conf::detail

@@ -55,9 +55,16 @@ struct SerialDef {  // COM1 (isa-serial port 0)
     CharSource source;
 };
 
+// A PCI device's alias (<alias name>): stable for the device's life, the id mica-vmm
+// knows it by (a disk's is its target: DiskDef::vmmId) and how a detach or an event names it.
+// Empty until DomainDefaults gives one; "ua-..." ones are the user's and kept in the
+// definition, the others are the daemon's (live XML only).
+inline bool isUserAlias(const std::string& alias) { return alias.rfind("ua-", 0) == 0; }
+
 struct ConsoleDef {  // a virtio console (hvc0)
     CharSource source;
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 // One link of a disk's backing chain, as the images' metadata name it.
@@ -86,6 +93,7 @@ struct DiskDef {
     std::string serial;
     IoLimits iotune;                     // <iotune>; virsh blkdeviotune changes it
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 struct NetDef {
@@ -96,11 +104,13 @@ struct NetDef {
     std::optional<unsigned> mtu;
     unsigned queues = 0;
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 struct RngDef {
     std::string backend = "/dev/urandom";
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 struct BalloonDef {
@@ -109,12 +119,14 @@ struct BalloonDef {
     bool freePageReportingGiven = false;
     std::optional<bool> autodeflate;  // VIRTIO_BALLOON_F_DEFLATE_ON_OOM; absent: off
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 struct VsockDef {
     bool autoCid = true;
     unsigned cid = 0;  // given address, or the one allocated at start (live XML)
     std::optional<PciAddress> address;
+    std::string alias;
 };
 
 struct ControllerDef {  // kept, never emulated beyond the root bus: see docs/domain-xml.md

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 #include <random>
+#include <set>
+#include <algorithm>
 
 #include "ConfError.h"
 #include "DomainXmlParserParts.h"
@@ -61,6 +63,36 @@ private:
     unsigned next_ = 1;
 };
 
+// "net<N>" for a NIC without an alias, N above every one in use: a NIC attached after a
+// detach never takes the id of one the VMM may still be removing, and no NIC's id
+// changes when another goes (positional ids would).
+void assignAliases(DomainDef& def)
+{
+    unsigned nextNet = 0;
+    for (const auto& net : def.nets)
+        if (net.alias.size() > 3 && net.alias.compare(0, 3, "net") == 0 &&
+            net.alias.find_first_not_of("0123456789", 3) == std::string::npos && net.alias.size() < 9)
+            nextNet = std::max(nextNet, unsigned(std::stoul(net.alias.substr(3))) + 1);
+    for (auto& net : def.nets)
+        if (net.alias.empty())
+            net.alias = "net" + std::to_string(nextNet++);
+    for (auto& disk : def.disks)
+        if (disk.alias.empty())
+            disk.alias = disk.target;
+    if (def.console && def.console->alias.empty())
+        def.console->alias = "console0";
+    if (def.rng && def.rng->alias.empty())
+        def.rng->alias = "rng0";
+    if (def.vsock && def.vsock->alias.empty())
+        def.vsock->alias = "vsock0";
+    if (def.balloon.present && def.balloon.alias.empty())
+        def.balloon.alias = "balloon0";
+    std::set<std::string> seen;
+    for (const auto& device : pciDevices(def))
+        if (!seen.insert(*device.alias).second)
+            invalidXml(subst(_("non unique alias detected: %1"), {*device.alias}));
+}
+
 }  // namespace
 
 void completeDomainDef(DomainDef& def)
@@ -78,13 +110,6 @@ void completeDomainDef(DomainDef& def)
         def.uuid = h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
                    h.substr(20);
     }
-    for (auto& net : def.nets) {
-        if (net.mac.empty()) {
-            std::string h = randomHex(rd, 3);
-            net.mac = "52:54:00:" + h.substr(0, 2) + ":" + h.substr(2, 2) + ":" + h.substr(4, 2);
-        }
-    }
-
     if (def.cpu.hasTopology) {
         unsigned long long product = 1ull * def.cpu.sockets * def.cpu.dies * def.cpu.cores * def.cpu.threads;
         if (product != def.vcpusMax)
@@ -100,6 +125,25 @@ void completeDomainDef(DomainDef& def)
 
     if (def.console)
         def.console->address.reset();  // a virtio console's XML has no PCI address; its slot comes anew
+    // A definition keeps the user's aliases only (libvirt's rule); the daemon's come
+    // back from the status XML of a running domain.
+    if (def.id < 0)
+        for (auto& device : pciDevices(def))
+            if (!isUserAlias(*device.alias))
+                device.alias->clear();
+    completeDevices(def);
+}
+
+void completeDevices(DomainDef& def)
+{
+    std::random_device rd;
+    for (auto& net : def.nets) {
+        if (net.mac.empty()) {
+            std::string h = randomHex(rd, 3);
+            net.mac = "52:54:00:" + h.substr(0, 2) + ":" + h.substr(2, 2) + ":" + h.substr(4, 2);
+        }
+    }
+    assignAliases(def);
     // In the order mica-vmm lists devices: an XML without addresses gets the slots it
     // always had.
     auto devices = pciDevices(def);

@@ -46,8 +46,12 @@ const char* actionName(LifecycleAction a)
     return a == LifecycleAction::Destroy ? "destroy" : "restart";
 }
 
-void formatAddress(Builder& b, xmlNode* parent, const std::optional<PciAddress>& a)
+// <alias> then <address>, as libvirt orders a device's info: the daemon's aliases in the
+// live XML only, the user's ("ua-") in the definition too.
+void formatAddress(Builder& b, xmlNode* parent, const std::optional<PciAddress>& a, const std::string& alias, bool live)
 {
+    if (!alias.empty() && (live || isUserAlias(alias)))
+        Builder::set(b.add(parent, "alias"), "name", alias);
     if (!a)
         return;
     xmlNode* n = b.add(parent, "address");
@@ -142,7 +146,7 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
             b.add(n, "shareable");
         if (!d.serial.empty())
             b.add(n, "serial", d.serial);
-        formatAddress(b, n, d.address);
+        formatAddress(b, n, d.address, d.alias, live);
     }
     for (const auto& c : def.usbControllers) {
         xmlNode* n = b.add(devices, "controller");
@@ -175,7 +179,7 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
             Builder::set(b.add(n, "driver"), "queues", std::to_string(net.queues));
         if (net.mtu)
             Builder::set(b.add(n, "mtu"), "size", std::to_string(*net.mtu));
-        formatAddress(b, n, net.address);
+        formatAddress(b, n, net.address, net.alias, live);
     }
     if (def.serial) {
         xmlNode* n = b.add(devices, "serial");
@@ -197,6 +201,7 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
         xmlNode* ct = b.add(c, "target");
         Builder::set(ct, "type", "virtio");
         Builder::set(ct, "port", "0");
+        formatAddress(b, c, std::nullopt, def.console->alias, live);
     }
     if (def.videoNone)
         Builder::set(b.add(b.add(devices, "video"), "model"), "type", "none");
@@ -208,14 +213,14 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
                 Builder::set(n, "autodeflate", *def.balloon.autodeflate ? "on" : "off");
             if (def.balloon.freePageReportingGiven)
                 Builder::set(n, "freePageReporting", def.balloon.freePageReporting ? "on" : "off");
-            formatAddress(b, n, def.balloon.address);
+            formatAddress(b, n, def.balloon.address, def.balloon.alias, live);
         }
     }
     if (def.rng) {
         xmlNode* n = b.add(devices, "rng");
         Builder::set(n, "model", "virtio");
         Builder::set(b.add(n, "backend", def.rng->backend), "model", "random");
-        formatAddress(b, n, def.rng->address);
+        formatAddress(b, n, def.rng->address, def.rng->alias, live);
     }
     if (def.vsock) {
         xmlNode* n = b.add(devices, "vsock");
@@ -224,7 +229,7 @@ void formatDevices(Builder& b, xmlNode* devices, const DomainDef& def, bool live
         Builder::set(cid, "auto", def.vsock->autoCid ? "yes" : "no");
         if (!def.vsock->autoCid || (live && def.vsock->cid))
             Builder::set(cid, "address", std::to_string(def.vsock->cid));
-        formatAddress(b, n, def.vsock->address);
+        formatAddress(b, n, def.vsock->address, def.vsock->alias, live);
     }
 }
 

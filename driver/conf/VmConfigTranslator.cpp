@@ -27,17 +27,21 @@ std::vector<Ref> walkPciDevices(Def& def)
 {
     std::vector<Ref> out;
     for (size_t i = 0; i < def.disks.size(); ++i)
-        out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i});
+        out.push_back({def.disks[i].target, "disk '" + def.disks[i].target + "'", &def.disks[i].address, "disks", i,
+                       &def.disks[i].alias});
     for (size_t i = 0; i < def.nets.size(); ++i)
-        out.push_back({"net" + std::to_string(i), "interface " + def.nets[i].mac, &def.nets[i].address, "net", i});
+        out.push_back({def.nets[i].alias, "interface " + def.nets[i].mac, &def.nets[i].address, "net", i,
+                       &def.nets[i].alias});
     if (def.console)
-        out.push_back({"console0", "console", &def.console->address, "console", std::nullopt});
+        out.push_back({def.console->alias, "console", &def.console->address, "console", std::nullopt,
+                       &def.console->alias});
     if (def.rng)
-        out.push_back({"rng0", "rng", &def.rng->address, "rng", std::nullopt});
+        out.push_back({def.rng->alias, "rng", &def.rng->address, "rng", std::nullopt, &def.rng->alias});
     if (def.vsock)
-        out.push_back({"vsock0", "vsock", &def.vsock->address, "vsock", std::nullopt});
+        out.push_back({def.vsock->alias, "vsock", &def.vsock->address, "vsock", std::nullopt, &def.vsock->alias});
     if (def.balloon.present)
-        out.push_back({"balloon0", "memballoon", &def.balloon.address, "balloon", std::nullopt});
+        out.push_back({def.balloon.alias, "memballoon", &def.balloon.address, "balloon", std::nullopt,
+                       &def.balloon.alias});
     return out;
 }
 
@@ -97,6 +101,32 @@ Json ioLimitsJson(const IoLimits& limits)
     return out;
 }
 
+Json diskConfig(const DiskDef& d)
+{
+    Json j{{"path", d.source},
+           {"image_type", imageTypeName(d.format)},
+           {"readonly", d.readonly},
+           {"shared", d.shareable},
+           {"direct", d.cache == std::optional<std::string>("none")},
+           {"num_queues", d.queues ? d.queues : 1}};
+    if (!d.serial.empty())
+        j["serial"] = d.serial;
+    j["discard"] = d.discard == std::optional<std::string>("unmap");
+    if (d.iotune != IoLimits{})
+        j["iotune"] = ioLimitsJson(d.iotune);
+    return j;
+}
+
+Json netConfig(const NetDef& n, const std::string& tap)
+{
+    Json j{{"tap", tap},
+           {"mac", n.mac},
+           {"num_queues", 2 * (n.queues ? n.queues : 1)}};  // rx + tx queues: <driver queues> counts pairs
+    if (n.mtu)
+        j["mtu"] = *n.mtu;
+    return j;
+}
+
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
 {
     Translation out;
@@ -136,20 +166,8 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
     c["console"] = charBackend(def.console ? &def.console->source : nullptr);
 
     Json disks = Json::array();
-    for (const auto& d : def.disks) {
-        Json j{{"path", d.source},
-               {"image_type", imageTypeName(d.format)},
-               {"readonly", d.readonly},
-               {"shared", d.shareable},
-               {"direct", d.cache == std::optional<std::string>("none")},
-               {"num_queues", d.queues ? d.queues : 1}};
-        if (!d.serial.empty())
-            j["serial"] = d.serial;
-        j["discard"] = d.discard == std::optional<std::string>("unmap");
-        if (d.iotune != IoLimits{})
-            j["iotune"] = ioLimitsJson(d.iotune);
-        disks.push_back(j);
-    }
+    for (const auto& d : def.disks)
+        disks.push_back(diskConfig(d));
     c["disks"] = disks;
 
     Json nets = Json::array();
@@ -159,12 +177,7 @@ Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths)
         action.tap = n.targetDev.empty() ? generatedTapName(def, i) : n.targetDev;
         action.bridge = n.type == NetDef::Type::Bridge ? n.bridge : "";
         action.mtu = n.mtu;
-        Json j{{"tap", action.tap},
-               {"mac", n.mac},
-               {"num_queues", 2 * (n.queues ? n.queues : 1)}};  // rx + tx queues: <driver queues> counts pairs
-        if (n.mtu)
-            j["mtu"] = *n.mtu;
-        nets.push_back(j);
+        nets.push_back(netConfig(n, action.tap));
         out.hostActions.push_back(action);
     }
     c["net"] = nets;

@@ -46,24 +46,31 @@ struct Translation {
 std::string generatedTapName(const DomainDef& def, size_t index);
 
 Translation toVmConfig(const DomainDef& def, const RuntimePaths& paths);
+// One entry of the VmConfig's "disks" / "net" (without "id" and "pci_slot", which the
+// device walk adds), as vm.create and vm.add-disk / vm.add-net take it; a NIC's TAP by
+// name ("tap", which the daemon replaces by the fds of its queues).
+nlohmann::ordered_json diskConfig(const DiskDef& disk);
+nlohmann::ordered_json netConfig(const NetDef& net, const std::string& tap);
 // A disk's <iotune> as its VmConfig "iotune" object (and vm.disk-iotune's): the fields
 // set, by the names both share.
 nlohmann::ordered_json ioLimitsJson(const IoLimits& limits);
 
 // One PCI device of a domain as mica-vmm knows it: the id it goes by in the VmConfig and
-// vm.info, how messages name it, its address in the XML, and where its object sits in
-// the VmConfig (config[configKey] or config[configKey][index]).
-// `Address` is const for a walk that only reads.
-template <class Address>
+// vm.info (its alias; a disk's target, which block jobs and I/O limits name it by), how
+// messages name it, its address and alias in the definition, and where its object sits
+// in the VmConfig (config[configKey] or config[configKey][index]).
+// `Address` and `Alias` are const for a walk that only reads.
+template <class Address, class Alias>
 struct BasicPciDeviceRef {
     std::string id;
     std::string what;
     Address* address;
     std::string configKey;
     std::optional<size_t> index;
+    Alias* alias;
 };
-using PciDeviceRef = BasicPciDeviceRef<std::optional<PciAddress>>;
-using ConstPciDeviceRef = BasicPciDeviceRef<const std::optional<PciAddress>>;
+using PciDeviceRef = BasicPciDeviceRef<std::optional<PciAddress>, std::string>;
+using ConstPciDeviceRef = BasicPciDeviceRef<const std::optional<PciAddress>, const std::string>;
 // In the order mica-vmm lists them (disks, NICs, console, rng, vsock, balloon).
 std::vector<PciDeviceRef> pciDevices(DomainDef& def);
 std::vector<ConstPciDeviceRef> pciDevices(const DomainDef& def);

@@ -47,6 +47,22 @@ struct BlockJob {
     bool ready = false;                   // the VMM said block-job-ready
 };
 
+// A live detach mica-vmm accepted (vm.remove-device), until its device-removed or
+// device-removal-failed event (DomainDevices.cpp).
+struct PendingRemoval {
+    std::string alias;
+    // The VMM answered vm.remove-device (the event may come before that answer is back
+    // on the loop: `outcome` keeps it until then).
+    bool accepted = false;
+    // The detach job holds its answer until the event, or until then (libvirt's QEMU
+    // driver waits 5 s too): past it, it succeeds with the removal still under way.
+    std::int64_t answerByMs = 0;
+    bool answered = false;
+    // The event, when it came before the VMM's answer: nullopt inside for removed, the
+    // VMM's reason for failed.
+    std::optional<std::optional<std::string>> outcome;
+};
+
 struct Domain {
     std::uint64_t serial = 0;             // tells this object from a later one with the same uuid
     conf::DomainDef def;                  // the definition (next start uses newDef if set)
@@ -102,6 +118,11 @@ struct Domain {
     std::vector<conf::SnapshotDef> snapshots;
     // Block jobs of the running domain, by disk target; cleared when it stops.
     std::map<std::string, BlockJob> blockJobs;
+    // Live detaches under way, by VMM device id; cleared when it stops.
+    std::map<std::string, PendingRemoval> pendingRemovals;
+    // A NIC attached live is net<N> with N at least this: never an id the running VMM had
+    // for a NIC since removed (the definition's own rule only goes above those present).
+    unsigned nextNetAlias = 0;
 
     std::unique_ptr<DomainConsole> console;
 

@@ -141,7 +141,7 @@ void DomainManager::blockCommit(const rpc::DomainRef& dom, const std::string& di
         x.blockJobs[target] = BlockJob{baseLink, false};
         store_.note(x.def.name, "disk " + target + ": active commit into " + baseLink.path);
         vmmJob(x, "vm.block-commit", [](Domain&) {}, nlohmann::json{{"id", target}, {"base", baseLink.path}, {"base_fd", 0}},
-               fd);
+               {fd});
     }, std::move(answer));
 }
 

@@ -446,6 +446,16 @@ void DomainManager::readEvents(Domain& d)
             d.guestPoweredOff = true;
         } else if (name.starts_with("block-job-")) {
             onBlockJobEvent(d, name, ev.value("properties", nlohmann::json::object()));
+        } else if (name == "device-removed" || name == "device-removal-failed") {
+            auto properties = ev.value("properties", nlohmann::json::object());
+            if (!properties.is_object() || !properties.contains("id") || !properties["id"].is_string())
+                continue;
+            std::optional<std::string> failure;
+            if (name == "device-removal-failed")
+                failure = properties.contains("reason") && properties["reason"].is_string()
+                              ? properties["reason"].get<std::string>()
+                              : std::string(_("the VMM gave no reason"));
+            onDeviceRemoval(d, properties["id"].get<std::string>(), failure);
         }
     }
 }
@@ -546,6 +556,13 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
         process::removeCgroup(cgroupOf(d.def));
     d.vmmUid.reset();
     d.blockJobs.clear();   // the VMM's jobs ended with it
+    // A detach still waiting for its event holds the job: it ends with the VMM. (One
+    // whose vm.remove-device is still out is answered when that call comes back.)
+    bool detachWaiting = false;
+    for (const auto& [id, removal] : d.pendingRemovals)
+        detachWaiting = detachWaiting || (removal.accepted && !removal.answered);
+    d.pendingRemovals.clear();
+    d.nextNetAlias = 0;
     // Status, lock file and run directory at once, the lock released after: the VMM is
     // gone, and a start must not find a half-removed directory.
     store_.removeDomainDir(d.def.name);
@@ -560,6 +577,8 @@ void DomainManager::stopped(Domain& d, int reason, int eventDetail, bool restart
     d.destroying = false;
     std::vector<JobDone> destroyers = std::move(d.destroyWaiters);
     d.destroyWaiters.clear();
+    if (detachWaiting && d.jobDone)
+        finishJob(d, {notRunning(), {}});
     if (hooks_.lifecycle)
         hooks_.lifecycle(r, VIR_DOMAIN_EVENT_STOPPED, eventDetail);
     d.rebootOnPoweroff = false;
@@ -625,25 +644,43 @@ void DomainManager::tickDestroys(std::int64_t now)
 // --- jobs on a running domain ---------------------------------------------------------
 
 void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
-                           std::optional<nlohmann::json> body, std::shared_ptr<UniqueFd> fd)
+                           std::optional<nlohmann::json> body, std::vector<std::shared_ptr<UniqueFd>> fds)
+{
+    vmmCall(d, endpoint, std::move(body), std::move(fds),
+            [this, onSuccess](Domain& x, std::optional<rpc::RemoteError> err, const nlohmann::json&) {
+                if (err) {
+                    finishJob(x, {err, {}});
+                    return;
+                }
+                if (onSuccess)
+                    onSuccess(x);
+                finishJob(x, {std::nullopt, ref(x)});
+            });
+}
+
+void DomainManager::vmmCall(Domain& d, const char* endpoint, std::optional<nlohmann::json> body,
+                            std::vector<std::shared_ptr<UniqueFd>> fds, VmmAnswer then)
 {
     if (!d.active())
         fail(VIR_ERR_OPERATION_INVALID, _("domain is not running"));
     pool_.run([this, socket = d.apiSocket, ep = std::string(endpoint), uuid = d.def.uuid, serial = d.serial,
-               incarnation = d.incarnation, onSuccess, body, fd]() -> std::function<void()> {
+               incarnation = d.incarnation, then, body, fds]() -> std::function<void()> {
         std::optional<rpc::RemoteError> err;
+        nlohmann::json answer;
         try {
-            std::vector<int> fds;
-            if (fd)
-                fds.push_back(fd->get());
-            auto r = process::vmmRequest(socket, "PUT", ep, body, process::kVmmCallMs, fds);
+            std::vector<int> numbers;
+            for (const auto& fd : fds)
+                numbers.push_back(fd->get());
+            auto r = process::vmmRequest(socket, "PUT", ep, body, process::kVmmCallMs, numbers);
             if (!r.ok())
                 err = error(r.status == 409 ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED, r.errorText())
                           .error();
+            else
+                answer = r.body;
         } catch (const std::exception& e) {
             err = error(VIR_ERR_OPERATION_FAILED, e.what()).error();
         }
-        return [this, uuid, serial, incarnation, err, onSuccess] {
+        return [this, uuid, serial, incarnation, err, answer, then] {
             Domain* d = findLive(uuid, serial);
             if (!d || !d->jobDone)
                 return;   // gone: erase() answered
@@ -651,14 +688,8 @@ void DomainManager::vmmJob(Domain& d, const char* endpoint, std::function<void(D
                 finishJob(*d, {notRunning(), {}});
                 return;
             }
-            if (err) {
-                finishJob(*d, {err, {}});
-                return;
-            }
             try {
-                if (onSuccess)
-                    onSuccess(*d);
-                finishJob(*d, {std::nullopt, ref(*d)});
+                then(*d, err, answer);
             } catch (...) {
                 finishJob(*d, {remoteError(std::current_exception()), {}});
             }

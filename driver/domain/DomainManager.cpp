@@ -406,6 +406,7 @@ void DomainManager::tick()
     for (auto& [w, e] : refused)
         w.refuse(e);
     tickDestroys(now);
+    tickRemovals(now);
 }
 
 // --- queries ----------------------------------------------------------------------

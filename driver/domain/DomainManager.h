@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 
+#include "DeviceXml.h"
 #include "DiskImages.h"
 #include "Domain.h"
 #include "DomainDef.h"
@@ -46,6 +47,9 @@ struct DomainHooks {
     // by its target): virDomainBlockJobType, virConnectDomainEventBlockJobStatus.
     std::function<void(const rpc::DomainRef&, const std::string& path, const std::string& target, int type,
                        int status)> blockJob;
+    // A device of the running domain came or went, by its alias:
+    // VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, _DEVICE_REMOVED or _DEVICE_REMOVAL_FAILED.
+    std::function<void(const rpc::DomainRef&, int eventId, const std::string& alias)> device;
     // The domain capabilities document new definitions are checked against (empty: none).
     std::function<std::string()> domainCaps;
 };
@@ -152,6 +156,14 @@ public:
     // with VIR_DOMAIN_BLOCK_RESIZE_BYTES; rounded up to whole sectors); the guest sees it.
     void blockResize(const rpc::DomainRef& dom, const std::string& disk, uint64_t size, unsigned flags, JobDone done);
     void undefine(const rpc::DomainRef& dom, unsigned flags, JobDone done);
+
+    // attach-device / detach-device (DomainDevices.cpp): one <disk>, <interface>, <rng>,
+    // <vsock> or virtio <console> added to or removed from the domain, by the
+    // VIR_DOMAIN_AFFECT_* flags (CURRENT: live when it runs). A detach finds a disk by
+    // its target, a NIC by its MAC, the others by their kind, or any by its alias.
+    void attachDevice(const rpc::DomainRef& dom, const std::string& xml, unsigned flags, JobDone done);
+    void detachDevice(const rpc::DomainRef& dom, const std::string& xml, unsigned flags, JobDone done);
+    void detachDeviceAlias(const rpc::DomainRef& dom, const std::string& alias, unsigned flags, JobDone done);
 
     // External snapshots, with or without memory (DomainSnapshot.cpp). createSnapshot answers with the
     // new snapshot's name (the client's, or the creation time).
@@ -277,9 +289,27 @@ private:
     void finishJob(Domain& d, JobOutcome outcome);
     // Calls the VMM on a worker thread; back on the loop, applies onSuccess if the
     // domain still runs the same VMM, then finishes the job.
-    // fd: goes with the request (an image the VMM may not open itself), fd 0 of its body.
+    // fds: go with the request (images the VMM may not open itself, TAP queues), fd i
+    // of the request being fds[i].
     void vmmJob(Domain& d, const char* endpoint, std::function<void(Domain&)> onSuccess,
-                std::optional<nlohmann::json> body = std::nullopt, std::shared_ptr<UniqueFd> fd = nullptr);
+                std::optional<nlohmann::json> body = std::nullopt, std::vector<std::shared_ptr<UniqueFd>> fds = {});
+    // vmmJob's general form: `then` gets the VMM's answer (its body, or the error) on the
+    // loop if the domain still runs that VMM, and finishes the job itself (or keeps it).
+    using VmmAnswer = std::function<void(Domain&, std::optional<rpc::RemoteError>, const nlohmann::json& body)>;
+    void vmmCall(Domain& d, const char* endpoint, std::optional<nlohmann::json> body,
+                 std::vector<std::shared_ptr<UniqueFd>> fds, VmmAnswer then);
+    // Live attach and detach (DomainDevices.cpp). attachLive: the host's part (TAP,
+    // image and its chain), vm.add-disk/vm.add-net, the live definition; then `config`
+    // (the --config half, if asked). detachLive: vm.remove-device, the answer held until
+    // the VMM's event or PendingRemoval::answerByMs.
+    void attachLive(Domain& d, conf::DeviceDef device, std::function<void(Domain&)> config);
+    void detachLive(Domain& d, const std::string& alias, std::function<void(Domain&)> config);
+    // The VMM's device-removed (failure: nullopt) or device-removal-failed event.
+    void onDeviceRemoval(Domain& d, const std::string& id, const std::optional<std::string>& failure);
+    // The detach job's answer once its removal ended (failure: the VMM's reason).
+    void answerRemoval(Domain& d, const std::string& alias, const std::optional<std::string>& failure);
+    // Detach jobs whose wait is over answer success, the removal still under way.
+    void tickRemovals(std::int64_t nowMs);
     // Erases a domain: whoever waits on it is told it is gone.
     void erase(Domain& d);
 

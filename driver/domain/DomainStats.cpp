@@ -66,7 +66,7 @@ void DomainManager::interfaceStats(const rpc::DomainRef& dom, const std::string&
         const auto& net = d.live.nets[i];
         if (net.targetDev != device && net.mac != device)
             continue;
-        std::string key = "net:net" + std::to_string(i), uuid = d.def.uuid;
+        std::string key = "net:" + net.alias, uuid = d.def.uuid;   // the VMM counts by device id
         withCounters({&d}, [key, uuid, done](Counters all) {
             nlohmann::json c = all[uuid].value(key, nlohmann::json::object());
             InterfaceStats s;
@@ -128,7 +128,7 @@ std::vector<rpc::TypedParam> DomainManager::statsOf(const Domain& d, unsigned gr
         for (size_t i = 0; i < def.nets.size(); ++i) {
             std::string k = "net." + std::to_string(i) + ".";
             p.push_back({k + "name", def.nets[i].targetDev});
-            nlohmann::json g = c.value("net:net" + std::to_string(i), nlohmann::json::object());
+            nlohmann::json g = c.value("net:" + def.nets[i].alias, nlohmann::json::object());
             add(k + "rx.bytes", g, "rx_bytes");
             add(k + "rx.pkts", g, "rx_packets");
             add(k + "tx.bytes", g, "tx_bytes");

@@ -28,6 +28,7 @@ const char* prefix(virErrorNumber code)
     case VIR_ERR_XML_ERROR: return _("XML error");
     case VIR_ERR_NO_DOMAIN_SNAPSHOT: return _("Domain snapshot not found");
     case VIR_ERR_BLOCK_COPY_ACTIVE: return _("block copy still active");
+    case VIR_ERR_DEVICE_MISSING: return _("device not found");
     default: return _("internal error");
     }
 }

@@ -126,4 +126,21 @@ std::vector<std::vector<std::uint8_t>> blockJobEventPackets(const DomainEventReg
     return packets;
 }
 
+std::vector<std::vector<std::uint8_t>> deviceEventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
+                                                          std::int32_t eventId, const std::string& alias)
+{
+    std::int32_t callbackProc = 0, legacyProc = 0;
+    switch (eventId) {
+    case VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED:
+        callbackProc = kProcDomainEventCallbackDeviceRemoved;
+        legacyProc = kProcDomainEventDeviceRemoved;
+        break;
+    case VIR_DOMAIN_EVENT_ID_DEVICE_ADDED: callbackProc = kProcDomainEventCallbackDeviceAdded; break;
+    case VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED: callbackProc = kProcDomainEventCallbackDeviceRemovalFailed; break;
+    default: return {};
+    }
+    return eventPackets(registry, dom, eventId, callbackProc, legacyProc,
+                        [&](XdrEncoder& enc) { enc.putString(alias); });
+}
+
 }  // namespace mica::rpc

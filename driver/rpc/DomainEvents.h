@@ -60,4 +60,10 @@ std::vector<std::vector<std::uint8_t>> blockJobEventPackets(const DomainEventReg
                                                             const std::string& path, const std::string& target,
                                                             std::int32_t type, std::int32_t status);
 
+// ... and about a device of the running domain, by its alias: eventId is
+// VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, _DEVICE_REMOVED (the only one with a legacy form) or
+// _DEVICE_REMOVAL_FAILED.
+std::vector<std::vector<std::uint8_t>> deviceEventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
+                                                          std::int32_t eventId, const std::string& alias);
+
 }  // namespace mica::rpc

@@ -494,6 +494,11 @@ void Server::emitDomainBlockJob(const DomainRef& dom, const std::string& path, c
     broadcast([&](const Session& s) { return blockJobEventPackets(s.domainEvents, dom, path, target, type, status); });
 }
 
+void Server::emitDomainDevice(const DomainRef& dom, std::int32_t eventId, const std::string& alias)
+{
+    broadcast([&](const Session& s) { return deviceEventPackets(s.domainEvents, dom, eventId, alias); });
+}
+
 void Server::broadcast(const std::function<std::vector<std::vector<std::uint8_t>>(const Session&)>& packetsFor)
 {
     // May run inside a procedure handler of some client: nothing is closed here

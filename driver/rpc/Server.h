@@ -81,6 +81,8 @@ public:
     void emitDomainReboot(const DomainRef& dom);
     void emitDomainBlockJob(const DomainRef& dom, const std::string& path, const std::string& target,
                             std::int32_t type, std::int32_t status);
+    // VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, _REMOVED or _REMOVAL_FAILED of a device alias.
+    void emitDomainDevice(const DomainRef& dom, std::int32_t eventId, const std::string& alias);
 
     // Keepalive pings and the anonymous timeout; the owner calls this from the loop's tick.
     void tick();

@@ -71,6 +71,55 @@ TEST(DomainEvents, LegacyRegistrationGetsTheOldProcedure)
     d.expectEnd();
 }
 
+// remote_domain_event_callback_device_{added,removal_failed}_msg: {callbackID, dom,
+// devAlias}; _device_removed_msg the same, and its legacy form (311) without callbackID.
+TEST(DomainEvents, DevicePacketsByEventId)
+{
+    DomainEventRegistry reg;
+    reg.add(VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, std::nullopt);           // 0
+    reg.add(VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, std::nullopt);         // 1
+    reg.add(VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED, std::nullopt);  // 2
+    ASSERT_TRUE(reg.addLegacy(VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED));
+    auto added = deviceEventPackets(reg, foo(), VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, "net1");
+    ASSERT_EQ(added.size(), 1u);
+    // len, prog, vers, proc 354, MESSAGE, serial 1, OK | callbackID 0 | dom | "net1"
+    EXPECT_EQ(added[0], hex("00000044" "20008086" "00000001" "00000162" "00000002" "00000001" "00000000"
+                            "00000000"
+                            "00000003666f6f00" "000102030405060708090a0b0c0d0e0f" "00000002"
+                            "000000046e657431"));
+    auto removed = deviceEventPackets(reg, foo(), VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, "vdb");
+    ASSERT_EQ(removed.size(), 2u);
+    std::vector<std::int32_t> procs;
+    for (const auto& packet : removed) {
+        PacketReader r;
+        r.append(packet);
+        auto p = r.next();
+        ASSERT_TRUE(p);
+        procs.push_back(p->header.proc);
+        XdrDecoder d(p->payload);
+        if (p->header.proc == kProcDomainEventCallbackDeviceRemoved) {
+            EXPECT_EQ(d.getI32(), 1);
+        }
+        EXPECT_EQ(decodeDomain(d), foo());
+        EXPECT_EQ(d.getString(64), "vdb");
+        d.expectEnd();
+    }
+    EXPECT_EQ(procs, (std::vector<std::int32_t>{333, 311}));
+    auto failed = deviceEventPackets(reg, foo(), VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED, "rng0");
+    ASSERT_EQ(failed.size(), 1u);
+    PacketReader r;
+    r.append(failed[0]);
+    auto p = r.next();
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->header.proc, 367);
+    XdrDecoder d(p->payload);
+    EXPECT_EQ(d.getI32(), 2);
+    EXPECT_EQ(decodeDomain(d), foo());
+    EXPECT_EQ(d.getString(64), "rng0");
+    d.expectEnd();
+    EXPECT_TRUE(deviceEventPackets(reg, foo(), VIR_DOMAIN_EVENT_ID_LIFECYCLE, "x").empty());
+}
+
 TEST(Keepalive, PingsAfterSilenceAndDropsAfterCount)
 {
     Keepalive ka(5000, 2);
