@@ -145,6 +145,9 @@ int runDaemon(DaemonOptions options)
     hooks.device = [&server](const rpc::DomainRef& dom, int eventId, const std::string& alias) {
         server.emitDomainDevice(dom, eventId, alias);
     };
+    hooks.metadata = [&server](const rpc::DomainRef& dom, int type, const std::optional<std::string>& nsUri) {
+        server.emitDomainMetadata(dom, type, nsUri);
+    };
     hooks.domainCaps = [&capabilities] { return capabilities.domainXml({}, {}, {}, {}); };
     domain::DomainManager domains(loop, store, capabilities.vmmPath(), hooks, managerOptions);
     domains.load();

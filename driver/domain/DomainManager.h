@@ -50,6 +50,8 @@ struct DomainHooks {
     // A device of the running domain came or went, by its alias:
     // VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, _DEVICE_REMOVED or _DEVICE_REMOVAL_FAILED.
     std::function<void(const rpc::DomainRef&, int eventId, const std::string& alias)> device;
+    // Its title, description or a metadata element (virDomainMetadataType, namespace) changed.
+    std::function<void(const rpc::DomainRef&, int type, const std::optional<std::string>& nsUri)> metadata;
     // The domain capabilities document new definitions are checked against (empty: none).
     std::function<std::string()> domainCaps;
 };

@@ -80,6 +80,8 @@ void DomainManager::setMetadata(const rpc::DomainRef& dom, int type, const std::
     }
     if (target.config)
         editDefinition(d, apply);
+    if (hooks_.metadata)
+        hooks_.metadata(ref(d), type, uri);
 }
 
 std::string DomainManager::metadata(const rpc::DomainRef& dom, int type, const std::optional<std::string>& uri,

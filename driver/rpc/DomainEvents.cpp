@@ -143,4 +143,15 @@ std::vector<std::vector<std::uint8_t>> deviceEventPackets(const DomainEventRegis
                         [&](XdrEncoder& enc) { enc.putString(alias); });
 }
 
+std::vector<std::vector<std::uint8_t>> metadataChangeEventPackets(const DomainEventRegistry& registry,
+                                                                  const DomainRef& dom, std::int32_t type,
+                                                                  const std::optional<std::string>& nsUri)
+{
+    return eventPackets(registry, dom, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, kProcDomainEventCallbackMetadataChange, 0,
+                        [&](XdrEncoder& enc) {
+                            enc.putI32(type);
+                            enc.putOptionalString(nsUri);
+                        });
+}
+
 }  // namespace mica::rpc

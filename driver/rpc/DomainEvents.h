@@ -66,4 +66,10 @@ std::vector<std::vector<std::uint8_t>> blockJobEventPackets(const DomainEventReg
 std::vector<std::vector<std::uint8_t>> deviceEventPackets(const DomainEventRegistry& registry, const DomainRef& dom,
                                                           std::int32_t eventId, const std::string& alias);
 
+// ... and about a changed title, description or metadata element (virDomainMetadataType;
+// nsUri names the element's namespace). No legacy form.
+std::vector<std::vector<std::uint8_t>> metadataChangeEventPackets(const DomainEventRegistry& registry,
+                                                                  const DomainRef& dom, std::int32_t type,
+                                                                  const std::optional<std::string>& nsUri);
+
 }  // namespace mica::rpc

@@ -116,6 +116,7 @@ enum RemoteProc : std::int32_t {
     kProcDomainEventCallbackDeviceRemoved = 333,
     kProcDomainEventCallbackDeviceAdded = 354,
     kProcDomainEventCallbackDeviceRemovalFailed = 367,
+    kProcDomainEventCallbackMetadataChange = 379,
     kProcConnectGetDomainCapabilities = 342,
     kProcConnectRegisterCloseCallback = 360,
     kProcConnectUnregisterCloseCallback = 361,

@@ -499,6 +499,11 @@ void Server::emitDomainDevice(const DomainRef& dom, std::int32_t eventId, const 
     broadcast([&](const Session& s) { return deviceEventPackets(s.domainEvents, dom, eventId, alias); });
 }
 
+void Server::emitDomainMetadata(const DomainRef& dom, std::int32_t type, const std::optional<std::string>& nsUri)
+{
+    broadcast([&](const Session& s) { return metadataChangeEventPackets(s.domainEvents, dom, type, nsUri); });
+}
+
 void Server::broadcast(const std::function<std::vector<std::vector<std::uint8_t>>(const Session&)>& packetsFor)
 {
     // May run inside a procedure handler of some client: nothing is closed here

@@ -83,6 +83,7 @@ public:
                             std::int32_t type, std::int32_t status);
     // VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, _REMOVED or _REMOVAL_FAILED of a device alias.
     void emitDomainDevice(const DomainRef& dom, std::int32_t eventId, const std::string& alias);
+    void emitDomainMetadata(const DomainRef& dom, std::int32_t type, const std::optional<std::string>& nsUri);
 
     // Keepalive pings and the anonymous timeout; the owner calls this from the loop's tick.
     void tick();
