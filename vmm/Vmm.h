@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "CharBackend.h"
@@ -52,6 +53,17 @@ public:
     void setDiskIoLimits(const std::string& id, const IoLimits& limits);
     // vm.resize-disk: disk `id` of the running VM grows to `bytes`; the guest sees it.
     void resizeDisk(const std::string& id, uint64_t bytes);
+    // PCI hotplug (vm.add-disk, vm.add-net, vm.remove-device). An added device joins the
+    // configuration (a reboot and a snapshot keep it): a running or paused VM's guest is
+    // told through ACPI and the answer is {"id", "bdf"}; a VM not running yet only gets it
+    // in its configuration (the answer is null). `file`: the disk's image, opened by the
+    // caller; `fds`: the NIC's TAP queues, which its "fds" index.
+    nlohmann::json addDisk(DiskConfig disk, UniqueFd file);
+    nlohmann::json addNet(NetConfig net, std::vector<UniqueFd> fds);
+    // A VM not running loses the device at once. A running one's guest is asked to let it
+    // go: the answer comes first, the "device-removed" event when the guest has ejected it
+    // (then it leaves the configuration). 404: no such disk or NIC; 409: asked already.
+    void removeDevice(const std::string& id);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();
@@ -112,6 +124,11 @@ private:
     // With mutex_ held; throw ApiError 404 for an unknown disk.
     block::LiveDisk& liveDisk(const std::string& id);
     DiskConfig& diskConfig(const std::string& id);
+    nlohmann::json addDevice(VmConfig changed, const std::string& id);   // with mutex_ held
+    // Built VMs report their ejects here (the devices loop).
+    void watchRemovals(VirtualMachine& vm);
+    void deviceRemoved(const std::string& id);
+    void dropFromConfig(const std::string& id);   // with mutex_ held
 
     std::optional<kvm::Kvm> kvm_;  // opened at the first boot: the API serves without KVM
     EventLoop& loop_;
@@ -133,6 +150,8 @@ private:
     // A commit's base handed over for writing, by disk id: a pivot puts it in config_'s
     // handed files, so a reboot opens the base with it.
     std::map<std::string, std::shared_ptr<const UniqueFd>> commitBaseFiles_;
+    // Devices whose guest was asked to let them go and has not yet.
+    std::set<std::string> removals_;
 };
 
 }  // namespace mica

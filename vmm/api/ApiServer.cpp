@@ -105,7 +105,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
     };
     router_.add("GET", std::string(kPrefix) + "vmm.ping", [](http::Request&) {
         return jsonResponse({{"version", MICA_VERSION}, {"pid", ::getpid()},
-                             {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot"}}});
+                             {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot", "hotplug"}}});
     });
     router_.add("PUT", std::string(kPrefix) + "vm.create", [this](http::Request& r) {
         VmConfig config;
@@ -253,6 +253,45 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
             !body.contains("size") || !body["size"].is_number_unsigned())
             throw ApiError(400, _("expected a body {\"id\": DISK, \"size\": BYTES}"));
         vmm_.resizeDisk(body["id"].get<std::string>(), body["size"].get<uint64_t>());
+        return http::Response::noContent();
+    });
+    // PCI hotplug. vm.add-disk: a "disks" entry of vm.create's body, plus "image_fd" (the
+    // request's fd holding the image, for a VMM that may not open it); vm.add-net: a "net"
+    // entry, its "fds" indexing the request's fds. 200 {"id", "bdf"} when the guest runs,
+    // 204 when the VM has not booted (the device waits in its configuration).
+    // vm.remove-device {"id": ID}: 204 at once; the guest's eject ends it ("device-removed").
+    auto added = [](const nlohmann::json& answer) {
+        return answer.is_null() ? http::Response::noContent() : jsonResponse(answer);
+    };
+    router_.add("PUT", std::string(kPrefix) + "vm.add-disk", [this, added](http::Request& r) {
+        auto body = parseBody(r);
+        UniqueFd image;
+        if (body.is_object() && body.contains("image_fd")) {
+            image = handedFd(r, body["image_fd"], "image_fd");
+            body.erase("image_fd");
+        }
+        DiskConfig disk;
+        try {
+            disk = diskConfigFromJson(body);
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        return added(vmm_.addDisk(std::move(disk), std::move(image)));
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.add-net", [this, added](http::Request& r) {
+        NetConfig net;
+        try {
+            net = netConfigFromJson(parseBody(r));
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        return added(vmm_.addNet(std::move(net), std::move(r.fds)));
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.remove-device", [this](http::Request& r) {
+        auto body = parseBody(r);
+        if (!body.is_object() || body.size() != 1 || !body.contains("id") || !body["id"].is_string())
+            throw ApiError(400, _("expected a body {\"id\": DEVICE}"));
+        vmm_.removeDevice(body["id"].get<std::string>());
         return http::Response::noContent();
     });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });
