@@ -364,7 +364,7 @@ VirtualMachine::PlacedDevice& VirtualMachine::plug(const PciDeviceConfig& where,
 {
     auto pci = std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop);
     auto slot = pciBus_->add(pci, static_cast<uint8_t>(where.pciSlot.value_or(0)), hotplug).slot;
-    pciDevices_.push_back({where.id, type, slot, pci});
+    pciDevices_.push_back({where.id, type, slot, pci, nullptr, nullptr});
     return pciDevices_.back();
 }
 
@@ -485,6 +485,15 @@ void VirtualMachine::requestRemoval(const std::string& id)
     }
     pciHotplug_->unplugRequested(*slot);
     ged_->notify(AcpiGed::kPciChanged);
+}
+
+void VirtualMachine::cancelRemoval(const std::string& id)
+{
+    std::lock_guard lock(devicesMutex_);
+    removalsAsked_.erase(id);
+    for (const auto& p : pciDevices_)
+        if (p.id == id)
+            pciHotplug_->cancelUnplug(p.slot);
 }
 
 void VirtualMachine::onDeviceRemoved(std::function<void(const std::string&)> removed)

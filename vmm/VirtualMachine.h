@@ -107,6 +107,9 @@ public:
     // on its vCPU thread; its teardown then runs on the devices loop, which calls
     // `removed(id)` after (also for an eject the guest did on its own).
     void requestRemoval(const std::string& id);
+    // Withdraws the request (the guest's next scan no longer sees it); an eject that comes
+    // anyway still removes the device.
+    void cancelRemoval(const std::string& id);
     // Set before run(): called on the devices loop.
     void onDeviceRemoved(std::function<void(const std::string& id)> removed);
     // Why run() returned Error.

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -238,13 +239,17 @@ void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
             // A reset lets go of every device: those the guest was asked to release are
             // gone from the next boot.
             std::vector<std::string> released;
+            std::vector<UniqueFd> timers;
             {
                 std::lock_guard lock(mutex_);
-                released.assign(removals_.begin(), removals_.end());
+                for (const auto& [id, timer] : removals_)
+                    released.push_back(id);
                 for (const auto& id : released)
                     dropFromConfig(id);
-                removals_.clear();
+                timers = endRemovals(std::nullopt);
             }
+            for (auto& timer : timers)
+                loop_.removeAndWait(timer.get());
             for (const auto& id : released)
                 events_.emit("device-removed", {{"id", id}});
             if (onReboot_ == CommandLine::OnReboot::Restart) {
@@ -333,14 +338,14 @@ void Vmm::setDiskIoLimits(const std::string& id, const IoLimits& limits)
     config_ = std::move(changed);
 }
 
-nlohmann::json Vmm::addDisk(DiskConfig disk, UniqueFd file)
+nlohmann::json Vmm::addDisk(DiskConfig disk, std::map<std::string, UniqueFd> files)
 {
     std::lock_guard lock(mutex_);
     if (!config_)
         throw ApiError(409, _("no VM: create one first"));
     VmConfig changed = *config_;
-    if (file) {
-        changed.handedFiles[disk.path] = static_cast<unsigned>(changed.handedFds.size());
+    for (auto& [path, file] : files) {
+        changed.handedFiles[path] = static_cast<unsigned>(changed.handedFds.size());
         changed.handedFds.push_back(std::make_shared<const UniqueFd>(std::move(file)));
     }
     changed.disks.push_back(std::move(disk));
@@ -371,6 +376,16 @@ nlohmann::json Vmm::addNet(NetConfig net, std::vector<UniqueFd> fds)
 nlohmann::json Vmm::addDevice(VmConfig changed, const std::string&)
 {
     bool isDisk = changed.disks.size() > config_->disks.size();
+    const std::string& wanted = isDisk ? changed.disks.back().id : changed.nets.back().id;
+    if (!wanted.empty()) {
+        std::vector<std::string> ids{config_->rng.id, config_->console.id, config_->vsock.id, config_->balloon.id};
+        for (const auto& d : config_->disks)
+            ids.push_back(d.id);
+        for (const auto& n : config_->nets)
+            ids.push_back(n.id);
+        if (std::find(ids.begin(), ids.end(), wanted) != ids.end())
+            throw ApiError(409, _("a device '") + wanted + _("' exists already"));
+    }
     try {
         validateConfig(changed);
     } catch (const ConfigError& e) {
@@ -400,7 +415,7 @@ nlohmann::json Vmm::addDevice(VmConfig changed, const std::string&)
     return answer;
 }
 
-void Vmm::removeDevice(const std::string& id)
+void Vmm::removeDevice(const std::string& id, uint64_t timeoutMs)
 {
     std::lock_guard lock(mutex_);
     if (!config_)
@@ -415,12 +430,52 @@ void Vmm::removeDevice(const std::string& id)
     }
     if (removals_.count(id))
         throw ApiError(409, _("the guest was asked to release '") + id + _("' already"));
+    UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timer)
+        throw systemError("timerfd_create");
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(timeoutMs / 1000);
+    when.it_value.tv_nsec = static_cast<long>(timeoutMs % 1000) * 1'000'000;
+    ::timerfd_settime(timer.get(), 0, &when, nullptr);
     try {
         current_->requestRemoval(id);
     } catch (const Error& e) {
         throw ApiError(404, e.what());
     }
-    removals_.insert(id);
+    loop_.add(timer.get(), [this, id] { removalTimedOut(id); });
+    removals_[id] = std::move(timer);
+}
+
+std::vector<UniqueFd> Vmm::endRemovals(const std::optional<std::string>& id)
+{
+    std::vector<UniqueFd> timers;
+    for (auto it = removals_.begin(); it != removals_.end();) {
+        if (id && it->first != *id) {
+            ++it;
+            continue;
+        }
+        timers.push_back(std::move(it->second));
+        it = removals_.erase(it);
+    }
+    return timers;
+}
+
+// The guest did not eject in time: the request is withdrawn (a late eject still removes
+// the device, as one the guest did on its own would).
+void Vmm::removalTimedOut(const std::string& id)
+{
+    std::vector<UniqueFd> timers;
+    {
+        std::lock_guard lock(mutex_);
+        if (!removals_.count(id))
+            return;
+        timers = endRemovals(id);
+        if (current_)
+            current_->cancelRemoval(id);
+    }
+    for (auto& timer : timers)
+        loop_.remove(timer.get());   // on the loop's own thread: it is this callback
+    events_.emit("device-removal-failed", {{"id", id}, {"reason", _("the guest did not release the device in time")}});
 }
 
 void Vmm::dropFromConfig(const std::string& id)
@@ -461,12 +516,15 @@ void Vmm::watchRemovals(VirtualMachine& vm)
 
 void Vmm::deviceRemoved(const std::string& id)
 {
+    std::vector<UniqueFd> timers;
     {
         std::lock_guard lock(mutex_);
-        removals_.erase(id);
+        timers = endRemovals(id);
         if (config_)
             dropFromConfig(id);
     }
+    for (auto& timer : timers)
+        loop_.remove(timer.get());   // this runs on the loop's thread
     events_.emit("device-removed", {{"id", id}});
 }
 
