@@ -1,7 +1,9 @@
 #include "VirtualMachine.h"
 
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -54,6 +56,9 @@ x86::PlatformDesc platformDesc(const VmConfig& config)
     uint64_t ramEnd = x86::kRamAbove4g + (config.memory.size > x86::kMmioHoleStart ? config.memory.size - x86::kMmioHoleStart : 0);
     desc.pciMmio64Base = (ramEnd + (1ull << 30) - 1) & ~((1ull << 30) - 1);
     desc.pciMmio64Size = x86::kPciMmio64Size;
+    desc.gedPort = x86::kGedPort;
+    desc.gedGsi = x86::kGedGsi;
+    desc.pciHotplugPort = x86::kPciHotplugPort;
     return desc;
 }
 }  // namespace
@@ -96,8 +101,13 @@ VirtualMachine::VirtualMachine(const VmConfig& config, const kvm::Kvm& kvm, Char
         vcpus.push_back(std::move(vcpu));
     }
     openKvmStats(vcpus);
-    loop_ = loop;
     startCoalescing(kvm, *vcpus.front());
+    if (loop_) {
+        ejectEvent_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!ejectEvent_)
+            throw systemError("eventfd");
+        loop_->add(ejectEvent_.get(), [this] { tearDownEjected(); });
+    }
     // Last: the vCPU threads start now, and their exits reach everything made above.
     vcpus_.emplace(std::move(vcpus),
                    vcpu::VcpuHooks{[this](kvm::Vcpu& vcpu) { handleExit(vcpu); },
@@ -124,16 +134,22 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
     if (!pci.is_array() || pci.size() != pciDevices_.size())
         throw StateError("the snapshot has " + std::to_string(pci.is_array() ? pci.size() : 0) +
                          " PCI devices, the configuration " + std::to_string(pciDevices_.size()));
-    // The same device set in the same slots: each saved one names its device.
+    // The same device set in the same slots: each saved one names its device. Matched
+    // by slot, not position: hot-added devices were plugged in another order than the
+    // configuration lists them.
+    std::vector<const PlacedDevice*> matched;
     for (size_t i = 0; i < pci.size(); ++i) {
         auto slot = readState<unsigned>(stateField(pci[i], "slot", "pci"), "pci.slot");
         auto name = readState<std::string>(stateField(pci[i], "name", "pci"), "pci.name");
         auto id = readState<std::string>(stateField(pci[i], "id", "pci"), "pci.id");
-        const auto& ours = pciDevices_[i];
-        if (slot != ours.slot || name != ours.device->device().name() || id != ours.id)
+        auto ours = std::find_if(pciDevices_.begin(), pciDevices_.end(), [&](const PlacedDevice& p) { return p.slot == slot; });
+        if (ours == pciDevices_.end())
             throw StateError("the snapshot has " + name + " '" + id + "' in PCI slot " + std::to_string(slot) +
-                             ", the configuration " + ours.device->device().name() + " '" + ours.id + "' in slot " +
-                             std::to_string(ours.slot));
+                             ", the configuration nothing there");
+        if (name != ours->device->device().name() || id != ours->id || std::count(matched.begin(), matched.end(), &*ours))
+            throw StateError("the snapshot has " + name + " '" + id + "' in PCI slot " + std::to_string(slot) +
+                             ", the configuration " + ours->device->device().name() + " '" + ours->id + "'");
+        matched.push_back(&*ours);
     }
 
     snapshot::loadMemory(memory_, source.memoryFd, source.memoryMode, source.memoryOffset);
@@ -144,7 +160,7 @@ void VirtualMachine::restoreFrom(const RestoreSource& source)
     i8042_->restore(stateField(devices, "i8042", "devices"));
     acpiPm_->restore(stateField(devices, "acpi-pm", "devices"));
     for (size_t i = 0; i < pci.size(); ++i)
-        pciDevices_[i].device->restore(stateField(pci[i], "state", "pci"));
+        matched[i]->device->restore(stateField(pci[i], "state", "pci"));
     pciBus_->followAllBars();
     vcpus_->restoreStates(vcpus);
     paused_ = true;  // run() lets no vCPU into the guest until resume()
@@ -156,6 +172,7 @@ nlohmann::json VirtualMachine::saveState()
     if (!paused_)
         throw Error("the VM must be paused to save its state");
     nlohmann::json pci = nlohmann::json::array();
+    std::lock_guard devices(devicesMutex_);
     for (const auto& placed : pciDevices_)
         pci.push_back({{"slot", placed.slot}, {"id", placed.id}, {"name", placed.device->device().name()},
                        {"state", placed.device->save()}});
@@ -183,12 +200,14 @@ void VirtualMachine::pauseDevices()
 {
     drainCoalesced();  // the guest wrote these before it stopped
     serial_->pause();
+    std::lock_guard lock(devicesMutex_);
     for (auto& placed : pciDevices_)
         placed.device->pause();
 }
 
 void VirtualMachine::resumeDevices()
 {
+    std::lock_guard lock(devicesMutex_);
     for (auto& placed : pciDevices_)
         placed.device->resume();
     serial_->resume();
@@ -199,6 +218,8 @@ VirtualMachine::~VirtualMachine()
     vcpus_->stop();  // run() stopped them already, unless it never ran
     if (drainTimer_)
         loop_->removeAndWait(drainTimer_.get());
+    if (ejectEvent_)
+        loop_->removeAndWait(ejectEvent_.get());
 }
 
 // Only with the devices loop to run the backstop timer: without it, a guest that writes
@@ -286,6 +307,12 @@ void VirtualMachine::createDevices(CharBackend* serialBackend)
     rtc_ = rtc;
     acpiPm_ = std::make_shared<AcpiPm>(irqLine(x86::kSciIrq), x86::kS5SleepType, [this] { stop(VmExit::PowerOff); });
     pio_.add(x86::kPmEventPort, 6, acpiPm_);
+    // PCI hotplug's registers are on port I/O: an eject unplugs BARs from the MMIO bus,
+    // which a write on that bus (holding it) could not do.
+    ged_ = std::make_shared<AcpiGed>([this](bool level) { vm_.setIrqLine(x86::kGedGsi, level); });
+    pio_.add(x86::kGedPort, AcpiGed::kSize, ged_);
+    pciHotplug_ = std::make_shared<PciHotplugController>([this](unsigned slot) { eject(slot); });
+    pio_.add(x86::kPciHotplugPort, PciHotplugController::kSize, pciHotplug_);
 }
 
 void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBackend)
@@ -297,86 +324,239 @@ void VirtualMachine::createPciDevices(EventLoop* loop, CharBackend* consoleBacke
                   config_.vsock.enabled || config_.balloon.enabled;
     if (wanted && !loop)
         throw Error(_("virtio devices need the devices event loop"));
-    // Each in the slot its config names (validateConfig() gave every device one).
-    auto plug = [&](const PciDeviceConfig& where, const char* type, std::shared_ptr<virtio::VirtioDevice> device,
-                    EventLoop* deviceLoop) {
-        auto pci = std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop);
-        auto slot = pciBus_->add(pci, static_cast<uint8_t>(where.pciSlot.value_or(0))).slot;
-        pciDevices_.push_back({where.id, type, slot, pci});
-    };
+    loop_ = loop;
+    std::lock_guard lock(devicesMutex_);
     // Disks and NICs get their own I/O thread (`_disk0`, `_net0`); the consoles, rng,
     // vsock and balloon share the `devices` loop.
-    auto ioThread = [&](const std::string& name) {
-        ioThreads_.push_back(std::make_unique<virtio::IoThread>(name, [] {
-            applySeccomp(ThreadRole::Devices);
-            seccompSelfTestPoint(ThreadRole::Devices);
-        }));
-        return &ioThreads_.back()->loop();
-    };
-    for (size_t d = 0; d < config_.disks.size(); ++d) {
-        const auto& disk = config_.disks[d];
-        std::string thread = "_disk" + std::to_string(d);
-        // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread
-        // does, under the same filter.
-        block::LiveDisk::Options chain{{disk.imageType, disk.readOnly, disk.direct, disk.shared,
-                                        [this](const std::string& path) { return config_.handedFile(path); }},
-                                       thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
-        EventLoop* loop = ioThread(thread);
-        virtio::VirtioBlockOptions options{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard};
-        options.ioEngine = disk.ioEngine;
-        options.limits = disk.iotune;
-        std::shared_ptr<virtio::VirtioBlock> device;
-        try {
-            auto image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, chain.image), disk.imageType, chain);
-            device = std::make_shared<virtio::VirtioBlock>(std::move(image), options, loop, thread,
-                                                           [] { applySeccomp(ThreadRole::Devices); });
-        } catch (const Error& e) {
-            throw Error("disk '" + disk.id + "': " + e.what());
-        }
-        disks_.emplace_back(disk.id, device);
-        plug(disk, "virtio-blk", device, loop);
-    }
-    for (size_t i = 0; i < config_.nets.size(); ++i) {
-        const auto& net = config_.nets[i];
-        virtio::VirtioNetOptions options;
-        options.id = net.id;
-        options.mtu = static_cast<uint16_t>(net.mtu);
-        options.mac[5] = static_cast<uint8_t>(0x56 + i);
-        for (size_t b = 0; b < 6 && !net.mac.empty(); ++b)
-            options.mac[b] = static_cast<uint8_t>(std::stoul(net.mac.substr(3 * b, 2), nullptr, 16));
-        std::vector<UniqueFd> taps;
-        try {
-            // dup: the config keeps its fds for the next boot (a reboot rebuilds the VM).
-            for (unsigned index : net.fds) {
-                int fd = ::dup(config_.handedFds.at(index)->get());
-                if (fd < 0)
-                    throw systemError("tap fd: dup");
-                taps.push_back(virtio::adoptTap(fd));
-            }
-            if (net.fds.empty())
-                taps = virtio::openTap(net.tap, net.numQueues / 2);
-        } catch (const Error& e) {
-            throw Error("net '" + net.id + "': " + e.what());
-        }
-        EventLoop* netLoop = ioThread("_net" + std::to_string(i));
-        auto device = std::make_shared<virtio::VirtioNet>(std::move(taps), options, netLoop);
-        nets_.emplace_back(net.id, device);
-        plug(net, "virtio-net", device, netLoop);
-    }
+    for (const auto& disk : config_.disks)
+        plugDisk(disk, [this](const std::string& path) { return config_.handedFile(path); }, false);
+    for (size_t i = 0; i < config_.nets.size(); ++i)
+        plugNet(config_, config_.nets[i], i, false);
     if (config_.console.enabled) {
         console_ = std::make_shared<virtio::VirtioConsole>(consoleBackend);
-        plug(config_.console, "virtio-console", console_, loop);
+        plug(config_.console, "virtio-console", console_, loop, false);
     }
     if (config_.rng.enabled)
-        plug(config_.rng, "virtio-rng", std::make_shared<virtio::VirtioRng>(config_.rng.source, config_.handedFile(config_.rng.source)), loop);
+        plug(config_.rng, "virtio-rng",
+             std::make_shared<virtio::VirtioRng>(config_.rng.source, config_.handedFile(config_.rng.source)), loop, false);
     if (config_.vsock.enabled)
         plug(config_.vsock, "virtio-vsock", std::make_shared<virtio::VirtioVsock>(config_.vsock.cid, config_.vsock.socket, loop),
-             loop);
+             loop, false);
     if (config_.balloon.enabled) {
         balloon_ = std::make_shared<virtio::VirtioBalloon>(memory_, config_.balloon.size, config_.balloon.freePageReporting,
                                                            config_.balloon.deflateOnOom);
-        plug(config_.balloon, "virtio-balloon", balloon_, loop);
+        plug(config_.balloon, "virtio-balloon", balloon_, loop, false);
     }
+}
+
+EventLoop* VirtualMachine::newIoThread(const std::string& name)
+{
+    ioThreads_.push_back(std::make_unique<virtio::IoThread>(name, [] {
+        applySeccomp(ThreadRole::Devices);
+        seccompSelfTestPoint(ThreadRole::Devices);
+    }));
+    return &ioThreads_.back()->loop();
+}
+
+// Each in the slot its config names (validateConfig() gave every device one).
+VirtualMachine::PlacedDevice& VirtualMachine::plug(const PciDeviceConfig& where, const char* type,
+                                                   std::shared_ptr<virtio::VirtioDevice> device, EventLoop* deviceLoop,
+                                                   bool hotplug)
+{
+    auto pci = std::make_shared<virtio::VirtioPciDevice>(std::move(device), memory_, &vm_, gsiRouter_.get(), deviceLoop);
+    auto slot = pciBus_->add(pci, static_cast<uint8_t>(where.pciSlot.value_or(0)), hotplug).slot;
+    pciDevices_.push_back({where.id, type, slot, pci, nullptr, nullptr});
+    return pciDevices_.back();
+}
+
+VirtualMachine::PlacedDevice& VirtualMachine::plugDisk(const DiskConfig& disk,
+                                                       std::function<UniqueFd(const std::string&)> handedFile, bool hotplug)
+{
+    std::string thread = "_disk" + std::to_string(nextDiskThread_++);
+    // Its workers (`_disk0w`) and block jobs (`_disk0j`) do what its I/O thread does,
+    // under the same filter.
+    block::LiveDisk::Options chain{{disk.imageType, disk.readOnly, disk.direct, disk.shared, std::move(handedFile)},
+                                   thread + "j", [] { applySeccomp(ThreadRole::Devices); }};
+    EventLoop* loop = newIoThread(thread);
+    virtio::IoThread* ioThread = ioThreads_.back().get();
+    virtio::VirtioBlockOptions options{disk.id, disk.serial, static_cast<uint16_t>(disk.numQueues), disk.discard};
+    options.ioEngine = disk.ioEngine;
+    options.limits = disk.iotune;
+    std::shared_ptr<virtio::VirtioBlock> device;
+    try {
+        auto image = std::make_unique<block::LiveDisk>(block::openImage(disk.path, chain.image), disk.imageType, chain);
+        device = std::make_shared<virtio::VirtioBlock>(std::move(image), options, loop, thread,
+                                                       [] { applySeccomp(ThreadRole::Devices); });
+        auto& placed = plug(disk, "virtio-blk", device, loop, hotplug);
+        placed.ioThread = ioThread;
+        disks_.emplace_back(disk.id, device);
+        return placed;
+    } catch (const Error& e) {
+        if (hotplug) {   // a boot that fails drops the whole VM; a hot-add only what it made
+            device.reset();
+            ioThreads_.pop_back();
+        }
+        throw Error("disk '" + disk.id + "': " + e.what());
+    }
+}
+
+VirtualMachine::PlacedDevice& VirtualMachine::plugNet(const VmConfig& config, const NetConfig& net, size_t index,
+                                                      bool hotplug)
+{
+    virtio::VirtioNetOptions options;
+    options.id = net.id;
+    options.mtu = static_cast<uint16_t>(net.mtu);
+    options.mac[5] = static_cast<uint8_t>(0x56 + index);
+    for (size_t b = 0; b < 6 && !net.mac.empty(); ++b)
+        options.mac[b] = static_cast<uint8_t>(std::stoul(net.mac.substr(3 * b, 2), nullptr, 16));
+    std::vector<UniqueFd> taps;
+    try {
+        // dup: the config keeps its fds for the next boot (a reboot rebuilds the VM).
+        for (unsigned fdIndex : net.fds) {
+            int fd = ::dup(config.handedFds.at(fdIndex)->get());
+            if (fd < 0)
+                throw systemError("tap fd: dup");
+            taps.push_back(virtio::adoptTap(fd));
+        }
+        if (net.fds.empty())
+            taps = virtio::openTap(net.tap, net.numQueues / 2);
+    } catch (const Error& e) {
+        throw Error("net '" + net.id + "': " + e.what());
+    }
+    EventLoop* netLoop = newIoThread("_net" + std::to_string(nextNetThread_++));
+    virtio::IoThread* ioThread = ioThreads_.back().get();
+    std::shared_ptr<virtio::VirtioNet> device;
+    try {
+        device = std::make_shared<virtio::VirtioNet>(std::move(taps), options, netLoop);
+        auto& placed = plug(net, "virtio-net", device, netLoop, hotplug);
+        placed.ioThread = ioThread;
+        nets_.emplace_back(net.id, device);
+        return placed;
+    } catch (const Error& e) {
+        if (hotplug) {
+            device.reset();
+            ioThreads_.pop_back();
+        }
+        throw Error("net '" + net.id + "': " + e.what());
+    }
+}
+
+std::string VirtualMachine::hotAdd(std::shared_ptr<const VmConfig> config, const std::string& id)
+{
+    if (!loop_)
+        throw Error(_("virtio devices need the devices event loop"));
+    std::lock_guard control(controlMutex_);
+    uint8_t slot;
+    {
+        PlacedDevice* placed = nullptr;
+        std::lock_guard lock(devicesMutex_);
+        for (const auto& p : pciDevices_)
+            if (p.id == id)
+                throw Error(_("a device '") + id + _("' is plugged already"));
+        auto disk = std::find_if(config->disks.begin(), config->disks.end(), [&](const DiskConfig& d) { return d.id == id; });
+        auto net = std::find_if(config->nets.begin(), config->nets.end(), [&](const NetConfig& n) { return n.id == id; });
+        if (disk != config->disks.end())
+            placed = &plugDisk(*disk, [config](const std::string& path) { return config->handedFile(path); }, true);
+        else if (net != config->nets.end())
+            placed = &plugNet(*config, *net, static_cast<size_t>(net - config->nets.begin()), true);
+        else
+            throw Error(_("no disk or NIC '") + id + _("' to plug"));
+        placed->config = config;
+        // A paused VM's devices are paused: this one joins them as they are.
+        if (paused_)
+            placed->device->pause();
+        slot = placed->slot;
+    }
+    pciHotplug_->plugged(slot);
+    ged_->notify(AcpiGed::kPciChanged);
+    return pciBdf(slot);
+}
+
+void VirtualMachine::requestRemoval(const std::string& id)
+{
+    std::optional<uint8_t> slot;
+    {
+        std::lock_guard lock(devicesMutex_);
+        for (const auto& p : pciDevices_)
+            if (p.id == id)
+                slot = p.slot;
+        if (!slot)
+            throw Error(_("no PCI device '") + id + "'");
+        removalsAsked_.insert(id);
+    }
+    pciHotplug_->unplugRequested(*slot);
+    ged_->notify(AcpiGed::kPciChanged);
+}
+
+void VirtualMachine::cancelRemoval(const std::string& id)
+{
+    std::lock_guard lock(devicesMutex_);
+    removalsAsked_.erase(id);
+    for (const auto& p : pciDevices_)
+        if (p.id == id)
+            pciHotplug_->cancelUnplug(p.slot);
+}
+
+void VirtualMachine::onDeviceRemoved(std::function<void(const std::string&)> removed)
+{
+    std::lock_guard lock(devicesMutex_);
+    deviceRemoved_ = std::move(removed);
+}
+
+// The guest has let the function go (its driver unbound, the pci_dev removed): from now
+// on the slot is empty to it. What the device holds (threads, images, TAPs, GSIs) goes on
+// the devices loop: a vCPU thread must not wait for I/O threads.
+void VirtualMachine::eject(unsigned slot)
+{
+    std::lock_guard lock(devicesMutex_);
+    auto placed = std::find_if(pciDevices_.begin(), pciDevices_.end(), [&](const PlacedDevice& p) { return p.slot == slot; });
+    if (placed == pciDevices_.end() || !ejectEvent_) {
+        std::cerr << "mica-vmm: the guest ejected PCI slot " << slot << ", which holds no hot-pluggable device" << std::endl;
+        return;
+    }
+    pciBus_->remove(static_cast<uint8_t>(slot));
+    pciHotplug_->cancelUnplug(slot);
+    Ejected gone{nullptr, std::move(*placed), nullptr};
+    pciDevices_.erase(placed);
+    for (auto* list : {&disks_, &nets_}) {
+        auto it = std::find_if(list->begin(), list->end(), [&](const auto& d) { return d.first == gone.placed.id; });
+        if (it != list->end()) {
+            gone.device = std::move(it->second);
+            list->erase(it);
+        }
+    }
+    auto thread = std::find_if(ioThreads_.begin(), ioThreads_.end(),
+                               [&](const auto& t) { return t.get() == gone.placed.ioThread; });
+    if (gone.placed.ioThread && thread != ioThreads_.end()) {
+        gone.ioThread = std::move(*thread);
+        ioThreads_.erase(thread);
+    }
+    ejected_.push_back(std::move(gone));
+    uint64_t one = 1;
+    [[maybe_unused]] auto ignored = ::write(ejectEvent_.get(), &one, sizeof one);
+}
+
+void VirtualMachine::tearDownEjected()
+{
+    uint64_t count;
+    [[maybe_unused]] auto ignored = ::read(ejectEvent_.get(), &count, sizeof count);
+    std::vector<Ejected> done;
+    std::function<void(const std::string&)> removed;
+    {
+        std::lock_guard lock(devicesMutex_);
+        done.swap(ejected_);
+        removed = deviceRemoved_;
+        for (const auto& e : done)
+            removalsAsked_.erase(e.placed.id);
+    }
+    std::vector<std::string> ids;
+    for (const auto& e : done)
+        ids.push_back(e.placed.id);
+    // The device leaves its loop and drops its vectors' routes, then its thread ends.
+    done.clear();
+    if (removed)
+        for (const auto& id : ids)
+            removed(id);
 }
 
 void VirtualMachine::consoleInput(std::span<const uint8_t> bytes)
@@ -518,8 +698,11 @@ nlohmann::json VirtualMachine::counters()
             for (const auto& [name, value] : device->counters())
                 out[std::string(kind) + ":" + id][name] = value;
     };
-    add("disk", disks_);
-    add("net", nets_);
+    {
+        std::lock_guard lock(devicesMutex_);
+        add("disk", disks_);
+        add("net", nets_);
+    }
     // The exits that reached mica-vmm (KVM's statistics above count those it handled
     // itself too): by reason, and port I/O and MMIO by device range or unclaimed address.
     static const std::map<uint32_t, const char*> kReasonNames = {
@@ -542,6 +725,7 @@ nlohmann::json VirtualMachine::counters()
 
 nlohmann::json VirtualMachine::deviceTree() const
 {
+    std::lock_guard lock(devicesMutex_);
     nlohmann::json tree = nlohmann::json::object();
     for (const auto& placed : pciDevices_) {
         nlohmann::json resources = nlohmann::json::array();
@@ -571,6 +755,7 @@ void VirtualMachine::injectNmi()
 
 virtio::VirtioBlock& VirtualMachine::disk(const std::string& id)
 {
+    std::lock_guard lock(devicesMutex_);
     for (const auto& [diskId, device] : disks_)
         if (diskId == id)
             return static_cast<virtio::VirtioBlock&>(*device);

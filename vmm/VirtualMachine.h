@@ -11,8 +11,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <vector>
 
+#include "AcpiGed.h"
 #include "AcpiPm.h"
 #include "BinaryStats.h"
 #include "CoalescedRing.h"
@@ -23,6 +25,7 @@
 #include "Kvm.h"
 #include "MemoryImage.h"
 #include "PciBus.h"
+#include "PciHotplugController.h"
 #include "Serial8250.h"
 #include "VcpuManager.h"
 #include "Vm.h"
@@ -98,6 +101,22 @@ public:
     block::LiveDisk& liveDisk(const std::string& id);
     // The balloon, or null when the VM has none (vm.resize's desired_balloon).
     virtio::VirtioBalloon* balloon() const { return balloon_.get(); }
+
+    // PCI hotplug through ACPI (the DSDT's GED and PHPR). hotAdd(): the disk or NIC `id`
+    // of `config` (validateConfig() gave it its slot) is built as a boot would build it,
+    // plugged with decoding off for the guest to place, and the guest is told; returns its
+    // BDF. `config` stays with the device: its handed files are the device's. Error: it
+    // cannot be made or plugged (nothing of it is left then).
+    std::string hotAdd(std::shared_ptr<const VmConfig> config, const std::string& id);
+    // Asks the guest to let PCI device `id` go (Error: none). The guest's _EJ0 unplugs it
+    // on its vCPU thread; its teardown then runs on the devices loop, which calls
+    // `removed(id)` after (also for an eject the guest did on its own).
+    void requestRemoval(const std::string& id);
+    // Withdraws the request (the guest's next scan no longer sees it); an eject that comes
+    // anyway still removes the device.
+    void cancelRemoval(const std::string& id);
+    // Set before run(): called on the devices loop.
+    void onDeviceRemoved(std::function<void(const std::string& id)> removed);
     // Why run() returned Error.
     const std::string& error() const { return error_; }
 
@@ -107,6 +126,16 @@ private:
     void pauseDevices();
     void resumeDevices();
     void createPciDevices(EventLoop* loop, CharBackend* consoleBackend);
+    struct PlacedDevice;
+    // One disk or NIC of `config`, built and plugged (with devicesMutex_ held).
+    PlacedDevice& plugDisk(const DiskConfig& disk, std::function<UniqueFd(const std::string&)> handedFile, bool hotplug);
+    PlacedDevice& plugNet(const VmConfig& config, const NetConfig& net, size_t index, bool hotplug);
+    PlacedDevice& plug(const PciDeviceConfig& where, const char* type, std::shared_ptr<virtio::VirtioDevice> device,
+                       EventLoop* deviceLoop, bool hotplug);
+    EventLoop* newIoThread(const std::string& name);
+    // On the vCPU thread that wrote B0EJ; then on the devices loop.
+    void eject(unsigned slot);
+    void tearDownEjected();
     void writePlatformTables();
     void openKvmStats(const std::vector<std::unique_ptr<kvm::Vcpu>>& vcpus);
     // On a vCPU thread (vcpu::VcpuHooks).
@@ -127,6 +156,8 @@ private:
     IoBus mmio_{"MMIO"};
     std::shared_ptr<Serial8250> serial_;
     std::shared_ptr<AcpiPm> acpiPm_;
+    std::shared_ptr<AcpiGed> ged_;
+    std::shared_ptr<PciHotplugController> pciHotplug_;
     std::shared_ptr<Component> rtc_, i8042_;
     // Declared in teardown order: devices unmap from the bus and leave their I/O
     // threads' loops, then drop their routes; the I/O threads end last.
@@ -135,17 +166,33 @@ private:
     std::unique_ptr<pci::PciBus> pciBus_;
     std::shared_ptr<virtio::VirtioConsole> console_;
     std::shared_ptr<virtio::VirtioBalloon> balloon_;
-    // Every PCI function but the host bridge, in config order: the device tree, and
-    // their states in a snapshot.
+    // Every PCI function but the host bridge, in plug order: the device tree, and their
+    // states in a snapshot (which a restore matches by slot).
     struct PlacedDevice {
         std::string id;
         const char* type;
         uint8_t slot;
         std::shared_ptr<virtio::VirtioPciDevice> device;
+        virtio::IoThread* ioThread = nullptr;   // its own, in ioThreads_, if it has one
+        std::shared_ptr<const VmConfig> config; // a hot-added one's: its handed files
     };
     std::vector<PlacedDevice> pciDevices_;
     // Disks and NICs by id, for counters().
     std::vector<std::pair<std::string, std::shared_ptr<virtio::VirtioDevice>>> disks_, nets_;
+    // Guards pciDevices_, disks_, nets_ and ioThreads_, which hotplug changes while vCPUs
+    // run (the eject comes on a vCPU thread) and the API reads.
+    mutable std::mutex devicesMutex_;
+    // Ejected devices waiting for their teardown on the devices loop (ejectEvent_).
+    struct Ejected {
+        std::unique_ptr<virtio::IoThread> ioThread;   // ends last
+        PlacedDevice placed;
+        std::shared_ptr<virtio::VirtioDevice> device;  // disks_'s or nets_'s reference
+    };
+    std::vector<Ejected> ejected_;
+    std::set<std::string> removalsAsked_;
+    UniqueFd ejectEvent_;
+    std::function<void(const std::string&)> deviceRemoved_;
+    unsigned nextDiskThread_ = 0, nextNetThread_ = 0;   // _disk<N>, _net<N>: never a live one's name
     // Each disk's chain, owned by its device in disks_.
     // Before coalesced_, so it is destroyed after it: the ring lives in vCPU 0's kvm_run
     // mapping. Its threads use everything above; the destructor stops them first.

@@ -2,8 +2,10 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <utility>
 
@@ -109,6 +111,7 @@ void Vmm::boot()
     if (!kvm_)
         kvm_.emplace(kvm::kDevice, config_->handedFile(kvm::kDevice));
     auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
+    watchRemovals(*vm);
     events_.emit("booting");
     state_ = VmState::Running;
     startVmThread(std::move(vm), "booted");
@@ -193,6 +196,7 @@ void Vmm::restore(const std::string& sourceUrl, std::optional<CharBackendConfig>
             kvm_.emplace(kvm::kDevice, config_->handedFile(kvm::kDevice));
         RestoreSource source{state, memory.get(), memoryMode, memoryIn ? memoryIn->offset : 0};
         auto vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get(), &source);
+        watchRemovals(*vm);
         state_ = VmState::Paused;
         startVmThread(std::move(vm), "restored");
     } catch (const std::exception& e) {
@@ -232,9 +236,26 @@ void Vmm::runLoop(std::unique_ptr<VirtualMachine> vm, const char* startEvent)
         vm.reset();
         if (exit == VmExit::Reset) {
             events_.emit("reboot");
+            // A reset lets go of every device: those the guest was asked to release are
+            // gone from the next boot.
+            std::vector<std::string> released;
+            std::vector<UniqueFd> timers;
+            {
+                std::lock_guard lock(mutex_);
+                for (const auto& [id, timer] : removals_)
+                    released.push_back(id);
+                for (const auto& id : released)
+                    dropFromConfig(id);
+                timers = endRemovals(std::nullopt);
+            }
+            for (auto& timer : timers)
+                loop_.removeAndWait(timer.get());
+            for (const auto& id : released)
+                events_.emit("device-removed", {{"id", id}});
             if (onReboot_ == CommandLine::OnReboot::Restart) {
                 try {
                     vm = std::make_unique<VirtualMachine>(*config_, *kvm_, serial_.get(), &loop_, console_.get());
+                    watchRemovals(*vm);
                 } catch (const std::exception& e) {
                     error = e.what();
                     exit = VmExit::Error;
@@ -315,6 +336,196 @@ void Vmm::setDiskIoLimits(const std::string& id, const IoLimits& limits)
     if (current_ && (state_ == VmState::Running || state_ == VmState::Paused))
         current_->disk(id).setIoLimits(limits);
     config_ = std::move(changed);
+}
+
+nlohmann::json Vmm::addDisk(DiskConfig disk, std::map<std::string, UniqueFd> files)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    VmConfig changed = *config_;
+    for (auto& [path, file] : files) {
+        changed.handedFiles[path] = static_cast<unsigned>(changed.handedFds.size());
+        changed.handedFds.push_back(std::make_shared<const UniqueFd>(std::move(file)));
+    }
+    changed.disks.push_back(std::move(disk));
+    return addDevice(std::move(changed), changed.disks.back().id);
+}
+
+nlohmann::json Vmm::addNet(NetConfig net, std::vector<UniqueFd> fds)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    VmConfig changed = *config_;
+    // The request's fds join the configuration's; the NIC's indexes follow them there.
+    for (unsigned& index : net.fds) {
+        if (index >= fds.size() || !fds[index])
+            throw ApiError(400, "fds: " + std::to_string(index) + _(" is not one of the ") + std::to_string(fds.size()) +
+                                    _(" fds that came with the request, or is named twice"));
+        unsigned at = static_cast<unsigned>(changed.handedFds.size());
+        changed.handedFds.push_back(std::make_shared<const UniqueFd>(std::move(fds[index])));
+        index = at;
+    }
+    changed.nets.push_back(std::move(net));
+    return addDevice(std::move(changed), changed.nets.back().id);
+}
+
+// The device is the last disk or NIC of `changed`, maybe without an id or slot yet:
+// validateConfig() gives it both (and refuses an id or slot in use).
+nlohmann::json Vmm::addDevice(VmConfig changed, const std::string&)
+{
+    bool isDisk = changed.disks.size() > config_->disks.size();
+    const std::string& wanted = isDisk ? changed.disks.back().id : changed.nets.back().id;
+    if (!wanted.empty()) {
+        std::vector<std::string> ids{config_->rng.id, config_->console.id, config_->vsock.id, config_->balloon.id};
+        for (const auto& d : config_->disks)
+            ids.push_back(d.id);
+        for (const auto& n : config_->nets)
+            ids.push_back(n.id);
+        if (std::find(ids.begin(), ids.end(), wanted) != ids.end())
+            throw ApiError(409, _("a device '") + wanted + _("' exists already"));
+    }
+    try {
+        validateConfig(changed);
+    } catch (const ConfigError& e) {
+        throw ApiError(400, e.what());
+    }
+    // A NIC's MAC stays what it is now, whatever NICs go before it later.
+    for (size_t i = 0; i < changed.nets.size(); ++i)
+        if (changed.nets[i].mac.empty()) {
+            char mac[18];
+            std::snprintf(mac, sizeof mac, "52:54:00:12:34:%02x", static_cast<unsigned>((0x56 + i) & 0xff));
+            changed.nets[i].mac = mac;
+        }
+    std::string id = isDisk ? changed.disks.back().id : changed.nets.back().id;
+    nlohmann::json answer = nullptr;
+    if (current_ && (state_ == VmState::Running || state_ == VmState::Paused)) {
+        auto config = std::make_shared<const VmConfig>(changed);
+        std::string bdf;
+        try {
+            bdf = current_->hotAdd(config, id);
+        } catch (const Error& e) {
+            throw ApiError(400, e.what());
+        }
+        answer = {{"id", id}, {"bdf", bdf}};
+        events_.emit("device-added", {{"id", id}, {"bdf", bdf}});
+    }
+    config_ = std::move(changed);
+    return answer;
+}
+
+void Vmm::removeDevice(const std::string& id, uint64_t timeoutMs)
+{
+    std::lock_guard lock(mutex_);
+    if (!config_)
+        throw ApiError(409, _("no VM: create one first"));
+    bool known = std::any_of(config_->disks.begin(), config_->disks.end(), [&](const DiskConfig& d) { return d.id == id; }) ||
+                 std::any_of(config_->nets.begin(), config_->nets.end(), [&](const NetConfig& n) { return n.id == id; });
+    if (!known)
+        throw ApiError(404, _("no disk or NIC '") + id + "'");
+    if (!current_ || (state_ != VmState::Running && state_ != VmState::Paused)) {
+        dropFromConfig(id);
+        return;
+    }
+    if (removals_.count(id))
+        throw ApiError(409, _("the guest was asked to release '") + id + _("' already"));
+    UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timer)
+        throw systemError("timerfd_create");
+    itimerspec when{};
+    when.it_value.tv_sec = static_cast<time_t>(timeoutMs / 1000);
+    when.it_value.tv_nsec = static_cast<long>(timeoutMs % 1000) * 1'000'000;
+    ::timerfd_settime(timer.get(), 0, &when, nullptr);
+    try {
+        current_->requestRemoval(id);
+    } catch (const Error& e) {
+        throw ApiError(404, e.what());
+    }
+    loop_.add(timer.get(), [this, id] { removalTimedOut(id); });
+    removals_[id] = std::move(timer);
+}
+
+std::vector<UniqueFd> Vmm::endRemovals(const std::optional<std::string>& id)
+{
+    std::vector<UniqueFd> timers;
+    for (auto it = removals_.begin(); it != removals_.end();) {
+        if (id && it->first != *id) {
+            ++it;
+            continue;
+        }
+        timers.push_back(std::move(it->second));
+        it = removals_.erase(it);
+    }
+    return timers;
+}
+
+// The guest did not eject in time: the request is withdrawn (a late eject still removes
+// the device, as one the guest did on its own would).
+void Vmm::removalTimedOut(const std::string& id)
+{
+    std::vector<UniqueFd> timers;
+    {
+        std::lock_guard lock(mutex_);
+        if (!removals_.count(id))
+            return;
+        timers = endRemovals(id);
+        if (current_)
+            current_->cancelRemoval(id);
+    }
+    for (auto& timer : timers)
+        loop_.remove(timer.get());   // on the loop's own thread: it is this callback
+    events_.emit("device-removal-failed", {{"id", id}, {"reason", _("the guest did not release the device in time")}});
+}
+
+void Vmm::dropFromConfig(const std::string& id)
+{
+    for (size_t i = 0; i < config_->nets.size(); ++i)   // as addDevice(): the others' MACs stay
+        if (config_->nets[i].mac.empty()) {
+            char mac[18];
+            std::snprintf(mac, sizeof mac, "52:54:00:12:34:%02x", static_cast<unsigned>((0x56 + i) & 0xff));
+            config_->nets[i].mac = mac;
+        }
+    // What only this device held (its image's handed file, its TAP queues) closes with it;
+    // the files of its image's backing chain may be other disks' too, and stay.
+    std::vector<unsigned> held;
+    for (const auto& d : config_->disks)
+        if (d.id == id) {
+            auto file = config_->handedFiles.find(d.path);
+            bool shared = std::count_if(config_->disks.begin(), config_->disks.end(),
+                                        [&](const DiskConfig& other) { return other.path == d.path; }) > 1;
+            if (file != config_->handedFiles.end() && !shared) {
+                held.push_back(file->second);
+                config_->handedFiles.erase(file);
+            }
+        }
+    for (const auto& n : config_->nets)
+        if (n.id == id)
+            held.insert(held.end(), n.fds.begin(), n.fds.end());
+    std::erase_if(config_->disks, [&](const DiskConfig& d) { return d.id == id; });
+    std::erase_if(config_->nets, [&](const NetConfig& n) { return n.id == id; });
+    for (unsigned index : held)
+        if (index < config_->handedFds.size())
+            config_->handedFds[index].reset();   // indexes stay: others name theirs by them
+}
+
+void Vmm::watchRemovals(VirtualMachine& vm)
+{
+    vm.onDeviceRemoved([this](const std::string& id) { deviceRemoved(id); });
+}
+
+void Vmm::deviceRemoved(const std::string& id)
+{
+    std::vector<UniqueFd> timers;
+    {
+        std::lock_guard lock(mutex_);
+        timers = endRemovals(id);
+        if (config_)
+            dropFromConfig(id);
+    }
+    for (auto& timer : timers)
+        loop_.remove(timer.get());   // this runs on the loop's thread
+    events_.emit("device-removed", {{"id", id}});
 }
 
 void Vmm::resizeDisk(const std::string& id, uint64_t bytes)

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "CharBackend.h"
@@ -61,6 +62,20 @@ public:
     void resize(const Resize& to);
     // vm.nmi: an NMI to every vCPU of the running or paused VM.
     void injectNmi();
+    // PCI hotplug (vm.add-disk, vm.add-net, vm.remove-device). An added device joins the
+    // configuration (a reboot and a snapshot keep it): a running or paused VM's guest is
+    // told through ACPI and the answer is {"id", "bdf"}; a VM not running yet only gets it
+    // in its configuration (the answer is null). `file`: the disk's image, opened by the
+    // caller; `fds`: the NIC's TAP queues, which its "fds" index. 409: the id is in use.
+    // `files`: files the caller opened for the disk (its image, its backing chain), by path.
+    nlohmann::json addDisk(DiskConfig disk, std::map<std::string, UniqueFd> files);
+    nlohmann::json addNet(NetConfig net, std::vector<UniqueFd> fds);
+    // A VM not running loses the device at once. A running one's guest is asked to let it
+    // go: the answer comes first, the "device-removed" event when the guest has ejected it
+    // (then it leaves the configuration), or "device-removal-failed" when it has not
+    // after `timeoutMs` (the device stays, working). 404: no such disk or NIC; 409: asked
+    // already.
+    void removeDevice(const std::string& id, uint64_t timeoutMs = 10000);
     void resume();
     void shutdown();       // stops the guest now; the VM can boot again or be deleted
     void reboot();
@@ -121,6 +136,15 @@ private:
     // With mutex_ held; throw ApiError 404 for an unknown disk.
     block::LiveDisk& liveDisk(const std::string& id);
     DiskConfig& diskConfig(const std::string& id);
+    nlohmann::json addDevice(VmConfig changed, const std::string& id);   // with mutex_ held
+    // Built VMs report their ejects here (the devices loop).
+    void watchRemovals(VirtualMachine& vm);
+    void deviceRemoved(const std::string& id);
+    void dropFromConfig(const std::string& id);   // with mutex_ held
+    void removalTimedOut(const std::string& id);
+    // With mutex_ held: forgets the removal of `id` (or all), its timer off the loop
+    // (returned: the caller removes it from the loop without mutex_ held).
+    std::vector<UniqueFd> endRemovals(const std::optional<std::string>& id);
 
     std::optional<kvm::Kvm> kvm_;  // opened at the first boot: the API serves without KVM
     EventLoop& loop_;
@@ -142,6 +166,9 @@ private:
     // A commit's base handed over for writing, by disk id: a pivot puts it in config_'s
     // handed files, so a reboot opens the base with it.
     std::map<std::string, std::shared_ptr<const UniqueFd>> commitBaseFiles_;
+    // Devices whose guest was asked to let them go and has not yet, with their deadline
+    // timers (on loop_).
+    std::map<std::string, UniqueFd> removals_;
 };
 
 }  // namespace mica

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <iostream>
+#include <map>
 
 #include "MemoryImage.h"
 #include "Seccomp.h"
@@ -105,7 +106,7 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
     };
     router_.add("GET", std::string(kPrefix) + "vmm.ping", [](http::Request&) {
         return jsonResponse({{"version", MICA_VERSION}, {"pid", ::getpid()},
-                             {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot"}}});
+                             {"features", {"acpi", "pause", "event-monitor", "seccomp", "snapshot", "hotplug"}}});
     });
     router_.add("PUT", std::string(kPrefix) + "vm.create", [this](http::Request& r) {
         VmConfig config;
@@ -275,6 +276,53 @@ ApiServer::ApiServer(UniqueFd listener, Vmm& vmm, unsigned timeoutSeconds)
                 throw ApiError(400, _("unknown field '") + key + "'");
         }
         vmm_.resize(to);
+        return http::Response::noContent();
+    });
+    // PCI hotplug. vm.add-disk: an entry of vm.create's "disks", plus "handed_files" (path:
+    // index of this request's fds) for files a confined VMM may not open; vm.add-net: a
+    // "net" entry, its "fds" indexing the request's fds. 200 {"id", "bdf"} when the guest
+    // runs, 204 when the VM has not booted (the device waits in its configuration).
+    // vm.remove-device {"id": ID[, "timeout_ms": N]}: 204 at once; the guest's eject ends it
+    // ("device-removed"), or the timeout does ("device-removal-failed").
+    auto added = [](const nlohmann::json& answer) {
+        return answer.is_null() ? http::Response::noContent() : jsonResponse(answer);
+    };
+    router_.add("PUT", std::string(kPrefix) + "vm.add-disk", [this, added](http::Request& r) {
+        auto body = parseBody(r);
+        std::map<std::string, UniqueFd> files;
+        if (body.is_object() && body.contains("handed_files")) {
+            if (!body["handed_files"].is_object())
+                throw ApiError(400, _("handed_files: expected an object of path: fd index"));
+            for (const auto& [path, index] : body["handed_files"].items())
+                files[path] = handedFd(r, index, "handed_files");
+            body.erase("handed_files");
+        }
+        DiskConfig disk;
+        try {
+            disk = diskConfigFromJson(body);
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        return added(vmm_.addDisk(std::move(disk), std::move(files)));
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.add-net", [this, added](http::Request& r) {
+        NetConfig net;
+        try {
+            net = netConfigFromJson(parseBody(r));
+        } catch (const ConfigError& e) {
+            throw ApiError(400, e.what());
+        }
+        return added(vmm_.addNet(std::move(net), std::move(r.fds)));
+    });
+    router_.add("PUT", std::string(kPrefix) + "vm.remove-device", [this](http::Request& r) {
+        auto body = parseBody(r);
+        bool timeoutOk = !body.is_object() || !body.contains("timeout_ms") ||
+                         (body["timeout_ms"].is_number_unsigned() && body["timeout_ms"].get<uint64_t>() >= 1 &&
+                          body["timeout_ms"].get<uint64_t>() <= 600000);
+        if (!body.is_object() || body.size() != 1u + body.contains("timeout_ms") || !body.contains("id") ||
+            !body["id"].is_string() || !timeoutOk)
+            throw ApiError(400, _("expected a body {\"id\": DEVICE[, \"timeout_ms\": 1-600000]}"));
+        vmm_.removeDevice(body["id"].get<std::string>(), body.value("timeout_ms", uint64_t{10000}));
         return http::Response::noContent();
     });
     put("vmm.shutdown", [this] { vmm_.requestExit(0); });

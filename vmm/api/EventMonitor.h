@@ -18,7 +18,8 @@ public:
 
     // {"timestamp": {"secs": S, "nanos": N}, "source": "vm", "event": EVENT, "properties": {...}}
     // Events: starting, booting, booted, paused, resumed, power-button, reboot, shutdown,
-    // deleted, vmm-error. A reader that went away costs nothing but the event.
+    // deleted, vmm-error, device-added, device-removed, device-removal-failed (PCI
+    // hotplug). A reader that went away costs nothing but the event.
     void emit(const std::string& event, const nlohmann::json& properties = nullptr);
 
 private:

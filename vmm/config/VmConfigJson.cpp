@@ -244,6 +244,22 @@ json charBackendToJson(const CharBackendConfig& c)
 
 }  // namespace
 
+DiskConfig diskConfigFromJson(const json& value)
+{
+    ObjectReader r(value, "");
+    DiskConfig disk = readDisk(r);
+    r.finish();
+    return disk;
+}
+
+NetConfig netConfigFromJson(const json& value)
+{
+    ObjectReader r(value, "");
+    NetConfig net = readNet(r);
+    r.finish();
+    return net;
+}
+
 VmConfig vmConfigFromJson(const json& value, std::vector<UniqueFd> fds, const HostLimits& limits)
 {
     VmConfig config;

@@ -19,6 +19,12 @@ VmConfig vmConfigFromJson(const nlohmann::json& json, std::vector<UniqueFd> fds 
                           const HostLimits& limits = thisHost());
 nlohmann::json vmConfigToJson(const VmConfig& config);
 
+// vm.add-disk's and vm.add-net's bodies: one entry of vm.create's "disks" or "net",
+// read as strictly. The values' rules are validateConfig()'s, for the caller to apply to
+// the whole configuration with the device in it.
+DiskConfig diskConfigFromJson(const nlohmann::json& json);
+NetConfig netConfigFromJson(const nlohmann::json& json);
+
 // A disk's "iotune" object (and vm.disk-iotune's): libvirt's <iotune> field names, each
 // an unsigned integer, 0 or absent for "not limited". Throws ConfigError naming `path`'s
 // field; the values' rules are ioLimitsProblem()'s.

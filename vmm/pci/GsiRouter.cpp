@@ -22,9 +22,22 @@ GsiRouter::GsiRouter(kvm::Vm& vm, std::vector<kvm_irq_routing_entry> legacy) : v
 uint32_t GsiRouter::allocateGsi()
 {
     std::lock_guard lock(mutex_);
+    if (!released_.empty()) {
+        uint32_t gsi = released_.back();
+        released_.pop_back();
+        return gsi;
+    }
     if (nextGsi_ >= kMaxGsi)
         throw Error(_("out of interrupt routes (GSIs) for MSI-X vectors"));
     return nextGsi_++;
+}
+
+void GsiRouter::releaseGsi(uint32_t gsi)
+{
+    std::lock_guard lock(mutex_);
+    if (msi_.erase(gsi))
+        commit();
+    released_.push_back(gsi);
 }
 
 void GsiRouter::setMsiRoute(uint32_t gsi, const MsiMessage& message)

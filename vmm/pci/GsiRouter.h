@@ -26,7 +26,11 @@ public:
     // Installs `legacy` at once; MSI GSIs are handed out above the highest legacy one.
     GsiRouter(kvm::Vm& vm, std::vector<kvm_irq_routing_entry> legacy);
 
+    // A GSI of its own for one MSI vector, from those released first: hotplug makes and
+    // drops devices for as long as the VM runs, and KVM's table is bounded.
     uint32_t allocateGsi();
+    // `gsi` (its route cleared) may be handed out again.
+    void releaseGsi(uint32_t gsi);
     // Routes `gsi` to an MSI message, or (clear) drops its route.
     void setMsiRoute(uint32_t gsi, const MsiMessage& message);
     void clearRoute(uint32_t gsi);
@@ -39,6 +43,7 @@ private:
     std::vector<kvm_irq_routing_entry> legacy_;
     std::map<uint32_t, MsiMessage> msi_;
     uint32_t nextGsi_ = 24;
+    std::vector<uint32_t> released_;
 };
 
 }  // namespace mica::pci

@@ -185,7 +185,7 @@ KvmMsiSink::~KvmMsiSink()
     for (const auto& v : vectors_) {
         try {
             router_.vm().removeIrqFd(v.eventFd, v.gsi);
-            router_.clearRoute(v.gsi);
+            router_.releaseGsi(v.gsi);
         } catch (const Error&) {
             // the VM is going away with us; nothing left to tidy
         }

@@ -44,7 +44,7 @@ PciBus::~PciBus()
                 unmapBar(slot, bar);
 }
 
-PciAddress PciBus::add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> wanted)
+PciAddress PciBus::add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> wanted, bool hotplug)
 {
     std::lock_guard lock(mutex_);
     unsigned index = 0;
@@ -73,23 +73,30 @@ PciAddress PciBus::add(std::shared_ptr<PciDevice> device, std::optional<uint8_t>
         config.setBarAddress(bar, *slot.allocated[bar]);
     }
     slot.device = std::move(device);
-    // Firmware would leave memory decoding on for the devices it set up.
-    config.poke16(kCommand, static_cast<uint16_t>(config.command() | kCommandMemory));
+    // Firmware would leave memory decoding on for the devices it set up; a hot-added
+    // function waits for the guest's own.
+    if (!hotplug)
+        config.poke16(kCommand, static_cast<uint16_t>(config.command() | kCommandMemory));
     followBars(slot);
     return PciAddress{0, static_cast<uint8_t>(index), 0};
 }
 
 void PciBus::remove(uint8_t index)
 {
-    std::lock_guard lock(mutex_);
-    if (index == 0 || index >= kSlots || !slots_[index].device)
-        throw Error(_("PCI slot ") + std::to_string(index) + _(" holds no device to remove"));
-    Slot& slot = slots_[index];
+    Slot gone;
+    {
+        std::lock_guard lock(mutex_);
+        if (index == 0 || index >= kSlots || !slots_[index].device)
+            throw Error(_("PCI slot ") + std::to_string(index) + _(" holds no device to remove"));
+        gone = std::exchange(slots_[index], Slot{});
+    }
+    // The slot is empty now: config accesses find nothing, and no followBars() can map
+    // these BARs again. Their ranges are free once they have left the MMIO bus.
     for (unsigned bar = 0; bar < kBarCount; ++bar)
-        if (slot.mapped[bar])
-            unmapBar(slot, bar);
-    freeBars(slot);
-    slot.device.reset();
+        if (gone.mapped[bar])
+            unmapBar(gone, bar);
+    std::lock_guard lock(mutex_);
+    freeBars(gone);
 }
 
 void PciBus::freeBars(Slot& slot)

@@ -29,9 +29,15 @@ public:
     ~PciBus();
 
     // Plugs `device` into `slot` (or the first free one), places its BARs and maps them.
-    // Throws Error when the slot is taken or the window is full.
-    PciAddress add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> slot = std::nullopt);
-    // Unplugs the device in `slot`: its BARs leave the bus and their ranges are free again.
+    // Throws Error when the slot is taken or the window is full. `hotplug`: the device
+    // comes up as a hot-added function does, decoding off, for the guest to place and
+    // enable (its BARs hold the allocator's addresses meanwhile).
+    PciAddress add(std::shared_ptr<PciDevice> device, std::optional<uint8_t> slot = std::nullopt,
+                   bool hotplug = false);
+    // Unplugs the device in `slot`: its BARs leave the bus and their ranges are free again;
+    // the slot reads as absent at once. Safe from a vCPU thread inside a port I/O access:
+    // the MMIO bus is changed without this bus's lock held, which an ECAM access holding
+    // the MMIO bus may be waiting for.
     void remove(uint8_t slot);
     std::shared_ptr<PciDevice> at(PciAddress address) const;
     uint64_t mmioUsed() const;

@@ -4,11 +4,13 @@
 #include <ctime>
 #include <vector>
 
+#include "AcpiGed.h"
 #include "AcpiPm.h"
 #include "CmosRtc.h"
 #include "Error.h"
 #include "I8042.h"
 #include "IoBus.h"
+#include "PciHotplugController.h"
 #include "Serial8250.h"
 
 using namespace mica;
@@ -231,4 +233,63 @@ TEST(IoBus, CountsAccessesByRangeAndUnclaimedAddress)
     EXPECT_FALSE(counts.contains("unclaimed 0x103f"));
     EXPECT_EQ(counts["unclaimed, other addresses"], 1);
     EXPECT_EQ(counts.size(), 1u + 64u + 1u);
+}
+
+namespace {
+uint32_t in32(mica::BusDevice& device, uint64_t offset)
+{
+    uint8_t bytes[4];
+    device.read(offset, bytes);
+    return static_cast<uint32_t>(bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24));
+}
+
+void out32(mica::BusDevice& device, uint64_t offset, uint32_t value)
+{
+    uint8_t bytes[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8), static_cast<uint8_t>(value >> 16),
+                        static_cast<uint8_t>(value >> 24)};
+    device.write(offset, bytes);
+}
+}  // namespace
+
+TEST(AcpiGed, NotifyPulsesTheLineAndTheEventByteClearsOnRead)
+{
+    std::vector<bool> levels;
+    mica::AcpiGed ged([&](bool level) { levels.push_back(level); });
+    EXPECT_EQ(in(ged, 0), 0x00);
+    ged.notify(mica::AcpiGed::kPciChanged);
+    EXPECT_EQ(levels, (std::vector<bool>{true, false}));   // edge: up and down again
+    ged.notify(0x01);
+    uint8_t wide[4] = {};
+    ged.read(0, wide);                                     // the field is ByteAcc: others read 0
+    EXPECT_EQ(wide[0], 0x00);
+    EXPECT_EQ(in(ged, 0), 0x05);
+    EXPECT_EQ(in(ged, 0), 0x00);
+}
+
+TEST(PciHotplugController, UpAndDownBitmapsClearOnReadAndEjectNamesEachSlot)
+{
+    std::vector<unsigned> ejected;
+    mica::PciHotplugController hp([&](unsigned slot) { ejected.push_back(slot); });
+    using C = mica::PciHotplugController;
+    hp.plugged(3);
+    hp.plugged(5);
+    EXPECT_EQ(in(hp, C::kPciUp), 0x00);                    // a byte access reads nothing
+    EXPECT_EQ(in32(hp, C::kPciUp), (1u << 3) | (1u << 5));
+    EXPECT_EQ(in32(hp, C::kPciUp), 0u);
+    hp.unplugRequested(7);
+    hp.unplugRequested(9);
+    hp.cancelUnplug(9);
+    EXPECT_EQ(in32(hp, C::kPciDown), 1u << 7);
+    EXPECT_EQ(in32(hp, C::kPciDown), 0u);
+    // A slot asked to go and then plugged again is up, not down.
+    hp.unplugRequested(4);
+    hp.plugged(4);
+    EXPECT_EQ(in32(hp, C::kPciDown), 0u);
+    EXPECT_EQ(in32(hp, C::kPciUp), 1u << 4);
+    out32(hp, C::kEject, (1u << 7) | (1u << 2));
+    EXPECT_EQ(ejected, (std::vector<unsigned>{2, 7}));
+    EXPECT_EQ(in32(hp, C::kEject), 0u);
+    out32(hp, C::kSegment, 1u << 3);                       // not the eject register
+    hp.write(C::kEject, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>("\x08"), 1));   // nor a byte
+    EXPECT_EQ(ejected.size(), 2u);
 }

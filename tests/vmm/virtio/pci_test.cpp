@@ -197,6 +197,29 @@ TEST(PciBus, ExplicitSlotsAndRemove)
     EXPECT_EQ(next->mapped.at(0), bar);
 }
 
+// A hot-added function comes up as real hardware does: placed, but decoding nothing until
+// the guest enables it (wherever it puts the BAR).
+TEST(PciBus, HotplugAddLeavesDecodingToTheGuest)
+{
+    IoBus mmio("MMIO");
+    PciBus bus(mmio, 0xc0000000, 0x20000000);
+    auto probe = std::make_shared<Probe>();
+    auto address = bus.add(probe, 4, true);
+    EXPECT_TRUE(probe->mapped.empty());
+    EXPECT_EQ(probe->config().command() & kCommandMemory, 0);
+    uint8_t moved[4] = {0x00, 0x00, 0x20, 0xc0};  // 0xc0200000
+    bus.configWrite(address, kBar0, moved);
+    uint8_t on[2] = {kCommandMemory, 0};
+    bus.configWrite(address, kCommand, on);
+    ASSERT_EQ(probe->mapped.size(), 1u);
+    EXPECT_EQ(probe->mapped[0], 0xc0200000u);
+    uint8_t byte;
+    EXPECT_TRUE(mmio.read(0xc0200000, {&byte, 1}));
+    bus.remove(4);
+    EXPECT_FALSE(mmio.read(0xc0200000, {&byte, 1}));
+    EXPECT_EQ(bus.mmioUsed(), 0u);
+}
+
 class RecordingSink : public MsiSink {
 public:
     void update(uint16_t vector, const MsiMessage& message, bool usable) override

@@ -15,6 +15,9 @@ constexpr uint8_t ScopeOp = 0x10, BufferOp = 0x11, PackageOp = 0x12, MethodOp = 
 constexpr uint8_t DualNamePrefix = 0x2e, MultiNamePrefix = 0x2f, RootChar = '\\', ParentPrefixChar = '^';
 constexpr uint8_t ExtOpPrefix = 0x5b, DeviceOp = 0x82;
 constexpr uint8_t Local0Op = 0x60, Arg0Op = 0x68, StoreOp = 0x70, ReturnOp = 0xa4;
+constexpr uint8_t MutexOp = 0x01, AcquireOp = 0x23, ReleaseOp = 0x27, OpRegionOp = 0x80, FieldOp = 0x81;
+constexpr uint8_t AddOp = 0x72, IncrementOp = 0x75, ShiftLeftOp = 0x79, AndOp = 0x7b, OrOp = 0x7d, NotifyOp = 0x86;
+constexpr uint8_t LEqualOp = 0x93, LLessOp = 0x95, IfOp = 0xa0, ElseOp = 0xa1, WhileOp = 0xa2;
 
 [[noreturn]] void invalid(const std::string& what)
 {
@@ -237,6 +240,147 @@ Bytes local(unsigned index)
     if (index > 7)
         invalid("Local" + std::to_string(index) + " does not exist");
     return {static_cast<uint8_t>(Local0Op + index)};
+}
+
+Bytes opRegion(std::string_view path, RegionSpace space, uint64_t offset, uint64_t length)
+{
+    return seq(Bytes{ExtOpPrefix, OpRegionOp}, nameString(path), Bytes{static_cast<uint8_t>(space)}, integer(offset),
+               integer(length));
+}
+
+namespace {
+
+// A field entry's bit count: PkgLength's encoding, but of the value itself (it counts no
+// bytes of its own).
+Bytes fieldLength(unsigned bits)
+{
+    if (bits < (1u << 6))
+        return {static_cast<uint8_t>(bits)};
+    for (unsigned follow = 1; follow <= 3; follow++) {
+        if (bits >= (std::size_t{1} << (4 + 8 * follow)))
+            continue;
+        Bytes out{static_cast<uint8_t>((follow << 6) | (bits & 0x0f))};
+        appendLe(out, bits >> 4, follow);
+        return out;
+    }
+    invalid("a field of " + std::to_string(bits) + " bits is too long");
+}
+
+Bytes binary(uint8_t op, const Bytes& left, const Bytes& right, const Bytes& target)
+{
+    // An absent target is the NullName.
+    return seq(Bytes{op}, left, right, target.empty() ? Bytes{0x00} : target);
+}
+
+}  // namespace
+
+Bytes field(std::string_view region, FieldAccess access, FieldUpdate update, const std::vector<FieldEntry>& entries)
+{
+    // FieldFlags: AccessType bits 0-3, LockRule bit 4 (NoLock), UpdateRule bits 5-6.
+    Bytes body = seq(nameString(region), Bytes{static_cast<uint8_t>(static_cast<uint8_t>(access) |
+                                                                     (static_cast<uint8_t>(update) << 5))});
+    for (const FieldEntry& entry : entries) {
+        if (entry.bits == 0)
+            invalid("field entry '" + std::string(entry.name) + "' has no bits");
+        if (entry.name.empty()) {
+            body.push_back(0x00);   // ReservedField
+        } else {
+            if (entry.name.find('.') != std::string_view::npos || entry.name[0] == RootChar)
+                invalid("field entry '" + std::string(entry.name) + "' must be one name segment");
+            appendSegment(body, entry.name, entry.name);
+        }
+        appendBytes(body, fieldLength(entry.bits));
+    }
+    return withPkgLength({ExtOpPrefix, FieldOp}, body);
+}
+
+Bytes mutex(std::string_view path, unsigned syncLevel)
+{
+    if (syncLevel > 15)
+        invalid("a mutex's SyncLevel is 0-15");
+    return seq(Bytes{ExtOpPrefix, MutexOp}, nameString(path), Bytes{static_cast<uint8_t>(syncLevel)});
+}
+
+Bytes acquire(std::string_view mutexPath, uint16_t timeout)
+{
+    Bytes out = seq(Bytes{ExtOpPrefix, AcquireOp}, nameString(mutexPath));
+    appendLe(out, timeout, 2);
+    return out;
+}
+
+Bytes release(std::string_view mutexPath)
+{
+    return seq(Bytes{ExtOpPrefix, ReleaseOp}, nameString(mutexPath));
+}
+
+Bytes ifThen(const Bytes& predicate, const Bytes& terms)
+{
+    return withPkgLength({IfOp}, seq(predicate, terms));
+}
+
+Bytes elseDo(const Bytes& terms)
+{
+    return withPkgLength({ElseOp}, terms);
+}
+
+Bytes whileDo(const Bytes& predicate, const Bytes& terms)
+{
+    return withPkgLength({WhileOp}, seq(predicate, terms));
+}
+
+Bytes lEqual(const Bytes& left, const Bytes& right)
+{
+    return seq(Bytes{LEqualOp}, left, right);
+}
+
+Bytes lLess(const Bytes& left, const Bytes& right)
+{
+    return seq(Bytes{LLessOp}, left, right);
+}
+
+Bytes andOp(const Bytes& left, const Bytes& right, const Bytes& target)
+{
+    return binary(AndOp, left, right, target);
+}
+
+Bytes orOp(const Bytes& left, const Bytes& right, const Bytes& target)
+{
+    return binary(OrOp, left, right, target);
+}
+
+Bytes shiftLeft(const Bytes& value, const Bytes& count, const Bytes& target)
+{
+    return binary(ShiftLeftOp, value, count, target);
+}
+
+Bytes add(const Bytes& left, const Bytes& right, const Bytes& target)
+{
+    return binary(AddOp, left, right, target);
+}
+
+Bytes increment(const Bytes& target)
+{
+    return seq(Bytes{IncrementOp}, target);
+}
+
+Bytes notify(const Bytes& object, const Bytes& value)
+{
+    return seq(Bytes{NotifyOp}, object, value);
+}
+
+Bytes nameRef(std::string_view path)
+{
+    return nameString(path);
+}
+
+Bytes call(std::string_view path, const std::vector<Bytes>& args)
+{
+    Bytes out = nameString(path);
+    if (args.size() > 7)
+        invalid("a method takes at most 7 arguments");
+    for (const Bytes& a : args)
+        appendBytes(out, a);
+    return out;
 }
 
 // Resource descriptors, ACPI 6.4 section 6.4. Small items carry their length in the tag

@@ -1,6 +1,7 @@
 // A small AML (ACPI Machine Language) byte-code builder, enough for a VMM's DSDT:
-// names, scopes, devices, methods, packages, integers, strings, buffers and resource
-// templates. Every function returns the finished encoding of one term, so a table reads
+// names, scopes, devices, methods, packages, integers, strings, buffers, resource
+// templates, and what hotplug methods need: operation regions and their fields, mutexes,
+// conditionals, integer arithmetic, Notify and method calls. Every function returns the finished encoding of one term, so a table reads
 // like the ASL it stands for:
 //
 //   scope("\\_SB", device("COM1", seq(name("_HID", eisaId("PNP0501")), ...)))
@@ -46,6 +47,41 @@ Bytes returnValue(const Bytes& value);
 Bytes store(const Bytes& source, const Bytes& target);
 Bytes arg(unsigned index);     // Arg0..Arg6
 Bytes local(unsigned index);   // Local0..Local7
+
+// OperationRegion (name, space, offset, length).
+enum class RegionSpace : uint8_t { SystemMemory = 0, SystemIo = 1 };
+Bytes opRegion(std::string_view path, RegionSpace space, uint64_t offset, uint64_t length);
+// Field (region, access, NoLock, update) { name, bits, ... }: an entry with an empty name
+// is reserved space (the ", 8" of ASL).
+enum class FieldAccess : uint8_t { Any = 0, Byte = 1, Word = 2, DWord = 3, QWord = 4 };
+enum class FieldUpdate : uint8_t { Preserve = 0, WriteAsOnes = 1, WriteAsZeros = 2 };
+struct FieldEntry {
+    std::string_view name;   // one name segment, or empty: reserved
+    unsigned bits;
+};
+Bytes field(std::string_view region, FieldAccess access, FieldUpdate update, const std::vector<FieldEntry>& entries);
+Bytes mutex(std::string_view path, unsigned syncLevel = 0);
+// Acquire (mutex, timeout ms; 0xffff waits for ever). Its result (true: timed out) is
+// dropped when used as a statement.
+Bytes acquire(std::string_view mutexPath, uint16_t timeout);
+Bytes release(std::string_view mutexPath);
+Bytes ifThen(const Bytes& predicate, const Bytes& terms);
+Bytes elseDo(const Bytes& terms);   // right after an ifThen
+Bytes whileDo(const Bytes& predicate, const Bytes& terms);
+Bytes lEqual(const Bytes& left, const Bytes& right);
+Bytes lLess(const Bytes& left, const Bytes& right);
+// Integer operators; `target` is where the result goes too (a name, local, arg), or
+// nothing: then only the value.
+Bytes andOp(const Bytes& left, const Bytes& right, const Bytes& target = {});
+Bytes orOp(const Bytes& left, const Bytes& right, const Bytes& target = {});
+Bytes shiftLeft(const Bytes& value, const Bytes& count, const Bytes& target = {});
+Bytes add(const Bytes& left, const Bytes& right, const Bytes& target = {});
+Bytes increment(const Bytes& target);
+Bytes notify(const Bytes& object, const Bytes& value);
+// A reference to a named object (nameString), as an operand.
+Bytes nameRef(std::string_view path);
+// Method invocation: the method's name, then its arguments.
+Bytes call(std::string_view path, const std::vector<Bytes>& args = {});
 
 // Concatenates terms into one term list.
 template <typename... Parts>

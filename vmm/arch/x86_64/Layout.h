@@ -47,6 +47,12 @@ constexpr uint16_t kPmEventPort = 0x600;
 constexpr uint16_t kPmControlPort = 0x604;
 constexpr uint8_t kSciIrq = 9;
 constexpr uint8_t kS5SleepType = 5;
+// ACPI PCI hotplug: the GED's event byte and its interrupt (ISA IRQ 5: free, edge and
+// active high as ISA lines are, so the MADT needs no override), and the 16 bytes of PCI
+// hotplug registers (PciHotplugController).
+constexpr uint16_t kPciHotplugPort = 0xae00;
+constexpr uint16_t kGedPort = 0xae10;
+constexpr uint8_t kGedGsi = 5;
 constexpr uint16_t kCom1Port = 0x3f8;
 constexpr uint8_t kCom1Irq = 4;
 

@@ -27,6 +27,12 @@ void validate(const PlatformDesc& p)
         invalid("SCI must be an ISA IRQ other than 0 and 2, not " + std::to_string(p.sciIrq));
     if (p.s5SlpTyp > 7)
         invalid("SLP_TYP is 3 bits, " + std::to_string(p.s5SlpTyp) + " does not fit");
+    if (p.pciHotplugPort != 0) {
+        if (p.pciEcamBase == 0)
+            invalid("PCI hotplug without PCI");
+        if (p.gedPort == 0 || p.gedGsi == 0 || p.gedGsi == 2 || p.gedGsi > 23)
+            invalid("PCI hotplug needs the GED's port and an IOAPIC GSI other than 0 and 2");
+    }
     if (p.pciEcamBase == 0)
         return;
     if (p.pciBusEnd < p.pciBusStart)

@@ -22,11 +22,16 @@ struct PlatformDesc {
     uint32_t pciMmio32Base = 0, pciMmio32Size = 0;          // 32-bit MMIO window for PCI0 _CRS
     uint64_t pciMmio64Base = 0, pciMmio64Size = 0;
     bool serialCom1 = true;         // DSDT COM1 device (PNP0501, IO 0x3f8-0x3ff, IRQ 4)
+    // ACPI PCI hotplug (needs PCI), off when pciHotplugPort is 0: the GED's event byte at
+    // gedPort and its edge interrupt gedGsi (\_SB.GED_), the 16 bytes of PCI hotplug
+    // registers at pciHotplugPort (\_SB.PHPR), and an ejectable object per slot 1-31.
+    uint16_t gedPort = 0; uint8_t gedGsi = 0;
+    uint16_t pciHotplugPort = 0;
 };
 
 // Throws std::invalid_argument naming the first field the table builders cannot describe
 // (no CPU, cpus > maxCpus, an SCI that is not an ISA IRQ, SLP_TYP past 3 bits, an empty
-// PCI bus range, a window that wraps).
+// PCI bus range, a window that wraps, hotplug without PCI or with a GSI past the IOAPIC).
 void validate(const PlatformDesc& platform);
 
 // A piece of guest memory to fill: copy `bytes` to guest physical address `gpa`.

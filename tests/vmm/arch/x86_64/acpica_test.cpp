@@ -145,6 +145,16 @@ PlatformDesc withPci()
     return p;
 }
 
+// The same with ACPI PCI hotplug: GED, PHPR and a slot object per slot.
+PlatformDesc withPciHotplug()
+{
+    PlatformDesc p = withPci();
+    p.gedPort = 0xae10;
+    p.gedGsi = 5;
+    p.pciHotplugPort = 0xae00;
+    return p;
+}
+
 struct Platform {
     const char* name;
     PlatformDesc desc;
@@ -257,6 +267,20 @@ TEST_P(Acpica, DsdtDisassemblesToTheExpectedAsl)
     EXPECT_EQ(dsl.find("WordBusNumber (ResourceProducer") != std::string::npos, pci);
     EXPECT_EQ(dsl.find("QWordMemory (ResourceProducer") != std::string::npos, pci);
     EXPECT_EQ(hasTable(blobs_, "MCFG"), pci);
+    bool hotplug = desc().pciHotplugPort != 0;
+    EXPECT_EQ(dsl.find("Device (PHPR)") != std::string::npos, hotplug);
+    EXPECT_EQ(dsl.find("Name (_HID, \"ACPI0013\" /* Generic Event Device */)") != std::string::npos, hotplug);
+    EXPECT_EQ(countOf(dsl, "Method (_EJ0, 1, NotSerialized)"), hotplug ? 31u : 0u);
+    if (hotplug) {
+        for (const char* expected : {"Device (S001)", "Device (S031)", "Name (_ADR, 0x001F0000)",
+                                     "OperationRegion (PCST, SystemIO, 0xAE00, 0x10)",
+                                     "OperationRegion (GDST, SystemIO, 0xAE10, One)",
+                                     "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )",
+                                     "Notify (S031, Arg1)", "\\_SB.PHPR.PCEJ (_SUN)", "\\_SB.PHPR.PSCN ()",
+                                     "\\_SB.PCI0.PCNT ()", "Mutex (BLCK, 0x00)"})
+            EXPECT_NE(dsl.find(expected), std::string::npos) << expected << " not in\n" << dsl;
+        EXPECT_EQ(dsl.find("Device (S000)"), std::string::npos);   // the host bridge stays
+    }
     if (pci) {
         std::string mcfg = disassemble("mcfg");
         EXPECT_TRUE(hasField(mcfg, "Base Address", "00000000E0000000"));
@@ -272,6 +296,11 @@ TEST_P(Acpica, AcpiexecLoadsTheTablesEvaluatesS5AndParsesResources)
         tables += " mcfg.dat";
         commands += "; resources \\_SB.PCI0; resources \\_SB.MBRD";
     }
+    // The hotplug methods run (acpiexec backs SystemIO regions with its own memory):
+    // the GED's event with nothing pending, a scan, an eject.
+    if (desc().pciHotplugPort != 0)
+        commands += "; resources \\_SB.GED_; evaluate \\_SB.GED_._EVT 5; evaluate \\_SB.PHPR.PSCN; "
+                    "evaluate \\_SB.PCI0.S003._EJ0 1; evaluate \\_SB.PCI0.S003._SUN";
     ToolResult r = runTool(dir_.path(), "timeout 60 " + toolPath("MICA_ACPIEXEC") + " -b '" + commands + "' " + tables);
     const std::string& out = r.output;
     ASSERT_EQ(r.status, 0) << out;
@@ -298,6 +327,11 @@ TEST_P(Acpica, AcpiexecLoadsTheTablesEvaluatesS5AndParsesResources)
         EXPECT_TRUE(hasResourceField(out, "Address Minimum", "C0000000")) << out;
         EXPECT_TRUE(hasResourceField(out, "Address Length", "0000001000000000")) << out;
         EXPECT_TRUE(hasResourceField(out, "Address", "E0000000")) << out;
+    }
+    if (desc().pciHotplugPort != 0) {
+        EXPECT_TRUE(std::regex_search(out, std::regex("Interrupt Count : 01\\s*Dword00 : 00000005"))) << out;
+        EXPECT_TRUE(std::regex_search(out, std::regex("Evaluation of \\\\_SB.PCI0.S003._SUN returned[^\\n]*\\n\\s*"
+                                                      "\\[Integer\\] = 0000000000000003"))) << out;
     }
 }
 
@@ -337,7 +371,8 @@ TEST_P(Acpica, AcpixtractFindsTheWholeSetInAnAcpidump)
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, Acpica,
-                         ::testing::Values(Platform{"Defaults", PlatformDesc{}}, Platform{"PciSixCpus", withPci()}),
+                         ::testing::Values(Platform{"Defaults", PlatformDesc{}}, Platform{"PciSixCpus", withPci()},
+                                           Platform{"PciHotplug", withPciHotplug()}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // The AML builder against iasl compiling the same ASL: every encoding the builder has.

@@ -216,3 +216,39 @@ TEST(AmlResourceTemplate, LargeDescriptors)
                                                    aml::Sharing::Exclusive, {}),
                  std::invalid_argument);
 }
+
+// The operators the hotplug methods use, ACPI 6.4 sections 20.2.5.2-20.2.5.4.
+TEST(AmlHotplugOps, RegionsFieldsAndMutexes)
+{
+    EXPECT_EQ(aml::opRegion("PCST", aml::RegionSpace::SystemIo, 0xae00, 0x10),
+              (Bytes{0x5b, 0x80, 'P', 'C', 'S', 'T', 0x01, 0x0b, 0x00, 0xae, 0x0a, 0x10}));
+    // Field (PCST, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, , 32, GDAT, 8 }
+    EXPECT_EQ(aml::field("PCST", aml::FieldAccess::DWord, aml::FieldUpdate::WriteAsZeros,
+                         {{"PCIU", 32}, {"", 32}, {"GDAT", 8}}),
+              (Bytes{0x5b, 0x81, 0x12, 'P', 'C', 'S', 'T', 0x43, 'P', 'C', 'I', 'U', 32, 0x00, 32, 'G', 'D', 'A', 'T', 8}));
+    // A field of 64 bits or more takes PkgLength's two-byte form, of the bit count itself.
+    Bytes wide = aml::field("R", aml::FieldAccess::Any, aml::FieldUpdate::Preserve, {{"WIDE", 0x100}});
+    EXPECT_EQ(Bytes(wide.end() - 2, wide.end()), (Bytes{0x40, 0x10}));
+    EXPECT_THROW(aml::field("R", aml::FieldAccess::Byte, aml::FieldUpdate::Preserve, {{"A.B", 8}}), std::invalid_argument);
+    EXPECT_THROW(aml::field("R", aml::FieldAccess::Byte, aml::FieldUpdate::Preserve, {{"ZERO", 0}}), std::invalid_argument);
+    EXPECT_EQ(aml::mutex("BLCK"), (Bytes{0x5b, 0x01, 'B', 'L', 'C', 'K', 0x00}));
+    EXPECT_EQ(aml::acquire("BLCK", 0xffff), (Bytes{0x5b, 0x23, 'B', 'L', 'C', 'K', 0xff, 0xff}));
+    EXPECT_EQ(aml::release("BLCK"), (Bytes{0x5b, 0x27, 'B', 'L', 'C', 'K'}));
+}
+
+TEST(AmlHotplugOps, ConditionsArithmeticNotifyAndCalls)
+{
+    // If (LEqual (And (Arg0, 0x02), 0x02)) { Notify (S001, Arg1) }
+    Bytes test = aml::ifThen(aml::lEqual(aml::andOp(aml::arg(0), aml::integer(2)), aml::integer(2)),
+                             aml::notify(aml::nameRef("S001"), aml::arg(1)));
+    EXPECT_EQ(test, (Bytes{0xa0, 0x0f, 0x93, 0x7b, 0x68, 0x0a, 0x02, 0x00, 0x0a, 0x02, 0x86, 'S', '0', '0', '1', 0x69}));
+    EXPECT_EQ(aml::elseDo(aml::returnValue(aml::integer(0))), (Bytes{0xa1, 0x03, 0xa4, 0x00}));
+    EXPECT_EQ(aml::whileDo(aml::lLess(aml::local(0), aml::integer(4)), aml::increment(aml::local(0))),
+              (Bytes{0xa2, 0x07, 0x95, 0x60, 0x0a, 0x04, 0x75, 0x60}));
+    EXPECT_EQ(aml::shiftLeft(aml::integer(1), aml::arg(0), aml::local(1)), (Bytes{0x79, 0x01, 0x68, 0x61}));
+    EXPECT_EQ(aml::orOp(aml::local(0), aml::integer(1), aml::local(0)), (Bytes{0x7d, 0x60, 0x01, 0x60}));
+    EXPECT_EQ(aml::add(aml::local(0), aml::integer(1)), (Bytes{0x72, 0x60, 0x01, 0x00}));
+    EXPECT_EQ(aml::call("\\_SB_.PHPR.PCEJ", {aml::nameRef("_SUN")}),
+              (Bytes{'\\', 0x2f, 0x03, '_', 'S', 'B', '_', 'P', 'H', 'P', 'R', 'P', 'C', 'E', 'J', '_', 'S', 'U', 'N'}));
+    EXPECT_EQ(aml::call("PSCN"), (Bytes{'P', 'S', 'C', 'N'}));
+}
