@@ -19,7 +19,19 @@ namespace mica {
 
 namespace {
 constexpr int kExitPowerOff = 0, kExitError = 1, kExitRebooted = 3;
+
+// Every NIC without a MAC gets the default one of its place (VirtualMachine's) written
+// into the configuration, so it stays the same whatever NICs come or go before it.
+void pinDefaultMacs(VmConfig& config)
+{
+    for (size_t i = 0; i < config.nets.size(); ++i)
+        if (config.nets[i].mac.empty()) {
+            char mac[18];
+            std::snprintf(mac, sizeof mac, "52:54:00:12:34:%02x", static_cast<unsigned>((0x56 + i) & 0xff));
+            config.nets[i].mac = mac;
+        }
 }
+}  // namespace
 
 const char* vmStateName(VmState state)
 {
@@ -349,7 +361,7 @@ nlohmann::json Vmm::addDisk(DiskConfig disk, std::map<std::string, UniqueFd> fil
         changed.handedFds.push_back(std::make_shared<const UniqueFd>(std::move(file)));
     }
     changed.disks.push_back(std::move(disk));
-    return addDevice(std::move(changed), changed.disks.back().id);
+    return addDevice(std::move(changed));
 }
 
 nlohmann::json Vmm::addNet(NetConfig net, std::vector<UniqueFd> fds)
@@ -368,12 +380,12 @@ nlohmann::json Vmm::addNet(NetConfig net, std::vector<UniqueFd> fds)
         index = at;
     }
     changed.nets.push_back(std::move(net));
-    return addDevice(std::move(changed), changed.nets.back().id);
+    return addDevice(std::move(changed));
 }
 
 // The device is the last disk or NIC of `changed`, maybe without an id or slot yet:
 // validateConfig() gives it both (and refuses an id or slot in use).
-nlohmann::json Vmm::addDevice(VmConfig changed, const std::string&)
+nlohmann::json Vmm::addDevice(VmConfig changed)
 {
     bool isDisk = changed.disks.size() > config_->disks.size();
     const std::string& wanted = isDisk ? changed.disks.back().id : changed.nets.back().id;
@@ -391,13 +403,7 @@ nlohmann::json Vmm::addDevice(VmConfig changed, const std::string&)
     } catch (const ConfigError& e) {
         throw ApiError(400, e.what());
     }
-    // A NIC's MAC stays what it is now, whatever NICs go before it later.
-    for (size_t i = 0; i < changed.nets.size(); ++i)
-        if (changed.nets[i].mac.empty()) {
-            char mac[18];
-            std::snprintf(mac, sizeof mac, "52:54:00:12:34:%02x", static_cast<unsigned>((0x56 + i) & 0xff));
-            changed.nets[i].mac = mac;
-        }
+    pinDefaultMacs(changed);
     std::string id = isDisk ? changed.disks.back().id : changed.nets.back().id;
     nlohmann::json answer = nullptr;
     if (current_ && (state_ == VmState::Running || state_ == VmState::Paused)) {
@@ -480,12 +486,7 @@ void Vmm::removalTimedOut(const std::string& id)
 
 void Vmm::dropFromConfig(const std::string& id)
 {
-    for (size_t i = 0; i < config_->nets.size(); ++i)   // as addDevice(): the others' MACs stay
-        if (config_->nets[i].mac.empty()) {
-            char mac[18];
-            std::snprintf(mac, sizeof mac, "52:54:00:12:34:%02x", static_cast<unsigned>((0x56 + i) & 0xff));
-            config_->nets[i].mac = mac;
-        }
+    pinDefaultMacs(*config_);   // before the NIC goes: those after it keep their MACs
     // What only this device held (its image's handed file, its TAP queues) closes with it;
     // the files of its image's backing chain may be other disks' too, and stay.
     std::vector<unsigned> held;

@@ -136,7 +136,7 @@ private:
     // With mutex_ held; throw ApiError 404 for an unknown disk.
     block::LiveDisk& liveDisk(const std::string& id);
     DiskConfig& diskConfig(const std::string& id);
-    nlohmann::json addDevice(VmConfig changed, const std::string& id);   // with mutex_ held
+    nlohmann::json addDevice(VmConfig changed);   // with mutex_ held
     // Built VMs report their ejects here (the devices loop).
     void watchRemovals(VirtualMachine& vm);
     void deviceRemoved(const std::string& id);
